@@ -1,0 +1,94 @@
+//! Account-level rules (requirements §6): what the other custom key stores of the account
+//! and Region allow. One DescribeCustomKeyStores (all pages) serves every check here.
+
+use super::{got, register, Outcome, Step};
+use crate::facts::model::CustomKeyStore;
+use crate::facts::Facts;
+
+register! {
+    "account.name-unused" => name_unused,
+    "account.store-quota" => store_quota,
+}
+
+/// Custom key stores per account and Region, both kinds together; not adjustable.
+pub const STORE_QUOTA: usize = 10;
+
+pub fn describe_store(s: &CustomKeyStore) -> String {
+    let kind = s.custom_key_store_type.as_deref().unwrap_or("AWS_CLOUDHSM");
+    let state = s.connection_state.as_deref().unwrap_or("unknown state");
+    let target = match (&s.cloud_hsm_cluster_id, &s.xks_proxy_configuration) {
+        (Some(c), _) => format!(", cluster {c}"),
+        (None, Some(x)) => format!(
+            ", proxy {}{}",
+            x.uri_endpoint.as_deref().unwrap_or("?"),
+            x.uri_path.as_deref().unwrap_or("")
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "{} {:?} ({kind}, {state}{target})",
+        s.custom_key_store_id, s.custom_key_store_name
+    )
+}
+
+fn same_pem(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.split_whitespace().collect::<String>();
+    norm(a) == norm(b)
+}
+
+async fn name_unused(f: &Facts) -> Step<Outcome> {
+    let Some(name) = f.request.name() else {
+        return Ok(Outcome::skip(
+            "no key store name given (--name or CustomKeyStoreName): not checked against the account's stores",
+        ));
+    };
+    let stores = got(f.key_stores().await)?;
+    let Some(existing) = stores.iter().find(|s| s.custom_key_store_name == name) else {
+        return Ok(Outcome::pass(format!(
+            "no custom key store in this account and Region is named {name:?} ({} stores looked at)",
+            stores.len()
+        )));
+    };
+    // KMS makes CreateCustomKeyStore idempotent for a DISCONNECTED store with identical
+    // properties: it returns that store's id instead of failing.
+    if let Some(req) = f.request.cloudhsm() {
+        let identical = existing.is_cloudhsm()
+            && existing.connection_state.as_deref() == Some("DISCONNECTED")
+            && existing.cloud_hsm_cluster_id.as_deref() == Some(req.cluster_id.as_str())
+            && existing
+                .trust_anchor_certificate
+                .as_deref()
+                .is_some_and(|t| same_pem(t, &req.trust_anchor.text));
+        if identical {
+            return Ok(Outcome::warn(format!(
+                "{} already has this name, cluster and trust anchor and is DISCONNECTED: CreateCustomKeyStore would return its id instead of creating a new store",
+                existing.custom_key_store_id
+            ))
+            .evidence([describe_store(existing)])
+            .exceptions(&[])
+            .fix(format!(
+                "Use the existing store {} (connect it), or choose another name",
+                existing.custom_key_store_id
+            )));
+        }
+    }
+    Ok(Outcome::fail(format!("the name {name:?} is already used by {}", existing.custom_key_store_id))
+        .evidence([describe_store(existing)]))
+}
+
+async fn store_quota(f: &Facts) -> Step<Outcome> {
+    let stores = got(f.key_stores().await)?;
+    let n = stores.len();
+    let listing: Vec<String> = stores.iter().map(describe_store).collect();
+    if n >= STORE_QUOTA {
+        return Ok(Outcome::fail(format!(
+            "the account already has {n} custom key stores in this Region; the quota is {STORE_QUOTA} (both kinds together) and cannot be raised"
+        ))
+        .evidence(listing));
+    }
+    let o = format!("{n} of {STORE_QUOTA} custom key stores used in this Region");
+    if n == STORE_QUOTA - 1 {
+        return Ok(Outcome::warn(format!("{o}: this store would use the last slot")).evidence(listing).exceptions(&[]));
+    }
+    Ok(Outcome::pass(o).evidence(listing))
+}

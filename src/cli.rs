@@ -1,0 +1,425 @@
+//! The command line: parses options, builds the request and the fact source, runs the
+//! engine and renders the report. Exit codes: 0 no FAIL, 1 a FAIL, 2 usage or invalid input,
+//! 3 no FAIL but some checks could not run.
+
+use crate::checks::{self, Check};
+use crate::codes;
+use crate::facts::live::{LiveOptions, LiveSource};
+use crate::facts::recorded::Recorded;
+use crate::facts::{Facts, Source};
+use crate::input::{self, CloudHsmRequest, InputError, Request, TrustAnchor};
+use crate::meta::{self, StoreKind};
+use crate::report::{human, Report, Target};
+use crate::runner::{self, Selection};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+use secrecy::SecretString;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAIL: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_INCOMPLETE: i32 = 3;
+
+/// Environment variable that may hold the kmsuser password.
+pub const PASSWORD_ENV: &str = "CKS_KEY_STORE_PASSWORD";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cks-doctor",
+    version,
+    about = "Tells you, before CreateCustomKeyStore and whenever a key store is FAILED, what is wrong with an AWS KMS custom key store setup, in KMS's own words",
+    after_help = "Exit codes: 0 no check failed; 1 at least one check failed; 2 usage or invalid input; 3 nothing failed but some checks could not run."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// AWS named profile (as the AWS CLI's --profile)
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// AWS Region of the key store
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// Send every AWS API call to this URL (a local or private endpoint)
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value = "table")]
+    pub output: OutputFormat,
+    /// Colour in table output (NO_COLOR is honoured in auto mode)
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+    /// Run only these checks (ids or id prefixes, e.g. cloudhsm.hsms)
+    #[arg(long, global = true, num_args = 1.., value_delimiter = ',', value_name = "ID")]
+    pub only: Vec<String>,
+    /// Do not run these checks (ids or id prefixes)
+    #[arg(long, global = true, num_args = 1.., value_delimiter = ',', value_name = "ID")]
+    pub skip: Vec<String>,
+    /// Seconds each check (and each AWS call) may take before it is reported as "could not check"
+    #[arg(long, global = true, default_value = "20", value_name = "SECONDS", value_parser = parse_timeout)]
+    pub timeout: f64,
+    /// Read facts from a directory of AWS CLI JSON output instead of calling AWS (no network)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err("expected a number of seconds between 0 and 3600".into()),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Predict whether CreateCustomKeyStore will succeed, and why not
+    Preflight(PreflightArgs),
+    /// List every check: id, title, kind, and the exceptions and codes it maps to
+    Checks,
+    /// Explain a KMS exception, ConnectionErrorCode, ConnectionState or check id
+    Explain {
+        /// e.g. IncorrectTrustAnchorException, SUBNET_NOT_FOUND, cloudhsm.hsms.two-az
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_required = false)]
+pub struct PreflightArgs {
+    /// The request document `aws kms create-custom-key-store --cli-input-json` takes (a file path or file://path)
+    #[arg(long, value_name = "FILE")]
+    pub cli_input_json: Option<String>,
+    #[command(flatten)]
+    pub secrets: PasswordArgs,
+    /// JSON output of `cloudhsm-cli user list`, for the kmsuser checks
+    #[arg(long, value_name = "FILE")]
+    pub cloudhsm_users: Option<String>,
+    #[command(subcommand)]
+    pub kind: Option<PreflightKind>,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct PasswordArgs {
+    /// Read the kmsuser password (KeyStorePassword) from this file. It is only used to check its
+    /// format (7–32 characters; letters and digits advised) and is never printed. Also:
+    /// --password-stdin, or the CKS_KEY_STORE_PASSWORD environment variable. Never a plain argument.
+    #[arg(long, value_name = "FILE", conflicts_with = "password_stdin")]
+    pub password_file: Option<String>,
+    /// Read the kmsuser password from standard input (see --password-file)
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PreflightKind {
+    /// A CloudHSM key store (CustomKeyStoreType AWS_CLOUDHSM)
+    Cloudhsm(CloudHsmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CloudHsmArgs {
+    /// The CloudHSM cluster id (cluster-[2-7a-zA-Z]{11,16})
+    #[arg(long, value_name = "ID")]
+    pub cluster_id: String,
+    /// customerCA.crt: the PEM CA certificate that signed the cluster certificate (path or file://path)
+    #[arg(long, value_name = "FILE")]
+    pub trust_anchor: String,
+    /// The key store name you will give CreateCustomKeyStore
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub secrets: PasswordArgs,
+    /// JSON output of `cloudhsm-cli user list`, for the kmsuser checks
+    #[arg(long, value_name = "FILE")]
+    pub cloudhsm_users: Option<String>,
+}
+
+/// The outcome of a command: what to print and the exit code.
+pub struct Done {
+    pub stdout: String,
+    pub code: i32,
+}
+
+fn read_password(args: &PasswordArgs) -> Result<Option<SecretString>, InputError> {
+    if let Some(f) = &args.password_file {
+        let text = input::read_text_file("--password-file", f)?;
+        return Ok(Some(input::secret_from_text(text)));
+    }
+    if args.password_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .take(64 * 1024)
+            .read_to_string(&mut text)
+            .map_err(|e| InputError(format!("--password-stdin: could not read standard input ({e})")))?;
+        return Ok(Some(input::secret_from_text(text)));
+    }
+    if let Ok(v) = std::env::var(PASSWORD_ENV) {
+        return Ok(Some(input::secret_from_text(v)));
+    }
+    Ok(None)
+}
+
+/// Builds the request from the command line: bad input is an [`InputError`] (exit 2).
+pub fn build_request(args: &PreflightArgs) -> Result<Request, InputError> {
+    match (&args.cli_input_json, &args.kind) {
+        (Some(doc), _) => {
+            let parsed = input::parse_cli_input(doc)?;
+            let cli_password = read_password(&args.secrets)?;
+            let password = match (parsed.password, cli_password) {
+                (Some(_), Some(_)) => {
+                    return Err(InputError::new(
+                        "the password is given twice: in --cli-input-json (KeyStorePassword) and on the command line; keep one",
+                    ))
+                }
+                (a, b) => a.or(b),
+            };
+            let users = args.cloudhsm_users.as_deref().map(input::load_users).transpose()?;
+            Ok(Request::CloudHsm(CloudHsmRequest {
+                name: parsed.name,
+                cluster_id: parsed.cluster_id,
+                trust_anchor: parsed.trust_anchor,
+                password,
+                users,
+            }))
+        }
+        (None, Some(PreflightKind::Cloudhsm(a))) => {
+            input::validate_cluster_id(&a.cluster_id)?;
+            let text = input::read_text_file("--trust-anchor", &a.trust_anchor)?;
+            let origin = a.trust_anchor.strip_prefix("file://").unwrap_or(&a.trust_anchor);
+            let trust_anchor = TrustAnchor::from_text(origin, text)?;
+            let users = a.cloudhsm_users.as_deref().map(input::load_users).transpose()?;
+            Ok(Request::CloudHsm(CloudHsmRequest {
+                name: a.name.clone(),
+                cluster_id: a.cluster_id.clone(),
+                trust_anchor,
+                password: read_password(&a.secrets)?,
+                users,
+            }))
+        }
+        (None, None) => Err(InputError::new(
+            "preflight needs a key store kind (`preflight cloudhsm ...`) or --cli-input-json FILE",
+        )),
+    }
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+fn selected(global: &Global, kind: StoreKind) -> Result<Vec<&'static Check>, InputError> {
+    let sel = Selection {
+        only: global.only.clone(),
+        skip: global.skip.clone(),
+    };
+    let ids: Vec<&str> = checks::registry().iter().map(|c| c.id).collect();
+    sel.validate(&ids).map_err(InputError)?;
+    let chosen: Vec<&'static Check> = checks::registry()
+        .iter()
+        .filter(|c| sel.includes(c.id))
+        .filter(|c| meta::get(c.id).is_some_and(|m| m.kind == kind || m.kind == StoreKind::Any))
+        .collect();
+    if chosen.is_empty() {
+        return Err(InputError::new(
+            "--only/--skip leave no check to run for this key store kind",
+        ));
+    }
+    Ok(chosen)
+}
+
+async fn source(global: &Global) -> Result<(Source, Option<String>), InputError> {
+    match &global.snapshot {
+        Some(dir) => {
+            let rec = Recorded::load_dir(dir).map_err(|e| InputError(e.to_string()))?;
+            Ok((Source::Recorded(rec), global.region.clone()))
+        }
+        None => {
+            let opts = LiveOptions {
+                profile: global.profile.clone(),
+                region: global.region.clone(),
+                endpoint_url: global.endpoint_url.clone(),
+                timeout: Duration::from_secs_f64(global.timeout * 0.9),
+            };
+            let live = LiveSource::connect(&opts).await.map_err(|e| InputError(e.0))?;
+            let region = live.region().to_string();
+            Ok((Source::Live(live), Some(region)))
+        }
+    }
+}
+
+async fn preflight(global: &Global, args: &PreflightArgs) -> Result<Done, InputError> {
+    let request = build_request(args)?;
+    let checks = selected(global, StoreKind::Cloudhsm)?;
+    let (source, region) = source(global).await?;
+    let target = Target {
+        kind: "cloudhsm".into(),
+        operation: "CreateCustomKeyStore".into(),
+        custom_key_store_name: request.name().map(str::to_string),
+        cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
+        trust_anchor: request.cloudhsm().map(|r| r.trust_anchor.origin.clone()),
+        region,
+        source: source.describe(),
+    };
+    let facts = Facts::new(request, source);
+    let results = runner::run(facts, &checks, Duration::from_secs_f64(global.timeout)).await;
+    let report = Report::new(target, results);
+    let stdout = match global.output {
+        OutputFormat::Json => report.to_json() + "\n",
+        OutputFormat::Table => human::render(&report, human::Style { color: use_color(global.color) }),
+    };
+    Ok(Done {
+        stdout,
+        code: report.exit_code(),
+    })
+}
+
+fn list_checks(global: &Global) -> Done {
+    let all = meta::all();
+    if global.output == OutputFormat::Json {
+        return Done {
+            stdout: serde_json::to_string_pretty(all).expect("metadata serializes") + "\n",
+            code: EXIT_OK,
+        };
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(vec!["id", "title", "kind", "severity", "KMS exceptions", "ConnectionErrorCodes"]);
+    if !std::io::stdout().is_terminal() {
+        table.set_width(160);
+    }
+    for c in checks::registry() {
+        let Some(m) = meta::get(c.id) else { continue };
+        table.add_row(vec![
+            m.id.clone(),
+            m.title.clone(),
+            format!("{:?}", m.kind).to_lowercase(),
+            format!("{:?}", m.severity).to_lowercase(),
+            m.kms_exceptions.join("\n"),
+            m.connection_error_codes.join("\n"),
+        ]);
+    }
+    Done {
+        stdout: format!("{table}\n{} checks\n", checks::registry().len()),
+        code: EXIT_OK,
+    }
+}
+
+fn explain(global: &Global, name: &str) -> Result<Done, InputError> {
+    let json = global.output == OutputFormat::Json;
+    if let Some(m) = meta::get(name) {
+        let stdout = if json {
+            serde_json::to_string_pretty(m).expect("metadata serializes") + "\n"
+        } else {
+            let mut s = format!("{} — {}\n\n{}\n", m.id, m.title, m.description);
+            if !m.kms_exceptions.is_empty() {
+                s += &format!("\nKMS exceptions: {}\n", m.kms_exceptions.join(", "));
+            }
+            if !m.connection_error_codes.is_empty() {
+                s += &format!("ConnectionErrorCodes: {}\n", m.connection_error_codes.join(", "));
+            }
+            if !m.iam_actions.is_empty() {
+                s += &format!("IAM actions: {}\n", m.iam_actions.join(", "));
+            }
+            s += &format!("\nFix: {}\n", m.remediation);
+            for r in &m.references {
+                s += &format!("See: {r}\n");
+            }
+            s
+        };
+        return Ok(Done { stdout, code: EXIT_OK });
+    }
+    if let Some(state) = codes::lookup_state(name) {
+        let stdout = if json {
+            serde_json::json!({"name": state.name, "kind": "connection_state", "meaning": state.meaning}).to_string() + "\n"
+        } else {
+            format!("{} (ConnectionState)\n\n{}\n", state.name, state.meaning)
+        };
+        return Ok(Done { stdout, code: EXIT_OK });
+    }
+    let Some(code) = codes::lookup(name) else {
+        let hint = codes::suggest(name)
+            .map(|s| format!(" (did you mean {s}?)"))
+            .unwrap_or_default();
+        return Err(InputError(format!(
+            "{name:?} is not a KMS exception, ConnectionErrorCode, ConnectionState or check id known to cks-doctor{hint}"
+        )));
+    };
+    let detecting: Vec<&meta::CheckMeta> = meta::all()
+        .iter()
+        .filter(|m| m.kms_exceptions.iter().chain(&m.connection_error_codes).any(|n| n == code.name))
+        .collect();
+    if json {
+        let v = serde_json::json!({
+            "code": code,
+            "checks": detecting.iter().map(|m| serde_json::json!({"id": m.id, "title": m.title})).collect::<Vec<_>>(),
+        });
+        return Ok(Done {
+            stdout: serde_json::to_string_pretty(&v).expect("serializes") + "\n",
+            code: EXIT_OK,
+        });
+    }
+    let kind = match code.kind {
+        codes::CodeKind::Exception => "exception",
+        codes::CodeKind::ConnectionErrorCode => "ConnectionErrorCode",
+    };
+    let mut s = format!("{} ({kind}; {})\n\n{}\n", code.name, code.operations.join(", "), code.meaning);
+    let list = |title: &str, items: &[&str]| -> String {
+        if items.is_empty() {
+            return String::new();
+        }
+        let mut t = format!("\n{title}:\n");
+        for (i, x) in items.iter().enumerate() {
+            t += &format!("  {}. {x}\n", i + 1);
+        }
+        t
+    };
+    s += &list("Causes", code.causes);
+    s += &list("Fix", code.fix);
+    s += &list("Notes", code.notes);
+    if detecting.is_empty() {
+        s += "\nNo check of this version detects it.\n";
+    } else {
+        s += "\nChecks that detect it:\n";
+        for m in detecting {
+            s += &format!("  {} — {}\n", m.id, m.title);
+        }
+    }
+    Ok(Done { stdout: s, code: EXIT_OK })
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<Done, InputError> {
+    match &cli.command {
+        Command::Preflight(args) => preflight(&cli.global, args).await,
+        Command::Checks => Ok(list_checks(&cli.global)),
+        Command::Explain { name } => explain(&cli.global, name),
+    }
+}

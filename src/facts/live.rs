@@ -1,0 +1,421 @@
+//! Facts read from the AWS APIs with the official SDK clients.
+//!
+//! One `SdkConfig` from the standard credential and Region chain (profile, environment, SSO,
+//! credential process, ...), with the EC2 instance metadata service bounded so that a machine
+//! without it does not stall; HTTPS over rustls with the ring provider; the SDK's standard
+//! retry mode (throttling is retried) and an operation timeout.
+
+use super::model::*;
+use super::{Fact, FactError};
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::provider_config::ProviderConfig;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use aws_sdk_kms::error::SdkError;
+use std::time::Duration;
+
+/// What the command line says about how to reach AWS.
+#[derive(Debug, Clone, Default)]
+pub struct LiveOptions {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// Bound on each API operation, retries included.
+    pub timeout: Duration,
+}
+
+pub struct LiveSource {
+    region: String,
+    endpoint_url: Option<String>,
+    timeout: Duration,
+    cloudhsm: aws_sdk_cloudhsmv2::Client,
+    ec2: aws_sdk_ec2::Client,
+    kms: aws_sdk_kms::Client,
+}
+
+/// The live source could not be set up (no Region, unusable profile): bad input, exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(pub String);
+
+/// How long the instance metadata service may take to answer before cks-doctor moves on.
+const IMDS_BUDGET: Duration = Duration::from_millis(1500);
+
+fn imds_client(conf: &ProviderConfig) -> aws_config::imds::Client {
+    aws_config::imds::Client::builder()
+        .configure(conf)
+        .connect_timeout(Duration::from_millis(400))
+        .read_timeout(Duration::from_millis(600))
+        .max_attempts(1)
+        .build()
+}
+
+impl LiveSource {
+    pub async fn connect(opts: &LiveOptions) -> Result<LiveSource, SetupError> {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let base = ProviderConfig::without_region().with_http_client(http.clone());
+
+        // Region: --region, then AWS_REGION/AWS_DEFAULT_REGION and the profile, then IMDS
+        // with a short budget.
+        let mut env_and_profile = aws_config::profile::region::ProfileFileRegionProvider::builder();
+        if let Some(p) = &opts.profile {
+            env_and_profile = env_and_profile.profile_name(p);
+        }
+        let chain = RegionProviderChain::first_try(opts.region.clone().map(Region::new))
+            .or_else(aws_config::environment::region::EnvironmentVariableRegionProvider::new())
+            .or_else(env_and_profile.build());
+        let mut region = chain.region().await;
+        if region.is_none() {
+            let imds = aws_config::imds::region::ImdsRegionProvider::builder()
+                .imds_client(imds_client(&base))
+                .build();
+            region = tokio::time::timeout(IMDS_BUDGET, imds.region())
+                .await
+                .ok()
+                .flatten();
+        }
+        let Some(region) = region else {
+            return Err(SetupError(
+                "no AWS Region configured: pass --region, set AWS_REGION, or set region in the profile".into(),
+            ));
+        };
+
+        let provider_conf = base.clone().with_region(Some(region.clone()));
+        let mut creds = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+            .configure(provider_conf.clone())
+            .imds_client(imds_client(&provider_conf))
+            .region(region.clone());
+        if let Some(p) = &opts.profile {
+            creds = creds.profile_name(p);
+        }
+        let creds = creds.build().await;
+
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http)
+            .region(region.clone())
+            .credentials_provider(creds)
+            .retry_config(RetryConfig::standard().with_max_attempts(4))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3).min(opts.timeout))
+                    .operation_timeout(opts.timeout)
+                    .build(),
+            );
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(url) = &opts.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let conf: SdkConfig = loader.load().await;
+        Ok(LiveSource {
+            region: region.to_string(),
+            endpoint_url: opts.endpoint_url.clone(),
+            timeout: opts.timeout,
+            cloudhsm: aws_sdk_cloudhsmv2::Client::new(&conf),
+            ec2: aws_sdk_ec2::Client::new(&conf),
+            kms: aws_sdk_kms::Client::new(&conf),
+        })
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.endpoint_url {
+            Some(u) => format!("AWS APIs in {} via {u}", self.region),
+            None => format!("AWS APIs in {}", self.region),
+        }
+    }
+
+    fn classify<E, R>(&self, action: &str, err: SdkError<E, R>) -> FactError
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        classify(action, self.timeout, err)
+    }
+
+    pub async fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
+        const ACTION: &str = "cloudhsm:DescribeClusters";
+        let mut pages = self
+            .cloudhsm
+            .describe_clusters()
+            .filters("clusterIds", ids.to_vec())
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                // CloudHSM answers a malformed or unknown id with a not-found error rather
+                // than an empty list: that is "no such cluster", not a failure to check.
+                Err(e) if e.code() == Some("CloudHsmResourceNotFoundException") => {
+                    return Ok(out)
+                }
+                Err(e) => return Err(self.classify(ACTION, e)),
+            };
+            out.extend(page.clusters().iter().map(convert::cluster));
+        }
+        Ok(out)
+    }
+
+    pub async fn describe_security_groups(&self, ids: &[String]) -> Fact<Vec<SecurityGroup>> {
+        const ACTION: &str = "ec2:DescribeSecurityGroups";
+        // A filter, not GroupIds: a deleted group is an empty answer, not an error.
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("group-id")
+            .set_values(Some(ids.to_vec()))
+            .build();
+        let mut pages = self
+            .ec2
+            .describe_security_groups()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.classify(ACTION, e))?;
+            out.extend(page.security_groups().iter().map(convert::security_group));
+        }
+        Ok(out)
+    }
+
+    pub async fn describe_subnets(&self, ids: &[String]) -> Fact<Vec<Subnet>> {
+        const ACTION: &str = "ec2:DescribeSubnets";
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("subnet-id")
+            .set_values(Some(ids.to_vec()))
+            .build();
+        let mut pages = self
+            .ec2
+            .describe_subnets()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.classify(ACTION, e))?;
+            out.extend(page.subnets().iter().map(convert::subnet));
+        }
+        Ok(out)
+    }
+
+    pub async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
+        const ACTION: &str = "kms:DescribeCustomKeyStores";
+        let mut pages = self.kms.describe_custom_key_stores().into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.classify(ACTION, e))?;
+            out.extend(page.custom_key_stores().iter().map(convert::key_store));
+        }
+        Ok(out)
+    }
+}
+
+/// Error codes AWS services use for a missing permission.
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnauthorizedOperation",
+    "UnauthorizedException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AuthFailure",
+];
+/// Error codes AWS services use for throttling (the SDK retries these before giving up).
+const THROTTLED: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+];
+
+/// Turns an SDK error into the reason a fact could not be read.
+pub fn classify<E, R>(action: &str, timeout: Duration, err: SdkError<E, R>) -> FactError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let action = action.to_string();
+    let detail = one_line(&DisplayErrorContext(&err).to_string());
+    match &err {
+        SdkError::TimeoutError(_) => FactError::TimedOut {
+            action,
+            seconds: timeout.as_secs().max(1),
+        },
+        SdkError::DispatchFailure(d) if d.is_timeout() => FactError::TimedOut {
+            action,
+            seconds: timeout.as_secs().max(1),
+        },
+        SdkError::DispatchFailure(_) => FactError::Unreachable { action, detail },
+        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
+            let code = err.code().unwrap_or_default();
+            let message = err.message().map(one_line);
+            let detail = match (code, message) {
+                ("", Some(m)) => m,
+                ("", None) => detail,
+                (c, Some(m)) => format!("{c}: {m}"),
+                (c, None) => c.to_string(),
+            };
+            if ACCESS_DENIED.contains(&code) {
+                FactError::AccessDenied { action, detail }
+            } else if THROTTLED.contains(&code) {
+                FactError::Throttled { action, detail }
+            } else {
+                FactError::Service { action, detail }
+            }
+        }
+        _ => FactError::Service { action, detail },
+    }
+}
+
+fn one_line(s: &str) -> String {
+    let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > 400 {
+        format!("{}…", s.chars().take(400).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// SDK types → the CLI-shaped model. Enum values are kept as the strings AWS sent, so values
+/// newer than this build (the SDK's `Unknown` variants) are shown as they are.
+mod convert {
+    use super::*;
+
+    fn s(v: Option<&str>) -> String {
+        v.unwrap_or_default().to_string()
+    }
+    fn o(v: Option<&str>) -> Option<String> {
+        v.map(str::to_string)
+    }
+
+    pub fn cluster(c: &aws_sdk_cloudhsmv2::types::Cluster) -> Cluster {
+        Cluster {
+            cluster_id: s(c.cluster_id()),
+            state: c.state().map(|v| v.as_str().to_string()).unwrap_or_default(),
+            state_message: o(c.state_message()),
+            hsm_type: o(c.hsm_type()),
+            mode: c.mode().map(|m| m.as_str().to_string()),
+            security_group: o(c.security_group()),
+            vpc_id: o(c.vpc_id()),
+            subnet_mapping: c
+                .subnet_mapping()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            hsms: c
+                .hsms()
+                .iter()
+                .map(|h| Hsm {
+                    hsm_id: h.hsm_id().to_string(),
+                    availability_zone: s(h.availability_zone()),
+                    subnet_id: o(h.subnet_id()),
+                    eni_id: o(h.eni_id()),
+                    eni_ip: o(h.eni_ip()),
+                    cluster_id: o(h.cluster_id()),
+                    state: h.state().map(|v| v.as_str().to_string()).unwrap_or_default(),
+                    state_message: o(h.state_message()),
+                })
+                .collect(),
+            certificates: c.certificates().map(|x| Certificates {
+                cluster_csr: o(x.cluster_csr()),
+                hsm_certificate: o(x.hsm_certificate()),
+                aws_hardware_certificate: o(x.aws_hardware_certificate()),
+                manufacturer_hardware_certificate: o(x.manufacturer_hardware_certificate()),
+                cluster_certificate: o(x.cluster_certificate()),
+            }),
+        }
+    }
+
+    fn permission(p: &aws_sdk_ec2::types::IpPermission) -> IpPermission {
+        IpPermission {
+            ip_protocol: s(p.ip_protocol()),
+            from_port: p.from_port(),
+            to_port: p.to_port(),
+            user_id_group_pairs: p
+                .user_id_group_pairs()
+                .iter()
+                .map(|g| UserIdGroupPair {
+                    group_id: o(g.group_id()),
+                    user_id: o(g.user_id()),
+                })
+                .collect(),
+            ip_ranges: p
+                .ip_ranges()
+                .iter()
+                .map(|r| IpRange {
+                    cidr_ip: s(r.cidr_ip()),
+                })
+                .collect(),
+            ipv6_ranges: p
+                .ipv6_ranges()
+                .iter()
+                .map(|r| Ipv6Range {
+                    cidr_ipv6: s(r.cidr_ipv6()),
+                })
+                .collect(),
+            prefix_list_ids: p
+                .prefix_list_ids()
+                .iter()
+                .map(|r| PrefixListId {
+                    prefix_list_id: s(r.prefix_list_id()),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn security_group(g: &aws_sdk_ec2::types::SecurityGroup) -> SecurityGroup {
+        SecurityGroup {
+            group_id: s(g.group_id()),
+            group_name: o(g.group_name()),
+            vpc_id: o(g.vpc_id()),
+            owner_id: o(g.owner_id()),
+            ip_permissions: g.ip_permissions().iter().map(permission).collect(),
+            ip_permissions_egress: g.ip_permissions_egress().iter().map(permission).collect(),
+        }
+    }
+
+    pub fn subnet(n: &aws_sdk_ec2::types::Subnet) -> Subnet {
+        Subnet {
+            subnet_id: s(n.subnet_id()),
+            vpc_id: o(n.vpc_id()),
+            availability_zone: o(n.availability_zone()),
+            state: n.state().map(|v| v.as_str().to_string()),
+            available_ip_address_count: n.available_ip_address_count(),
+            cidr_block: o(n.cidr_block()),
+        }
+    }
+
+    pub fn key_store(k: &aws_sdk_kms::types::CustomKeyStoresListEntry) -> CustomKeyStore {
+        CustomKeyStore {
+            custom_key_store_id: s(k.custom_key_store_id()),
+            custom_key_store_name: s(k.custom_key_store_name()),
+            custom_key_store_type: k.custom_key_store_type().map(|v| v.as_str().to_string()),
+            cloud_hsm_cluster_id: o(k.cloud_hsm_cluster_id()),
+            trust_anchor_certificate: o(k.trust_anchor_certificate()),
+            connection_state: k.connection_state().map(|v| v.as_str().to_string()),
+            connection_error_code: k.connection_error_code().map(|v| v.as_str().to_string()),
+            xks_proxy_configuration: k.xks_proxy_configuration().map(|x| XksProxyConfiguration {
+                connectivity: x.connectivity().map(|v| v.as_str().to_string()),
+                access_key_id: o(x.access_key_id()),
+                uri_endpoint: o(x.uri_endpoint()),
+                uri_path: o(x.uri_path()),
+                vpc_endpoint_service_name: o(x.vpc_endpoint_service_name()),
+                vpc_endpoint_service_owner: o(x.vpc_endpoint_service_owner()),
+            }),
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The facts layer: everything cks-doctor reads about an account, fetched once per run.
+//!
+//! [`Facts`] holds the request being checked and lazily fetches each fact from a [`Source`]
+//! the first time a check asks for it; every later request for the same fact (from any check,
+//! concurrently) shares that one fetch. Facts that depend on others (the security group and
+//! subnets need the cluster; associated clusters need the key store list) are fetched as soon
+//! as what they depend on is known, so independent fetches overlap.
+
+pub mod live;
+pub mod model;
+pub mod recorded;
+
+use crate::input::Request;
+use model::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+
+/// Why a fact could not be read. Every variant turns into "could not check" (ERROR), never
+/// into a prerequisite failure: it is the tool's problem, not the key store's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FactError {
+    #[error("access denied calling {action}: the caller needs the IAM permission {action} ({detail})")]
+    AccessDenied { action: String, detail: String },
+    #[error("{action} was throttled and retries were exhausted ({detail})")]
+    Throttled { action: String, detail: String },
+    #[error("could not reach the AWS endpoint for {action}: {detail}")]
+    Unreachable { action: String, detail: String },
+    #[error("{action} did not answer within {seconds}s")]
+    TimedOut { action: String, seconds: u64 },
+    #[error("{action} failed: {detail}")]
+    Service { action: String, detail: String },
+    #[error("the snapshot has no {file} (record it with `{command}`)")]
+    SnapshotMissing { file: String, command: String },
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+pub type Fact<T> = Result<T, FactError>;
+
+/// Where facts come from: the AWS APIs, or files recorded with the AWS CLI.
+pub enum Source {
+    Live(live::LiveSource),
+    Recorded(recorded::Recorded),
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Live(l) => l.describe(),
+            Source::Recorded(r) => r.describe(),
+        }
+    }
+    pub fn is_live(&self) -> bool {
+        matches!(self, Source::Live(_))
+    }
+    async fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
+        match self {
+            Source::Live(l) => l.describe_clusters(ids).await,
+            Source::Recorded(r) => r.describe_clusters(ids),
+        }
+    }
+    async fn describe_security_groups(&self, ids: &[String]) -> Fact<Vec<SecurityGroup>> {
+        match self {
+            Source::Live(l) => l.describe_security_groups(ids).await,
+            Source::Recorded(r) => r.describe_security_groups(ids),
+        }
+    }
+    async fn describe_subnets(&self, ids: &[String]) -> Fact<Vec<Subnet>> {
+        match self {
+            Source::Live(l) => l.describe_subnets(ids).await,
+            Source::Recorded(r) => r.describe_subnets(ids),
+        }
+    }
+    async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
+        match self {
+            Source::Live(l) => l.describe_custom_key_stores().await,
+            Source::Recorded(r) => r.describe_custom_key_stores(),
+        }
+    }
+}
+
+/// How many times each fact was fetched from the source (for tests and `--verbose`).
+#[derive(Debug, Default)]
+pub struct FetchCounts {
+    pub clusters: AtomicUsize,
+    pub security_groups: AtomicUsize,
+    pub subnets: AtomicUsize,
+    pub custom_key_stores: AtomicUsize,
+    pub associated_clusters: AtomicUsize,
+}
+
+impl FetchCounts {
+    pub fn snapshot(&self) -> [(&'static str, usize); 5] {
+        [
+            ("cloudhsmv2:DescribeClusters", self.clusters.load(Ordering::Relaxed)),
+            ("ec2:DescribeSecurityGroups", self.security_groups.load(Ordering::Relaxed)),
+            ("ec2:DescribeSubnets", self.subnets.load(Ordering::Relaxed)),
+            ("kms:DescribeCustomKeyStores", self.custom_key_stores.load(Ordering::Relaxed)),
+            (
+                "cloudhsmv2:DescribeClusters (associated clusters)",
+                self.associated_clusters.load(Ordering::Relaxed),
+            ),
+        ]
+    }
+}
+
+/// The request under check plus every fact about the account, each fetched at most once.
+pub struct Facts {
+    pub request: Request,
+    source: Source,
+    pub counts: FetchCounts,
+    cluster: OnceCell<Fact<Option<Cluster>>>,
+    security_group: OnceCell<Fact<Option<SecurityGroup>>>,
+    subnets: OnceCell<Fact<Vec<Subnet>>>,
+    key_stores: OnceCell<Fact<Vec<CustomKeyStore>>>,
+    associated_clusters: OnceCell<Fact<Vec<Cluster>>>,
+}
+
+/// A dependency of a fact failed or is absent: the message says which.
+fn blocked<T>(why: &str) -> Fact<T> {
+    Err(FactError::Unavailable(why.to_string()))
+}
+
+impl Facts {
+    pub fn new(request: Request, source: Source) -> Arc<Facts> {
+        Arc::new(Facts {
+            request,
+            source,
+            counts: FetchCounts::default(),
+            cluster: OnceCell::new(),
+            security_group: OnceCell::new(),
+            subnets: OnceCell::new(),
+            key_stores: OnceCell::new(),
+            associated_clusters: OnceCell::new(),
+        })
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The cluster named in the request: `Ok(None)` when DescribeClusters does not return it.
+    pub async fn cluster(&self) -> &Fact<Option<Cluster>> {
+        self.cluster
+            .get_or_init(|| async {
+                let Some(id) = self.request.cluster_id() else {
+                    return Ok(None);
+                };
+                self.counts.clusters.fetch_add(1, Ordering::Relaxed);
+                let found = self.source.describe_clusters(&[id.to_string()]).await?;
+                Ok(found.into_iter().find(|c| c.cluster_id == id))
+            })
+            .await
+    }
+
+    /// The cluster's security group (`Cluster.SecurityGroup`): `Ok(None)` when it no longer exists.
+    pub async fn security_group(&self) -> &Fact<Option<SecurityGroup>> {
+        self.security_group
+            .get_or_init(|| async {
+                let group_id = match self.cluster().await {
+                    Ok(Some(c)) => match &c.security_group {
+                        Some(g) => g.clone(),
+                        None => return blocked("the cluster has no security group yet"),
+                    },
+                    Ok(None) => return blocked("the cluster was not found"),
+                    Err(e) => return Err(e.clone()),
+                };
+                self.counts.security_groups.fetch_add(1, Ordering::Relaxed);
+                let groups = self.source.describe_security_groups(&[group_id.clone()]).await?;
+                Ok(groups.into_iter().find(|g| g.group_id == group_id))
+            })
+            .await
+    }
+
+    /// Every subnet in `Cluster.SubnetMapping`, in one DescribeSubnets call. Subnets that no
+    /// longer exist are simply absent.
+    pub async fn subnets(&self) -> &Fact<Vec<Subnet>> {
+        self.subnets
+            .get_or_init(|| async {
+                let ids: Vec<String> = match self.cluster().await {
+                    Ok(Some(c)) => c.subnet_mapping.values().cloned().collect(),
+                    Ok(None) => return blocked("the cluster was not found"),
+                    Err(e) => return Err(e.clone()),
+                };
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.counts.subnets.fetch_add(1, Ordering::Relaxed);
+                self.source.describe_subnets(&ids).await
+            })
+            .await
+    }
+
+    /// Every custom key store of the account in this Region (all pages).
+    pub async fn key_stores(&self) -> &Fact<Vec<CustomKeyStore>> {
+        self.key_stores
+            .get_or_init(|| async {
+                self.counts.custom_key_stores.fetch_add(1, Ordering::Relaxed);
+                self.source.describe_custom_key_stores().await
+            })
+            .await
+    }
+
+    /// The clusters associated with the account's CloudHSM key stores, other than the
+    /// requested cluster, in one DescribeClusters call. Clusters that no longer exist are absent.
+    pub async fn associated_clusters(&self) -> &Fact<Vec<Cluster>> {
+        self.associated_clusters
+            .get_or_init(|| async {
+                let own = self.request.cluster_id().unwrap_or_default();
+                let mut ids: Vec<String> = match self.key_stores().await {
+                    Ok(stores) => stores
+                        .iter()
+                        .filter(|s| s.is_cloudhsm())
+                        .filter_map(|s| s.cloud_hsm_cluster_id.clone())
+                        .filter(|id| id != own)
+                        .collect(),
+                    Err(e) => return Err(e.clone()),
+                };
+                ids.sort();
+                ids.dedup();
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.counts.associated_clusters.fetch_add(1, Ordering::Relaxed);
+                self.source.describe_clusters(&ids).await
+            })
+            .await
+    }
+}

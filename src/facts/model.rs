@@ -1,0 +1,263 @@
+//! The facts, as the AWS CLI prints them with `--output json`.
+//!
+//! These structs are the one shape every fact has inside cks-doctor: the live source converts
+//! SDK output into them, the recorded source deserializes them from snapshot files, and
+//! `snapshot` capture serializes them back. Field names follow the AWS APIs (PascalCase).
+//! Unknown fields are ignored so that files from newer CLI versions still load; enum-like
+//! values are kept as strings so that values newer than this build are shown, not dropped.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `aws cloudhsmv2 describe-clusters`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeClustersOutput {
+    #[serde(default)]
+    pub clusters: Vec<Cluster>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Cluster {
+    pub cluster_id: String,
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hsm_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    /// Availability Zone → subnet id.
+    pub subnet_mapping: BTreeMap<String, String>,
+    pub hsms: Vec<Hsm>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<Certificates>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Hsm {
+    pub hsm_id: String,
+    pub availability_zone: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eni_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eni_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Certificates {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_csr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hsm_certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_hardware_certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manufacturer_hardware_certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_certificate: Option<String>,
+}
+
+/// `aws ec2 describe-security-groups`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeSecurityGroupsOutput {
+    #[serde(default)]
+    pub security_groups: Vec<SecurityGroup>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SecurityGroup {
+    pub group_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_id: Option<String>,
+    pub ip_permissions: Vec<IpPermission>,
+    pub ip_permissions_egress: Vec<IpPermission>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpPermission {
+    pub ip_protocol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_port: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to_port: Option<i32>,
+    pub user_id_group_pairs: Vec<UserIdGroupPair>,
+    pub ip_ranges: Vec<IpRange>,
+    pub ipv6_ranges: Vec<Ipv6Range>,
+    pub prefix_list_ids: Vec<PrefixListId>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UserIdGroupPair {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpRange {
+    pub cidr_ip: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Ipv6Range {
+    pub cidr_ipv6: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PrefixListId {
+    pub prefix_list_id: String,
+}
+
+/// `aws ec2 describe-subnets`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeSubnetsOutput {
+    #[serde(default)]
+    pub subnets: Vec<Subnet>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Subnet {
+    pub subnet_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_ip_address_count: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cidr_block: Option<String>,
+}
+
+/// `aws kms describe-custom-key-stores`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeCustomKeyStoresOutput {
+    #[serde(default)]
+    pub custom_key_stores: Vec<CustomKeyStore>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CustomKeyStore {
+    pub custom_key_store_id: String,
+    pub custom_key_store_name: String,
+    /// AWS_CLOUDHSM or EXTERNAL_KEY_STORE; absent in old responses, which means AWS_CLOUDHSM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_hsm_cluster_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_anchor_certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_error_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_proxy_configuration: Option<XksProxyConfiguration>,
+}
+
+impl CustomKeyStore {
+    pub fn is_cloudhsm(&self) -> bool {
+        matches!(self.custom_key_store_type.as_deref(), None | Some("AWS_CLOUDHSM"))
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct XksProxyConfiguration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connectivity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint_service_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_endpoint_service_owner: Option<String>,
+}
+
+/// The JSON printed by `cloudhsm-cli user list` (CloudHSM Client SDK 5).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct CloudHsmUserList {
+    pub users: Vec<CloudHsmUser>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default)]
+pub struct CloudHsmUser {
+    pub username: String,
+    pub role: String,
+    /// `cloudhsm-cli` prints "true"/"false" as strings; booleans are accepted too.
+    #[serde(deserialize_with = "bool_or_string")]
+    pub locked: bool,
+    pub mfa: Vec<serde_json::Value>,
+    #[serde(rename = "cluster-coverage")]
+    pub cluster_coverage: Option<String>,
+}
+
+fn bool_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(b) => Ok(b),
+        serde_json::Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(true),
+        serde_json::Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(false),
+        other => Err(D::Error::custom(format!(
+            "expected true or false, found {other}"
+        ))),
+    }
+}
+
+impl CloudHsmUserList {
+    /// Accepts the full `cloudhsm-cli` envelope (`{"error_code":0,"data":{"users":[...]}}`)
+    /// or just `{"users":[...]}`.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
+        if let Some(code) = value.get("error_code").and_then(|c| c.as_i64()) {
+            if code != 0 {
+                return Err(format!(
+                    "cloudhsm-cli reported error_code {code}; rerun `cloudhsm-cli user list` and save its output"
+                ));
+            }
+        }
+        let inner = value.get("data").unwrap_or(&value);
+        if inner.get("users").is_none() {
+            return Err("no \"users\" array: expected the JSON printed by `cloudhsm-cli user list`".into());
+        }
+        serde_json::from_value(inner.clone()).map_err(|e| format!("unexpected shape ({e})"))
+    }
+}

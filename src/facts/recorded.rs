@@ -1,0 +1,139 @@
+//! Facts recorded with the AWS CLI (`--output json`), one file per command.
+//!
+//! A snapshot directory holds exactly what the AWS CLI prints, so an operator can record it
+//! with the CLI and send it to whoever troubleshoots. A missing file makes only the checks
+//! that need that fact "could not check"; a file that is not the CLI's JSON is bad input.
+
+use super::model::*;
+use super::{Fact, FactError};
+use serde::de::DeserializeOwned;
+use std::path::{Path, PathBuf};
+
+/// One recorded fact: the snapshot file it lives in and the AWS CLI command that prints it.
+pub struct FactFile {
+    pub file: &'static str,
+    pub command: &'static str,
+}
+
+pub const CLUSTERS: FactFile = FactFile {
+    file: "cloudhsmv2-describe-clusters.json",
+    command: "aws cloudhsmv2 describe-clusters --filters clusterIds=<id>,<associated ids> --output json",
+};
+pub const SECURITY_GROUPS: FactFile = FactFile {
+    file: "ec2-describe-security-groups.json",
+    command: "aws ec2 describe-security-groups --group-ids <cluster security group> --output json",
+};
+pub const SUBNETS: FactFile = FactFile {
+    file: "ec2-describe-subnets.json",
+    command: "aws ec2 describe-subnets --filters Name=subnet-id,Values=<cluster subnets> --output json",
+};
+pub const CUSTOM_KEY_STORES: FactFile = FactFile {
+    file: "kms-describe-custom-key-stores.json",
+    command: "aws kms describe-custom-key-stores --output json",
+};
+
+/// Every snapshot file this version reads.
+pub const FILES: &[&FactFile] = &[&CLUSTERS, &SECURITY_GROUPS, &SUBNETS, &CUSTOM_KEY_STORES];
+
+/// A snapshot file that exists but cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("snapshot file {path}: {reason}")]
+pub struct SnapshotError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Facts held in memory, loaded from a snapshot directory or built directly (tests).
+#[derive(Debug, Default, Clone)]
+pub struct Recorded {
+    pub origin: String,
+    pub clusters: Option<Vec<Cluster>>,
+    pub security_groups: Option<Vec<SecurityGroup>>,
+    pub subnets: Option<Vec<Subnet>>,
+    pub custom_key_stores: Option<Vec<CustomKeyStore>>,
+}
+
+/// Snapshot files larger than this are refused (the CLI output of a whole account is far smaller).
+const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+fn load<T: DeserializeOwned>(dir: &Path, f: &FactFile) -> Result<Option<T>, SnapshotError> {
+    let path = dir.join(f.file);
+    let err = |reason: String| SnapshotError {
+        path: path.clone(),
+        reason,
+    };
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(err(e.to_string())),
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(err(format!(
+            "{} bytes is larger than the {} MiB limit",
+            meta.len(),
+            MAX_FILE_BYTES / 1024 / 1024
+        )));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| err(e.to_string()))?;
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        err(format!(
+            "not the JSON printed by `{}` ({e})",
+            f.command.split(" --").next().unwrap_or(f.command)
+        ))
+    })
+}
+
+impl Recorded {
+    /// Loads every known file present in `dir`. The directory itself must exist.
+    pub fn load_dir(dir: &Path) -> Result<Recorded, SnapshotError> {
+        if !dir.is_dir() {
+            return Err(SnapshotError {
+                path: dir.to_path_buf(),
+                reason: "not a directory".into(),
+            });
+        }
+        Ok(Recorded {
+            origin: format!("snapshot {}", dir.display()),
+            clusters: load::<DescribeClustersOutput>(dir, &CLUSTERS)?.map(|o| o.clusters),
+            security_groups: load::<DescribeSecurityGroupsOutput>(dir, &SECURITY_GROUPS)?
+                .map(|o| o.security_groups),
+            subnets: load::<DescribeSubnetsOutput>(dir, &SUBNETS)?.map(|o| o.subnets),
+            custom_key_stores: load::<DescribeCustomKeyStoresOutput>(dir, &CUSTOM_KEY_STORES)?
+                .map(|o| o.custom_key_stores),
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        if self.origin.is_empty() {
+            "recorded facts".into()
+        } else {
+            self.origin.clone()
+        }
+    }
+
+    fn get<'a, T>(part: &'a Option<Vec<T>>, f: &FactFile) -> Fact<&'a Vec<T>> {
+        part.as_ref().ok_or_else(|| FactError::SnapshotMissing {
+            file: f.file.to_string(),
+            command: f.command.to_string(),
+        })
+    }
+
+    pub fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
+        let all = Self::get(&self.clusters, &CLUSTERS)?;
+        Ok(all.iter().filter(|c| ids.contains(&c.cluster_id)).cloned().collect())
+    }
+
+    pub fn describe_security_groups(&self, ids: &[String]) -> Fact<Vec<SecurityGroup>> {
+        let all = Self::get(&self.security_groups, &SECURITY_GROUPS)?;
+        Ok(all.iter().filter(|g| ids.contains(&g.group_id)).cloned().collect())
+    }
+
+    pub fn describe_subnets(&self, ids: &[String]) -> Fact<Vec<Subnet>> {
+        let all = Self::get(&self.subnets, &SUBNETS)?;
+        Ok(all.iter().filter(|s| ids.contains(&s.subnet_id)).cloned().collect())
+    }
+
+    pub fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
+        Self::get(&self.custom_key_stores, &CUSTOM_KEY_STORES).cloned()
+    }
+}

@@ -1,0 +1,124 @@
+//! The human report: checks grouped by area, one line each with a mark, evidence and fix
+//! under anything that is not a pass, and a closing verdict.
+
+use super::{CheckResult, Report};
+use crate::checks::Status;
+use crate::meta::AREAS;
+use std::fmt::Write;
+
+/// ANSI styling, or none.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+}
+
+pub fn mark(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "✓",
+        Status::Fail => "✗",
+        Status::Warn => "!",
+        Status::Error => "?",
+        Status::Skip => "-",
+        Status::Manual => "☐",
+    }
+}
+
+fn colour(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "32",
+        Status::Fail => "31;1",
+        Status::Warn => "33",
+        Status::Error => "35",
+        Status::Skip => "2",
+        Status::Manual => "36",
+    }
+}
+
+fn render_check(out: &mut String, c: &CheckResult, style: Style) {
+    let m = style.paint(colour(c.status), &format!("[{}]", mark(c.status)));
+    let advisory = if c.advisory { " (advisory)" } else { "" };
+    let _ = writeln!(out, "  {m} {}{advisory} — {}", c.title, c.message);
+    if c.status == Status::Pass || c.status == Status::Skip {
+        return;
+    }
+    for e in &c.evidence {
+        let _ = writeln!(out, "      • {e}");
+    }
+    if matches!(c.status, Status::Fail | Status::Warn) {
+        let mut names: Vec<&str> = c.kms_exceptions.iter().map(String::as_str).collect();
+        if !names.is_empty() {
+            let _ = writeln!(out, "      {} {}", style.dim("KMS:"), style.bold(&names.join(", ")));
+        }
+        names = c.connection_error_codes.iter().map(String::as_str).collect();
+        if !names.is_empty() {
+            let _ = writeln!(out, "      {} {}", style.dim("ConnectionErrorCode:"), style.bold(&names.join(", ")));
+        }
+    }
+    if let Some(fix) = &c.remediation {
+        let _ = writeln!(out, "      {} {fix}", style.dim("Fix:"));
+    }
+    let _ = writeln!(out, "      {}", style.dim(&format!("(cks-doctor explain {})", c.id)));
+}
+
+pub fn render(report: &Report, style: Style) -> String {
+    let mut out = String::new();
+    let t = &report.target;
+    let what = match (&t.cloud_hsm_cluster_id, &t.custom_key_store_name) {
+        (Some(c), Some(n)) => format!("CloudHSM cluster {c}, key store {n:?}"),
+        (Some(c), None) => format!("CloudHSM cluster {c}"),
+        _ => t.kind.clone(),
+    };
+    let _ = writeln!(
+        out,
+        "{} {} pre-flight for {what}",
+        style.bold("cks-doctor"),
+        t.operation
+    );
+    let _ = writeln!(out, "{}", style.dim(&format!("facts from {}", t.source)));
+    let mut areas: Vec<&str> = AREAS.to_vec();
+    for c in &report.checks {
+        if !areas.contains(&c.area.as_str()) {
+            areas.push(&c.area);
+        }
+    }
+    for area in areas {
+        let in_area: Vec<&CheckResult> = report.checks.iter().filter(|c| c.area == area).collect();
+        if in_area.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{}", style.bold(area));
+        for c in in_area {
+            render_check(&mut out, c, style);
+        }
+    }
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "\n{} passed, {} failed, {} warnings, {} could not check, {} skipped, {} manual",
+        s.pass, s.fail, s.warn, s.error, s.skip, s.manual
+    );
+    let verdict = &report.verdict.text;
+    let painted = match report.exit_code() {
+        0 => style.paint("32;1", verdict),
+        1 => style.paint("31;1", verdict),
+        _ => style.paint("35;1", verdict),
+    };
+    let _ = writeln!(out, "{painted}");
+    out
+}

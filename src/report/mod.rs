@@ -1,0 +1,197 @@
+//! The report model and its renderers (one per output format). The model is what
+//! `--output json` prints; every other format renders the same facts.
+
+pub mod human;
+
+use crate::checks::Status;
+use crate::meta::Severity;
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CheckResult {
+    pub id: String,
+    pub title: String,
+    pub area: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub advisory: bool,
+    pub status: Status,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+    /// Exceptions CreateCustomKeyStore returns when this check fails.
+    pub kms_exceptions: Vec<String>,
+    /// ConnectionErrorCodes a store shows when this check fails after creation.
+    pub connection_error_codes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<String>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Summary {
+    pub pass: usize,
+    pub fail: usize,
+    pub warn: usize,
+    pub error: usize,
+    pub skip: usize,
+    pub manual: usize,
+}
+
+impl Summary {
+    pub fn of(results: &[CheckResult]) -> Summary {
+        let mut s = Summary::default();
+        for r in results {
+            match r.status {
+                Status::Pass => s.pass += 1,
+                Status::Fail => s.fail += 1,
+                Status::Warn => s.warn += 1,
+                Status::Error => s.error += 1,
+                Status::Skip => s.skip += 1,
+                Status::Manual => s.manual += 1,
+            }
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+/// What was checked, and where the facts came from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Target {
+    /// `cloudhsm` (later: `xks`).
+    pub kind: String,
+    /// The operation whose outcome is predicted.
+    pub operation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud_hsm_cluster_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_anchor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// "AWS APIs in us-east-1", "snapshot DIR".
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Outlook {
+    /// At least one check FAILs.
+    WouldFail,
+    /// Nothing fails, but some checks could not run.
+    Incomplete,
+    /// Nothing fails and everything that could be checked was.
+    NoFailureFound,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Verdict {
+    pub outlook: Outlook,
+    /// Exceptions the failing checks predict for the operation.
+    pub kms_exceptions: Vec<String>,
+    /// ConnectionErrorCodes the failing checks predict once the store exists.
+    pub connection_error_codes: Vec<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub target: Target,
+    pub summary: Summary,
+    pub verdict: Verdict,
+    pub checks: Vec<CheckResult>,
+}
+
+impl Report {
+    pub fn new(target: Target, checks: Vec<CheckResult>) -> Report {
+        let summary = Summary::of(&checks);
+        let verdict = verdict(&target, &checks);
+        Report {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: env!("CARGO_PKG_NAME").into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            target,
+            summary,
+            verdict,
+            checks,
+        }
+    }
+
+    /// 0 no FAIL; 1 at least one FAIL; 3 no FAIL but some checks could not run.
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict.outlook {
+            Outlook::WouldFail => 1,
+            Outlook::Incomplete => 3,
+            Outlook::NoFailureFound => 0,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("the report serializes")
+    }
+}
+
+fn verdict(target: &Target, checks: &[CheckResult]) -> Verdict {
+    let failing: Vec<&CheckResult> = checks.iter().filter(|c| c.status == Status::Fail).collect();
+    let errors = checks.iter().filter(|c| c.status == Status::Error).count();
+    let mut exceptions: Vec<String> = Vec::new();
+    let mut codes: Vec<String> = Vec::new();
+    for c in &failing {
+        for e in &c.kms_exceptions {
+            if !exceptions.contains(e) {
+                exceptions.push(e.clone());
+            }
+        }
+        for e in &c.connection_error_codes {
+            if !codes.contains(e) {
+                codes.push(e.clone());
+            }
+        }
+    }
+    let op = &target.operation;
+    let outlook = if !failing.is_empty() {
+        Outlook::WouldFail
+    } else if errors > 0 {
+        Outlook::Incomplete
+    } else {
+        Outlook::NoFailureFound
+    };
+    let mut text = match outlook {
+        Outlook::WouldFail if !exceptions.is_empty() => {
+            format!("{op} would fail with: {}", exceptions.join(", "))
+        }
+        Outlook::WouldFail => format!(
+            "{op} itself would not fail on what was checked, but the key store would not connect"
+        ),
+        Outlook::Incomplete => format!(
+            "No failure found, but {errors} check(s) could not run: {op} may still fail"
+        ),
+        Outlook::NoFailureFound => format!("No failure found: {op} should succeed"),
+    };
+    if !codes.is_empty() {
+        text.push_str(&format!(
+            ". Once created, connecting would fail with ConnectionErrorCode {}",
+            codes.join(", ")
+        ));
+    }
+    Verdict {
+        outlook,
+        kms_exceptions: exceptions,
+        connection_error_codes: codes,
+        text,
+    }
+}

@@ -1,0 +1,134 @@
+//! Runs checks concurrently, each in its own task with a timeout. A check that panics or
+//! times out becomes ERROR ("could not check"); the run itself never aborts.
+
+use crate::checks::{Check, Outcome, Status};
+use crate::facts::Facts;
+use crate::meta;
+use crate::report::CheckResult;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Which checks to run: `--only` and `--skip` take ids or id prefixes (`cloudhsm.hsms`).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+}
+
+fn matches(id: &str, pattern: &str) -> bool {
+    id == pattern || id.starts_with(&format!("{pattern}."))
+}
+
+impl Selection {
+    /// Every pattern must name at least one check: a typo is bad input, not an empty run.
+    pub fn validate(&self, ids: &[&str]) -> Result<(), String> {
+        for p in self.only.iter().chain(&self.skip) {
+            if !ids.iter().any(|id| matches(id, p)) {
+                let hint = ids
+                    .iter()
+                    .find(|id| id.contains(p.as_str()))
+                    .map(|id| format!(" (did you mean {id}?)"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "no check matches {p:?}{hint}: `cks-doctor checks` lists them"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn includes(&self, id: &str) -> bool {
+        (self.only.is_empty() || self.only.iter().any(|p| matches(id, p)))
+            && !self.skip.iter().any(|p| matches(id, p))
+    }
+}
+
+/// Makes a result from a check's outcome and its metadata.
+pub fn result(id: &str, outcome: Outcome, duration: Duration) -> CheckResult {
+    let m = meta::get(id);
+    let owned = |v: Vec<&'static str>| v.into_iter().map(str::to_string).collect::<Vec<_>>();
+    let kms_exceptions = match outcome.kms_exceptions {
+        Some(v) => owned(v),
+        None => m.map(|m| m.kms_exceptions.clone()).unwrap_or_default(),
+    };
+    let connection_error_codes = match outcome.connection_error_codes {
+        Some(v) => owned(v),
+        None => m.map(|m| m.connection_error_codes.clone()).unwrap_or_default(),
+    };
+    let remediation = match outcome.status {
+        Status::Pass | Status::Skip => None,
+        Status::Error => Some(match m {
+            Some(m) if !m.iam_actions.is_empty() => format!(
+                "Fix what stopped the check and run again. It needs: {}.",
+                m.iam_actions.join(", ")
+            ),
+            _ => "Fix what stopped the check and run again.".to_string(),
+        }),
+        _ => outcome
+            .remediation
+            .or_else(|| m.map(|m| m.remediation.clone())),
+    };
+    CheckResult {
+        id: id.to_string(),
+        title: m.map(|m| m.title.clone()).unwrap_or_else(|| id.to_string()),
+        area: m.map(|m| m.area.clone()).unwrap_or_default(),
+        severity: m.map(|m| m.severity),
+        advisory: m.is_some_and(|m| m.advisory),
+        status: outcome.status,
+        message: outcome.message,
+        evidence: outcome.evidence,
+        kms_exceptions,
+        connection_error_codes,
+        remediation,
+        duration_ms: duration.as_millis() as u64,
+    }
+}
+
+fn panic_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into()),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Runs `checks` concurrently over `facts`; results come back in the order given.
+pub async fn run(facts: Arc<Facts>, checks: &[&'static Check], timeout: Duration) -> Vec<CheckResult> {
+    let handles: Vec<_> = checks
+        .iter()
+        .map(|check| {
+            let facts = facts.clone();
+            let run = check.run;
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let outcome = tokio::time::timeout(timeout, run(facts)).await;
+                (outcome, start.elapsed())
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(checks.len());
+    for (check, handle) in checks.iter().zip(handles) {
+        let (outcome, elapsed) = match handle.await {
+            Ok((Ok(o), d)) => (o, d),
+            Ok((Err(_), d)) => (
+                Outcome::error(format!(
+                    "could not check: no answer within the {}s timeout (--timeout)",
+                    timeout.as_secs_f64()
+                )),
+                d,
+            ),
+            Err(e) => (
+                Outcome::error(format!(
+                    "could not check: the check crashed ({}); please report this",
+                    panic_message(e)
+                )),
+                Duration::ZERO,
+            ),
+        };
+        out.push(result(check.id, outcome, elapsed));
+    }
+    out
+}
