@@ -97,6 +97,8 @@ pub enum Command {
     Preflight(PreflightArgs),
     /// List every check: id, title, kind, and the exceptions and codes it maps to
     Checks,
+    /// Record the facts a pre-flight reads, as AWS CLI JSON files for --snapshot
+    Snapshot(SnapshotArgs),
     /// Explain a KMS exception, ConnectionErrorCode, ConnectionState or check id
     Explain {
         /// e.g. IncorrectTrustAnchorException, SUBNET_NOT_FOUND, cloudhsm.hsms.two-az
@@ -129,6 +131,25 @@ pub struct PasswordArgs {
     /// Read the kmsuser password from standard input (see --password-file)
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub kind: SnapshotKind,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotKind {
+    /// The cluster, its security group and subnets, the account's key stores and their clusters
+    Cloudhsm {
+        /// The CloudHSM cluster id (cluster-[2-7a-zA-Z]{11,16})
+        #[arg(long, value_name = "ID")]
+        cluster_id: String,
+        /// Directory to write the files to (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,7 +192,11 @@ fn read_password(args: &PasswordArgs) -> Result<Option<SecretString>, InputError
         std::io::stdin()
             .take(64 * 1024)
             .read_to_string(&mut text)
-            .map_err(|e| InputError(format!("--password-stdin: could not read standard input ({e})")))?;
+            .map_err(|e| {
+                InputError(format!(
+                    "--password-stdin: could not read standard input ({e})"
+                ))
+            })?;
         return Ok(Some(input::secret_from_text(text)));
     }
     if let Ok(v) = std::env::var(PASSWORD_ENV) {
@@ -194,7 +219,11 @@ pub fn build_request(args: &PreflightArgs) -> Result<Request, InputError> {
                 }
                 (a, b) => a.or(b),
             };
-            let users = args.cloudhsm_users.as_deref().map(input::load_users).transpose()?;
+            let users = args
+                .cloudhsm_users
+                .as_deref()
+                .map(input::load_users)
+                .transpose()?;
             Ok(Request::CloudHsm(CloudHsmRequest {
                 name: parsed.name,
                 cluster_id: parsed.cluster_id,
@@ -206,9 +235,16 @@ pub fn build_request(args: &PreflightArgs) -> Result<Request, InputError> {
         (None, Some(PreflightKind::Cloudhsm(a))) => {
             input::validate_cluster_id(&a.cluster_id)?;
             let text = input::read_text_file("--trust-anchor", &a.trust_anchor)?;
-            let origin = a.trust_anchor.strip_prefix("file://").unwrap_or(&a.trust_anchor);
+            let origin = a
+                .trust_anchor
+                .strip_prefix("file://")
+                .unwrap_or(&a.trust_anchor);
             let trust_anchor = TrustAnchor::from_text(origin, text)?;
-            let users = a.cloudhsm_users.as_deref().map(input::load_users).transpose()?;
+            let users = a
+                .cloudhsm_users
+                .as_deref()
+                .map(input::load_users)
+                .transpose()?;
             Ok(Request::CloudHsm(CloudHsmRequest {
                 name: a.name.clone(),
                 cluster_id: a.cluster_id.clone(),
@@ -228,7 +264,8 @@ fn use_color(choice: ColorChoice) -> bool {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
         }
     }
 }
@@ -266,7 +303,9 @@ async fn source(global: &Global) -> Result<(Source, Option<String>), InputError>
                 endpoint_url: global.endpoint_url.clone(),
                 timeout: Duration::from_secs_f64(global.timeout * 0.9),
             };
-            let live = LiveSource::connect(&opts).await.map_err(|e| InputError(e.0))?;
+            let live = LiveSource::connect(&opts)
+                .await
+                .map_err(|e| InputError(e.0))?;
             let region = live.region().to_string();
             Ok((Source::Live(live), Some(region)))
         }
@@ -291,7 +330,12 @@ async fn preflight(global: &Global, args: &PreflightArgs) -> Result<Done, InputE
     let report = Report::new(target, results);
     let stdout = match global.output {
         OutputFormat::Json => report.to_json() + "\n",
-        OutputFormat::Table => human::render(&report, human::Style { color: use_color(global.color) }),
+        OutputFormat::Table => human::render(
+            &report,
+            human::Style {
+                color: use_color(global.color),
+            },
+        ),
     };
     Ok(Done {
         stdout,
@@ -308,13 +352,23 @@ fn list_checks(global: &Global) -> Done {
         };
     }
     let mut table = Table::new();
+    // On a terminal, wrap titles to its width; in a pipe, never break an id or a name.
+    let arrangement = if std::io::stdout().is_terminal() {
+        ContentArrangement::Dynamic
+    } else {
+        ContentArrangement::Disabled
+    };
     table
         .load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(vec!["id", "title", "kind", "severity", "KMS exceptions", "ConnectionErrorCodes"]);
-    if !std::io::stdout().is_terminal() {
-        table.set_width(160);
-    }
+        .set_content_arrangement(arrangement)
+        .set_header(vec![
+            "id",
+            "title",
+            "kind",
+            "severity",
+            "KMS exceptions",
+            "ConnectionErrorCodes",
+        ]);
     for c in checks::registry() {
         let Some(m) = meta::get(c.id) else { continue };
         table.add_row(vec![
@@ -343,7 +397,10 @@ fn explain(global: &Global, name: &str) -> Result<Done, InputError> {
                 s += &format!("\nKMS exceptions: {}\n", m.kms_exceptions.join(", "));
             }
             if !m.connection_error_codes.is_empty() {
-                s += &format!("ConnectionErrorCodes: {}\n", m.connection_error_codes.join(", "));
+                s += &format!(
+                    "ConnectionErrorCodes: {}\n",
+                    m.connection_error_codes.join(", ")
+                );
             }
             if !m.iam_actions.is_empty() {
                 s += &format!("IAM actions: {}\n", m.iam_actions.join(", "));
@@ -354,7 +411,10 @@ fn explain(global: &Global, name: &str) -> Result<Done, InputError> {
             }
             s
         };
-        return Ok(Done { stdout, code: EXIT_OK });
+        return Ok(Done {
+            stdout,
+            code: EXIT_OK,
+        });
     }
     if let Some(state) = codes::lookup_state(name) {
         let stdout = if json {
@@ -362,7 +422,10 @@ fn explain(global: &Global, name: &str) -> Result<Done, InputError> {
         } else {
             format!("{} (ConnectionState)\n\n{}\n", state.name, state.meaning)
         };
-        return Ok(Done { stdout, code: EXIT_OK });
+        return Ok(Done {
+            stdout,
+            code: EXIT_OK,
+        });
     }
     let Some(code) = codes::lookup(name) else {
         let hint = codes::suggest(name)
@@ -374,7 +437,12 @@ fn explain(global: &Global, name: &str) -> Result<Done, InputError> {
     };
     let detecting: Vec<&meta::CheckMeta> = meta::all()
         .iter()
-        .filter(|m| m.kms_exceptions.iter().chain(&m.connection_error_codes).any(|n| n == code.name))
+        .filter(|m| {
+            m.kms_exceptions
+                .iter()
+                .chain(&m.connection_error_codes)
+                .any(|n| n == code.name)
+        })
         .collect();
     if json {
         let v = serde_json::json!({
@@ -390,7 +458,12 @@ fn explain(global: &Global, name: &str) -> Result<Done, InputError> {
         codes::CodeKind::Exception => "exception",
         codes::CodeKind::ConnectionErrorCode => "ConnectionErrorCode",
     };
-    let mut s = format!("{} ({kind}; {})\n\n{}\n", code.name, code.operations.join(", "), code.meaning);
+    let mut s = format!(
+        "{} ({kind}; {})\n\n{}\n",
+        code.name,
+        code.operations.join(", "),
+        code.meaning
+    );
     let list = |title: &str, items: &[&str]| -> String {
         if items.is_empty() {
             return String::new();
@@ -412,7 +485,46 @@ fn explain(global: &Global, name: &str) -> Result<Done, InputError> {
             s += &format!("  {} — {}\n", m.id, m.title);
         }
     }
-    Ok(Done { stdout: s, code: EXIT_OK })
+    Ok(Done {
+        stdout: s,
+        code: EXIT_OK,
+    })
+}
+
+async fn snapshot(global: &Global, args: &SnapshotArgs) -> Result<Done, InputError> {
+    let SnapshotKind::Cloudhsm { cluster_id, out } = &args.kind;
+    input::validate_cluster_id(cluster_id)?;
+    if global.snapshot.is_some() {
+        return Err(InputError::new(
+            "snapshot records live facts: it cannot read from --snapshot",
+        ));
+    }
+    let (source, _) = source(global).await?;
+    let facts = Facts::new(
+        Request::ClusterFacts {
+            cluster_id: cluster_id.clone(),
+        },
+        source,
+    );
+    let (capture, errors) = facts.capture().await;
+    let written = capture
+        .write_dir(out)
+        .map_err(|e| InputError(format!("--out {}: {e}", out.display())))?;
+    let mut text = String::new();
+    for p in &written {
+        text += &format!("wrote {}\n", p.display());
+    }
+    for (file, e) in &errors {
+        text += &format!("not recorded: {file}: {e}\n");
+    }
+    Ok(Done {
+        stdout: text,
+        code: if errors.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_INCOMPLETE
+        },
+    })
 }
 
 /// Runs a parsed command line.
@@ -420,6 +532,7 @@ pub async fn run(cli: Cli) -> Result<Done, InputError> {
     match &cli.command {
         Command::Preflight(args) => preflight(&cli.global, args).await,
         Command::Checks => Ok(list_checks(&cli.global)),
+        Command::Snapshot(args) => snapshot(&cli.global, args).await,
         Command::Explain { name } => explain(&cli.global, name),
     }
 }

@@ -68,29 +68,36 @@ impl std::fmt::Debug for CloudHsmRequest {
 
 #[derive(Debug)]
 pub enum Request {
+    /// Pre-flight of a CloudHSM key store.
     CloudHsm(CloudHsmRequest),
+    /// Only the facts about a cluster and the account (`cks-doctor snapshot cloudhsm`).
+    ClusterFacts { cluster_id: String },
 }
 
 impl Request {
     pub fn cluster_id(&self) -> Option<&str> {
         match self {
             Request::CloudHsm(r) => Some(&r.cluster_id),
+            Request::ClusterFacts { cluster_id } => Some(cluster_id),
         }
     }
     pub fn name(&self) -> Option<&str> {
         match self {
             Request::CloudHsm(r) => r.name.as_deref(),
+            Request::ClusterFacts { .. } => None,
         }
     }
     pub fn cloudhsm(&self) -> Option<&CloudHsmRequest> {
         match self {
             Request::CloudHsm(r) => Some(r),
+            Request::ClusterFacts { .. } => None,
         }
     }
     /// Every secret in the request, for redaction tests and defence in depth.
     pub fn secrets(&self) -> Vec<&str> {
         match self {
             Request::CloudHsm(r) => r.password.iter().map(|p| p.expose_secret()).collect(),
+            Request::ClusterFacts { .. } => Vec::new(),
         }
     }
 }
@@ -141,7 +148,8 @@ pub fn read_text_file(what: &str, arg: &str) -> Result<String, InputError> {
             meta.len()
         )));
     }
-    let bytes = std::fs::read(p).map_err(|e| InputError(format!("{what} {path}: {}", io_reason(&e))))?;
+    let bytes =
+        std::fs::read(p).map_err(|e| InputError(format!("{what} {path}: {}", io_reason(&e))))?;
     String::from_utf8(bytes).map_err(|_| {
         InputError(format!(
             "{what} {path}: not UTF-8 text (a DER or other binary file where text was expected?)"
@@ -216,7 +224,10 @@ pub fn parse_cli_input(arg: &str) -> Result<CliInputRequest, InputError> {
         // serde_json's messages name the field and position, never a value.
         InputError(format!("--cli-input-json {path}: {e}"))
     })?;
-    let kind = doc.custom_key_store_type.as_deref().unwrap_or("AWS_CLOUDHSM");
+    let kind = doc
+        .custom_key_store_type
+        .as_deref()
+        .unwrap_or("AWS_CLOUDHSM");
     match kind {
         "AWS_CLOUDHSM" => {}
         "EXTERNAL_KEY_STORE" => {
@@ -264,7 +275,8 @@ pub fn parse_cli_input(arg: &str) -> Result<CliInputRequest, InputError> {
             "--cli-input-json {path}: TrustAnchorCertificate is required for an AWS_CLOUDHSM key store"
         ))
     })?;
-    let trust_anchor = TrustAnchor::from_text(&format!("TrustAnchorCertificate in {path}"), anchor_text)?;
+    let trust_anchor =
+        TrustAnchor::from_text(&format!("TrustAnchorCertificate in {path}"), anchor_text)?;
     Ok(CliInputRequest {
         name: doc.custom_key_store_name,
         cluster_id,

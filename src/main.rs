@@ -1,5 +1,5 @@
-use clap::Parser;
 use cks_doctor::cli::{self, Cli};
+use clap::Parser;
 use std::io::Write;
 
 fn main() {
@@ -14,7 +14,10 @@ fn main() {
         eprintln!("cks-doctor: internal error: {msg}");
     }));
     let parsed = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cks-doctor: error: cannot start the async runtime: {e}");

@@ -53,7 +53,9 @@ pub fn result(id: &str, outcome: Outcome, duration: Duration) -> CheckResult {
     };
     let connection_error_codes = match outcome.connection_error_codes {
         Some(v) => owned(v),
-        None => m.map(|m| m.connection_error_codes.clone()).unwrap_or_default(),
+        None => m
+            .map(|m| m.connection_error_codes.clone())
+            .unwrap_or_default(),
     };
     let remediation = match outcome.status {
         Status::Pass | Status::Skip => None,
@@ -96,7 +98,11 @@ fn panic_message(e: tokio::task::JoinError) -> String {
 }
 
 /// Runs `checks` concurrently over `facts`; results come back in the order given.
-pub async fn run(facts: Arc<Facts>, checks: &[&'static Check], timeout: Duration) -> Vec<CheckResult> {
+pub async fn run(
+    facts: Arc<Facts>,
+    checks: &[&'static Check],
+    timeout: Duration,
+) -> Vec<CheckResult> {
     let handles: Vec<_> = checks
         .iter()
         .map(|check| {

@@ -72,8 +72,11 @@ async fn name_unused(f: &Facts) -> Step<Outcome> {
             )));
         }
     }
-    Ok(Outcome::fail(format!("the name {name:?} is already used by {}", existing.custom_key_store_id))
-        .evidence([describe_store(existing)]))
+    Ok(Outcome::fail(format!(
+        "the name {name:?} is already used by {}",
+        existing.custom_key_store_id
+    ))
+    .evidence([describe_store(existing)]))
 }
 
 async fn store_quota(f: &Facts) -> Step<Outcome> {
@@ -88,7 +91,11 @@ async fn store_quota(f: &Facts) -> Step<Outcome> {
     }
     let o = format!("{n} of {STORE_QUOTA} custom key stores used in this Region");
     if n == STORE_QUOTA - 1 {
-        return Ok(Outcome::warn(format!("{o}: this store would use the last slot")).evidence(listing).exceptions(&[]));
+        return Ok(
+            Outcome::warn(format!("{o}: this store would use the last slot"))
+                .evidence(listing)
+                .exceptions(&[]),
+        );
     }
     Ok(Outcome::pass(o).evidence(listing))
 }

@@ -99,9 +99,11 @@ async fn cluster_active(f: &Facts) -> Step<Outcome> {
     if let Some(m) = c.state_message.as_deref().filter(|m| !m.is_empty()) {
         evidence.push(format!("StateMessage: {m}"));
     }
-    Ok(Outcome::fail(format!("the cluster is {}{note}, not ACTIVE", c.state))
-        .evidence(evidence)
-        .fix(fix))
+    Ok(
+        Outcome::fail(format!("the cluster is {}{note}, not ACTIVE", c.state))
+            .evidence(evidence)
+            .fix(fix),
+    )
 }
 
 async fn cluster_not_in_use(f: &Facts) -> Step<Outcome> {
@@ -235,7 +237,7 @@ async fn mtls_not_enforced(f: &Facts) -> Step<Outcome> {
         ));
     }
     Ok(Outcome::manual(format!(
-        "mTLS enforcement is not visible in any AWS API: on a {} cluster, run `cloudhsm-cli cluster mtls get-enforcement` and check it says none (KMS does not support mTLS to CloudHSM)",
+        "mTLS enforcement is not visible in any AWS API: on this {} cluster, run `cloudhsm-cli cluster mtls get-enforcement` and check it says none (KMS does not support mTLS to CloudHSM)",
         c.hsm_type.as_deref().unwrap_or("hsm2m.medium")
     )))
 }
@@ -258,7 +260,10 @@ async fn hsms_active(f: &Facts) -> Step<Outcome> {
 async fn hsms_two_az(f: &Facts) -> Step<Outcome> {
     let c = need_cluster(f).await?;
     let active: Vec<_> = c.hsms.iter().filter(|h| h.state == "ACTIVE").collect();
-    let azs: BTreeSet<&str> = active.iter().map(|h| h.availability_zone.as_str()).collect();
+    let azs: BTreeSet<&str> = active
+        .iter()
+        .map(|h| h.availability_zone.as_str())
+        .collect();
     if active.len() >= 2 && azs.len() >= 2 {
         return Ok(Outcome::pass(format!(
             "{} ACTIVE HSMs in {} Availability Zones ({})",
@@ -316,7 +321,9 @@ async fn subnets_two_az(f: &Facts) -> Step<Outcome> {
 async fn subnets_exist(f: &Facts) -> Step<Outcome> {
     let c = need_cluster(f).await?;
     if c.subnet_mapping.is_empty() {
-        return Ok(Outcome::skip("the cluster lists no subnets (see cloudhsm.subnets.two-az)"));
+        return Ok(Outcome::skip(
+            "the cluster lists no subnets (see cloudhsm.subnets.two-az)",
+        ));
     }
     let subnets = got(f.subnets().await)?;
     let by_id: BTreeMap<&str, _> = subnets.iter().map(|s| (s.subnet_id.as_str(), s)).collect();
@@ -336,7 +343,9 @@ async fn subnets_exist(f: &Facts) -> Step<Outcome> {
                 }
                 if let (Some(want), Some(have)) = (&c.vpc_id, &s.vpc_id) {
                     if want != have {
-                        problems.push(format!("{id} ({az}) is in {have}, not the cluster's {want}"));
+                        problems.push(format!(
+                            "{id} ({az}) is in {have}, not the cluster's {want}"
+                        ));
                     }
                 }
             }
@@ -355,7 +364,9 @@ async fn subnets_exist(f: &Facts) -> Step<Outcome> {
 async fn subnets_free_addresses(f: &Facts) -> Step<Outcome> {
     let c = need_cluster(f).await?;
     if c.subnet_mapping.is_empty() {
-        return Ok(Outcome::skip("the cluster lists no subnets (see cloudhsm.subnets.two-az)"));
+        return Ok(Outcome::skip(
+            "the cluster lists no subnets (see cloudhsm.subnets.two-az)",
+        ));
     }
     let subnets = got(f.subnets().await)?;
     let mine: Vec<_> = subnets
@@ -453,7 +464,11 @@ fn describe_rule(rule: &IpPermission) -> String {
         .collect();
     peers.extend(rule.ip_ranges.iter().map(|r| r.cidr_ip.clone()));
     peers.extend(rule.ipv6_ranges.iter().map(|r| r.cidr_ipv6.clone()));
-    peers.extend(rule.prefix_list_ids.iter().map(|r| r.prefix_list_id.clone()));
+    peers.extend(
+        rule.prefix_list_ids
+            .iter()
+            .map(|r| r.prefix_list_id.clone()),
+    );
     format!("{proto} {ports} ↔ {}", peers.join(", "))
 }
 
@@ -501,7 +516,12 @@ async fn security_group_rules(f: &Facts) -> Step<Outcome> {
         "{group_id} ({})",
         group.group_name.as_deref().unwrap_or("unnamed")
     )];
-    evidence.extend(group.ip_permissions.iter().map(|r| format!("inbound: {}", describe_rule(r))));
+    evidence.extend(
+        group
+            .ip_permissions
+            .iter()
+            .map(|r| format!("inbound: {}", describe_rule(r))),
+    );
     evidence.extend(
         group
             .ip_permissions_egress
@@ -527,7 +547,13 @@ fn cert_line(c: &Cert) -> String {
     let s = c.summary();
     format!(
         "subject {} | issuer {} | {} | {} | valid {} to {} | SHA-256 {}",
-        s.subject, s.issuer, s.key, s.signature_algorithm, s.not_before, s.not_after, s.sha256_fingerprint
+        s.subject,
+        s.issuer,
+        s.key,
+        s.signature_algorithm,
+        s.not_before,
+        s.not_after,
+        s.sha256_fingerprint
     )
 }
 
@@ -549,7 +575,10 @@ async fn trust_anchor_valid(f: &Facts) -> Step<Outcome> {
         .failed_links()
         .map(|l| match &l.result {
             Err(e) if l.is_self_signature() => {
-                format!("certificate {} does not verify its own signature: {e}", l.child + 1)
+                format!(
+                    "certificate {} does not verify its own signature: {e}",
+                    l.child + 1
+                )
             }
             Err(e) => format!(
                 "certificate {} is not signed by certificate {}: {e}",
@@ -564,7 +593,10 @@ async fn trust_anchor_valid(f: &Facts) -> Step<Outcome> {
     let what = if chain.len() == 1 {
         "a self-signed CA certificate".to_string()
     } else {
-        format!("a chain of {} CA certificates ending in a self-signed root", chain.len())
+        format!(
+            "a chain of {} CA certificates ending in a self-signed root",
+            chain.len()
+        )
     };
     match verdict.outcome() {
         ChainOutcome::Failed => {

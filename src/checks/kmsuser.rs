@@ -27,7 +27,12 @@ fn kmsuser(f: &Facts) -> Found<'_> {
     };
     match list.users.iter().find(|u| u.username == "kmsuser") {
         Some(u) => Found::User(u),
-        None => Found::Missing(list.users.iter().map(|u| format!("{} ({})", u.username, u.role)).collect()),
+        None => Found::Missing(
+            list.users
+                .iter()
+                .map(|u| format!("{} ({})", u.username, u.role))
+                .collect(),
+        ),
     }
 }
 
@@ -36,7 +41,11 @@ fn describe(u: &CloudHsmUser) -> String {
         "kmsuser: role {}, locked {}, mfa {}{}",
         u.role,
         u.locked,
-        if u.mfa.is_empty() { "none" } else { "configured" },
+        if u.mfa.is_empty() {
+            "none"
+        } else {
+            "configured"
+        },
         u.cluster_coverage
             .as_deref()
             .map(|c| format!(", cluster-coverage {c}"))
@@ -76,7 +85,9 @@ async fn exists(f: &Facts) -> Step<Outcome> {
 async fn unlocked(f: &Facts) -> Step<Outcome> {
     let u = need_user(f, "is not locked (locked: false)")?;
     if u.locked {
-        return Ok(Outcome::fail("kmsuser is locked out (too many failed logins)").evidence([describe(u)]));
+        return Ok(
+            Outcome::fail("kmsuser is locked out (too many failed logins)").evidence([describe(u)]),
+        );
     }
     Ok(Outcome::pass("kmsuser is not locked").evidence([describe(u)]))
 }

@@ -187,7 +187,10 @@ pub async fn need_cluster(f: &Facts) -> Step<&Cluster> {
             CLUSTER_EXISTS,
             format!("the cluster is {}", c.state),
         )),
-        Ok(None) => Err(Outcome::blocked(CLUSTER_EXISTS, "the cluster was not found")),
+        Ok(None) => Err(Outcome::blocked(
+            CLUSTER_EXISTS,
+            "the cluster was not found",
+        )),
         Err(e) => Err(Outcome::could_not_read(e)),
     }
 }

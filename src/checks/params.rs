@@ -47,17 +47,23 @@ async fn password(f: &Facts) -> Step<Outcome> {
     let p = secret.expose_secret();
     let n = p.chars().count();
     if n < 7 {
-        return Ok(Outcome::fail("KeyStorePassword is shorter than 7 characters, the API minimum")
-            .exceptions(&["ValidationException"]));
+        return Ok(
+            Outcome::fail("KeyStorePassword is shorter than 7 characters, the API minimum")
+                .exceptions(&["ValidationException"]),
+        );
     }
     if n > 32 {
-        return Ok(Outcome::fail("KeyStorePassword is longer than 32 characters, the API maximum")
-            .exceptions(&["ValidationException"]));
+        return Ok(
+            Outcome::fail("KeyStorePassword is longer than 32 characters, the API maximum")
+                .exceptions(&["ValidationException"]),
+        );
     }
     let alnum = p.chars().all(|c| c.is_ascii_alphanumeric());
     if !alnum || n < 8 {
         let why = match (alnum, n < 8) {
-            (false, true) => "has characters other than letters and digits, and is shorter than 8 characters",
+            (false, true) => {
+                "has characters other than letters and digits, and is shorter than 8 characters"
+            }
             (false, false) => "has characters other than letters and digits",
             _ => "is shorter than 8 characters",
         };

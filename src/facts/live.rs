@@ -12,10 +12,10 @@ use aws_config::provider_config::ProviderConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_kms::error::SdkError;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use aws_sdk_kms::error::SdkError;
 use std::time::Duration;
 
 /// What the command line says about how to reach AWS.
@@ -87,10 +87,11 @@ impl LiveSource {
         };
 
         let provider_conf = base.clone().with_region(Some(region.clone()));
-        let mut creds = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-            .configure(provider_conf.clone())
-            .imds_client(imds_client(&provider_conf))
-            .region(region.clone());
+        let mut creds =
+            aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                .configure(provider_conf.clone())
+                .imds_client(imds_client(&provider_conf))
+                .region(region.clone());
         if let Some(p) = &opts.profile {
             creds = creds.profile_name(p);
         }
@@ -157,9 +158,7 @@ impl LiveSource {
                 Ok(p) => p,
                 // CloudHSM answers a malformed or unknown id with a not-found error rather
                 // than an empty list: that is "no such cluster", not a failure to check.
-                Err(e) if e.code() == Some("CloudHsmResourceNotFoundException") => {
-                    return Ok(out)
-                }
+                Err(e) if e.code() == Some("CloudHsmResourceNotFoundException") => return Ok(out),
                 Err(e) => return Err(self.classify(ACTION, e)),
             };
             out.extend(page.clusters().iter().map(convert::cluster));
@@ -210,7 +209,11 @@ impl LiveSource {
 
     pub async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
         const ACTION: &str = "kms:DescribeCustomKeyStores";
-        let mut pages = self.kms.describe_custom_key_stores().into_paginator().send();
+        let mut pages = self
+            .kms
+            .describe_custom_key_stores()
+            .into_paginator()
+            .send();
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.classify(ACTION, e))?;
@@ -306,7 +309,10 @@ mod convert {
     pub fn cluster(c: &aws_sdk_cloudhsmv2::types::Cluster) -> Cluster {
         Cluster {
             cluster_id: s(c.cluster_id()),
-            state: c.state().map(|v| v.as_str().to_string()).unwrap_or_default(),
+            state: c
+                .state()
+                .map(|v| v.as_str().to_string())
+                .unwrap_or_default(),
             state_message: o(c.state_message()),
             hsm_type: o(c.hsm_type()),
             mode: c.mode().map(|m| m.as_str().to_string()),
@@ -326,7 +332,10 @@ mod convert {
                     eni_id: o(h.eni_id()),
                     eni_ip: o(h.eni_ip()),
                     cluster_id: o(h.cluster_id()),
-                    state: h.state().map(|v| v.as_str().to_string()).unwrap_or_default(),
+                    state: h
+                        .state()
+                        .map(|v| v.as_str().to_string())
+                        .unwrap_or_default(),
                     state_message: o(h.state_message()),
                 })
                 .collect(),

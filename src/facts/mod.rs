@@ -20,7 +20,9 @@ use tokio::sync::OnceCell;
 /// into a prerequisite failure: it is the tool's problem, not the key store's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FactError {
-    #[error("access denied calling {action}: the caller needs the IAM permission {action} ({detail})")]
+    #[error(
+        "access denied calling {action}: the caller needs the IAM permission {action} ({detail})"
+    )]
     AccessDenied { action: String, detail: String },
     #[error("{action} was throttled and retries were exhausted ({detail})")]
     Throttled { action: String, detail: String },
@@ -93,10 +95,19 @@ pub struct FetchCounts {
 impl FetchCounts {
     pub fn snapshot(&self) -> [(&'static str, usize); 5] {
         [
-            ("cloudhsmv2:DescribeClusters", self.clusters.load(Ordering::Relaxed)),
-            ("ec2:DescribeSecurityGroups", self.security_groups.load(Ordering::Relaxed)),
+            (
+                "cloudhsmv2:DescribeClusters",
+                self.clusters.load(Ordering::Relaxed),
+            ),
+            (
+                "ec2:DescribeSecurityGroups",
+                self.security_groups.load(Ordering::Relaxed),
+            ),
             ("ec2:DescribeSubnets", self.subnets.load(Ordering::Relaxed)),
-            ("kms:DescribeCustomKeyStores", self.custom_key_stores.load(Ordering::Relaxed)),
+            (
+                "kms:DescribeCustomKeyStores",
+                self.custom_key_stores.load(Ordering::Relaxed),
+            ),
             (
                 "cloudhsmv2:DescribeClusters (associated clusters)",
                 self.associated_clusters.load(Ordering::Relaxed),
@@ -167,7 +178,10 @@ impl Facts {
                     Err(e) => return Err(e.clone()),
                 };
                 self.counts.security_groups.fetch_add(1, Ordering::Relaxed);
-                let groups = self.source.describe_security_groups(&[group_id.clone()]).await?;
+                let groups = self
+                    .source
+                    .describe_security_groups(&[group_id.clone()])
+                    .await?;
                 Ok(groups.into_iter().find(|g| g.group_id == group_id))
             })
             .await
@@ -196,7 +210,9 @@ impl Facts {
     pub async fn key_stores(&self) -> &Fact<Vec<CustomKeyStore>> {
         self.key_stores
             .get_or_init(|| async {
-                self.counts.custom_key_stores.fetch_add(1, Ordering::Relaxed);
+                self.counts
+                    .custom_key_stores
+                    .fetch_add(1, Ordering::Relaxed);
                 self.source.describe_custom_key_stores().await
             })
             .await
@@ -222,9 +238,53 @@ impl Facts {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                self.counts.associated_clusters.fetch_add(1, Ordering::Relaxed);
+                self.counts
+                    .associated_clusters
+                    .fetch_add(1, Ordering::Relaxed);
                 self.source.describe_clusters(&ids).await
             })
             .await
+    }
+
+    /// Reads every fact (concurrently, each once) for `cks-doctor snapshot`. Facts that could
+    /// not be read are left out and listed with the reason; a cluster that does not exist is
+    /// recorded as an empty list, as the AWS CLI would print it.
+    pub async fn capture(&self) -> (recorded::Capture, Vec<(&'static str, FactError)>) {
+        let (cluster, group, subnets, stores, associated) = tokio::join!(
+            self.cluster(),
+            self.security_group(),
+            self.subnets(),
+            self.key_stores(),
+            self.associated_clusters()
+        );
+        let mut errors = Vec::new();
+        let mut keep = |file: &'static str, e: &FactError| {
+            // A fact blocked by a missing dependency is not an error of its own.
+            if !matches!(e, FactError::Unavailable(_)) {
+                errors.push((file, e.clone()));
+            }
+        };
+        let mut capture = recorded::Capture::default();
+        match (cluster, associated) {
+            (Ok(c), Ok(a)) => {
+                let mut all: Vec<Cluster> = c.iter().cloned().collect();
+                all.extend(a.iter().cloned());
+                capture.clusters = Some(all);
+            }
+            (Err(e), _) | (_, Err(e)) => keep(recorded::CLUSTERS.file, e),
+        }
+        match group {
+            Ok(g) => capture.security_groups = Some(g.iter().cloned().collect()),
+            Err(e) => keep(recorded::SECURITY_GROUPS.file, e),
+        }
+        match subnets {
+            Ok(s) => capture.subnets = Some(s.clone()),
+            Err(e) => keep(recorded::SUBNETS.file, e),
+        }
+        match stores {
+            Ok(s) => capture.custom_key_stores = Some(s.clone()),
+            Err(e) => keep(recorded::CUSTOM_KEY_STORES.file, e),
+        }
+        (capture, errors)
     }
 }

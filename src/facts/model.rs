@@ -189,7 +189,10 @@ pub struct CustomKeyStore {
 
 impl CustomKeyStore {
     pub fn is_cloudhsm(&self) -> bool {
-        matches!(self.custom_key_store_type.as_deref(), None | Some("AWS_CLOUDHSM"))
+        matches!(
+            self.custom_key_store_type.as_deref(),
+            None | Some("AWS_CLOUDHSM")
+        )
     }
 }
 
@@ -256,7 +259,9 @@ impl CloudHsmUserList {
         }
         let inner = value.get("data").unwrap_or(&value);
         if inner.get("users").is_none() {
-            return Err("no \"users\" array: expected the JSON printed by `cloudhsm-cli user list`".into());
+            return Err(
+                "no \"users\" array: expected the JSON printed by `cloudhsm-cli user list`".into(),
+            );
         }
         serde_json::from_value(inner.clone()).map_err(|e| format!("unexpected shape ({e})"))
     }

@@ -17,7 +17,8 @@ pub struct FactFile {
 
 pub const CLUSTERS: FactFile = FactFile {
     file: "cloudhsmv2-describe-clusters.json",
-    command: "aws cloudhsmv2 describe-clusters --filters clusterIds=<id>,<associated ids> --output json",
+    command:
+        "aws cloudhsmv2 describe-clusters --filters clusterIds=<id>,<associated ids> --output json",
 };
 pub const SECURITY_GROUPS: FactFile = FactFile {
     file: "ec2-describe-security-groups.json",
@@ -25,7 +26,8 @@ pub const SECURITY_GROUPS: FactFile = FactFile {
 };
 pub const SUBNETS: FactFile = FactFile {
     file: "ec2-describe-subnets.json",
-    command: "aws ec2 describe-subnets --filters Name=subnet-id,Values=<cluster subnets> --output json",
+    command:
+        "aws ec2 describe-subnets --filters Name=subnet-id,Values=<cluster subnets> --output json",
 };
 pub const CUSTOM_KEY_STORES: FactFile = FactFile {
     file: "kms-describe-custom-key-stores.json",
@@ -120,20 +122,96 @@ impl Recorded {
 
     pub fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
         let all = Self::get(&self.clusters, &CLUSTERS)?;
-        Ok(all.iter().filter(|c| ids.contains(&c.cluster_id)).cloned().collect())
+        Ok(all
+            .iter()
+            .filter(|c| ids.contains(&c.cluster_id))
+            .cloned()
+            .collect())
     }
 
     pub fn describe_security_groups(&self, ids: &[String]) -> Fact<Vec<SecurityGroup>> {
         let all = Self::get(&self.security_groups, &SECURITY_GROUPS)?;
-        Ok(all.iter().filter(|g| ids.contains(&g.group_id)).cloned().collect())
+        Ok(all
+            .iter()
+            .filter(|g| ids.contains(&g.group_id))
+            .cloned()
+            .collect())
     }
 
     pub fn describe_subnets(&self, ids: &[String]) -> Fact<Vec<Subnet>> {
         let all = Self::get(&self.subnets, &SUBNETS)?;
-        Ok(all.iter().filter(|s| ids.contains(&s.subnet_id)).cloned().collect())
+        Ok(all
+            .iter()
+            .filter(|s| ids.contains(&s.subnet_id))
+            .cloned()
+            .collect())
     }
 
     pub fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
         Self::get(&self.custom_key_stores, &CUSTOM_KEY_STORES).cloned()
+    }
+}
+
+/// Facts to record with `cks-doctor snapshot`: each `None` is a fact that could not be read.
+#[derive(Debug, Default)]
+pub struct Capture {
+    pub clusters: Option<Vec<Cluster>>,
+    pub security_groups: Option<Vec<SecurityGroup>>,
+    pub subnets: Option<Vec<Subnet>>,
+    pub custom_key_stores: Option<Vec<CustomKeyStore>>,
+}
+
+fn write_json<T: serde::Serialize>(
+    dir: &Path,
+    f: &FactFile,
+    value: &T,
+) -> std::io::Result<PathBuf> {
+    let path = dir.join(f.file);
+    let mut text = serde_json::to_string_pretty(value).map_err(std::io::Error::other)?;
+    text.push('\n');
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+impl Capture {
+    /// Writes every captured fact in the AWS CLI's `--output json` shape; returns the files written.
+    pub fn write_dir(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(dir)?;
+        let mut written = Vec::new();
+        if let Some(v) = &self.clusters {
+            written.push(write_json(
+                dir,
+                &CLUSTERS,
+                &DescribeClustersOutput {
+                    clusters: v.clone(),
+                },
+            )?);
+        }
+        if let Some(v) = &self.security_groups {
+            written.push(write_json(
+                dir,
+                &SECURITY_GROUPS,
+                &DescribeSecurityGroupsOutput {
+                    security_groups: v.clone(),
+                },
+            )?);
+        }
+        if let Some(v) = &self.subnets {
+            written.push(write_json(
+                dir,
+                &SUBNETS,
+                &DescribeSubnetsOutput { subnets: v.clone() },
+            )?);
+        }
+        if let Some(v) = &self.custom_key_stores {
+            written.push(write_json(
+                dir,
+                &CUSTOM_KEY_STORES,
+                &DescribeCustomKeyStoresOutput {
+                    custom_key_stores: v.clone(),
+                },
+            )?);
+        }
+        Ok(written)
     }
 }

@@ -63,17 +63,35 @@ fn render_check(out: &mut String, c: &CheckResult, style: Style) {
     if matches!(c.status, Status::Fail | Status::Warn) {
         let mut names: Vec<&str> = c.kms_exceptions.iter().map(String::as_str).collect();
         if !names.is_empty() {
-            let _ = writeln!(out, "      {} {}", style.dim("KMS:"), style.bold(&names.join(", ")));
+            let _ = writeln!(
+                out,
+                "      {} {}",
+                style.dim("KMS:"),
+                style.bold(&names.join(", "))
+            );
         }
-        names = c.connection_error_codes.iter().map(String::as_str).collect();
+        names = c
+            .connection_error_codes
+            .iter()
+            .map(String::as_str)
+            .collect();
         if !names.is_empty() {
-            let _ = writeln!(out, "      {} {}", style.dim("ConnectionErrorCode:"), style.bold(&names.join(", ")));
+            let _ = writeln!(
+                out,
+                "      {} {}",
+                style.dim("ConnectionErrorCode:"),
+                style.bold(&names.join(", "))
+            );
         }
     }
     if let Some(fix) = &c.remediation {
         let _ = writeln!(out, "      {} {fix}", style.dim("Fix:"));
     }
-    let _ = writeln!(out, "      {}", style.dim(&format!("(cks-doctor explain {})", c.id)));
+    let _ = writeln!(
+        out,
+        "      {}",
+        style.dim(&format!("(cks-doctor explain {})", c.id))
+    );
 }
 
 pub fn render(report: &Report, style: Style) -> String {

@@ -177,9 +177,9 @@ fn verdict(target: &Target, checks: &[CheckResult]) -> Verdict {
         Outlook::WouldFail => format!(
             "{op} itself would not fail on what was checked, but the key store would not connect"
         ),
-        Outlook::Incomplete => format!(
-            "No failure found, but {errors} check(s) could not run: {op} may still fail"
-        ),
+        Outlook::Incomplete => {
+            format!("No failure found, but {errors} check(s) could not run: {op} may still fail")
+        }
         Outlook::NoFailureFound => format!("No failure found: {op} should succeed"),
     };
     if !codes.is_empty() {

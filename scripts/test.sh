@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, as a newcomer and CI run it: `scripts/test.sh`.
+# Uses CARGO_TARGET_DIR when set (CI may point it at a directory outside the clone).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "scripts/test.sh: cargo is not installed (https://rustup.rs)" >&2
+  exit 1
+fi
+# Tests must never reach the EC2 instance metadata service or a developer's AWS profile.
+export AWS_EC2_METADATA_DISABLED=true
+cargo test --locked --all-targets "$@"
