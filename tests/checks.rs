@@ -414,6 +414,58 @@ async fn security_group_unreadable_is_error_not_fail() {
     assert!(e.to_string().contains("ec2:DescribeSecurityGroups"));
 }
 
+#[tokio::test]
+async fn network_private_subnets() {
+    let r = run("cloudhsm.network.private-subnets", healthy(), request()).await;
+    assert_result(&r, Pass, &[], &[]);
+    // subnet-b has its own table with a default route to an internet gateway.
+    let mut facts = healthy();
+    let mut public = main_route_table();
+    public.route_table_id = "rtb-public".into();
+    public.associations = vec![cks_doctor::facts::model::RouteTableAssociation {
+        main: false,
+        subnet_id: Some("subnet-b".into()),
+    }];
+    public.routes.push(cks_doctor::facts::model::Route {
+        destination_cidr_block: Some("0.0.0.0/0".into()),
+        gateway_id: Some("igw-0123456789abcdef0".into()),
+        state: Some("active".into()),
+        ..Default::default()
+    });
+    facts.route_tables.as_mut().unwrap().push(public);
+    let r = run("cloudhsm.network.private-subnets", facts, request()).await;
+    assert_result(&r, Warn, &[], &[]);
+    assert!(r.message.contains("subnet-b") && !r.message.contains("subnet-a"), "{}", r.message);
+}
+
+#[tokio::test]
+async fn network_acls() {
+    let r = run("cloudhsm.network.acls", healthy(), request()).await;
+    assert_result(&r, Pass, &[], &["NETWORK_ERRORS"]);
+    // A deny of 2223-2225 from subnet-b's range, numbered before the allow-all.
+    let mut facts = healthy();
+    let acl = &mut facts.network_acls.as_mut().unwrap()[0];
+    acl.entries.push(acl_entry(50, false, "6", "deny", "10.0.1.0/24", Some((2223, 2225))));
+    let r = run("cloudhsm.network.acls", facts, request()).await;
+    assert_result(&r, Warn, &[], &["NETWORK_ERRORS"]);
+    assert!(r.message.contains("inbound TCP ports 2223-2225 from subnet-b"), "{}", r.message);
+    // An ACL that allows only the HSM ports forgets the stateless return traffic.
+    let mut facts = healthy();
+    let acl = &mut facts.network_acls.as_mut().unwrap()[0];
+    acl.entries = vec![
+        acl_entry(100, false, "6", "allow", "10.0.0.0/16", Some((2223, 2225))),
+        acl_entry(100, true, "6", "allow", "10.0.0.0/16", Some((2223, 2225))),
+    ];
+    let r = run("cloudhsm.network.acls", facts, request()).await;
+    assert_eq!(r.status, Warn);
+    assert!(r.message.contains("return traffic"), "{}", r.message);
+    // A later deny does not override an earlier allow.
+    let mut facts = healthy();
+    let acl = &mut facts.network_acls.as_mut().unwrap()[0];
+    acl.entries.push(acl_entry(200, false, "6", "deny", "10.0.1.0/24", Some((2223, 2225))));
+    assert_eq!(run("cloudhsm.network.acls", facts, request()).await.status, Pass);
+}
+
 // ----- trust anchor -----
 
 #[tokio::test]

@@ -9,6 +9,7 @@ pub mod account;
 pub mod cloudhsm;
 pub mod kmsuser;
 pub mod params;
+pub mod vpc;
 
 use crate::facts::model::Cluster;
 use crate::facts::{FactError, Facts};
@@ -161,6 +162,7 @@ pub fn registry() -> &'static [Check] {
         all.extend(params::checks());
         all.extend(account::checks());
         all.extend(cloudhsm::checks());
+        all.extend(vpc::checks());
         all.extend(kmsuser::checks());
         all
     })

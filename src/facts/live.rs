@@ -207,6 +207,46 @@ impl LiveSource {
         Ok(out)
     }
 
+    pub async fn describe_route_tables(&self, vpc_id: &str) -> Fact<Vec<RouteTable>> {
+        const ACTION: &str = "ec2:DescribeRouteTables";
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("vpc-id")
+            .values(vpc_id)
+            .build();
+        let mut pages = self
+            .ec2
+            .describe_route_tables()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.classify(ACTION, e))?;
+            out.extend(page.route_tables().iter().map(convert::route_table));
+        }
+        Ok(out)
+    }
+
+    pub async fn describe_network_acls(&self, vpc_id: &str) -> Fact<Vec<NetworkAcl>> {
+        const ACTION: &str = "ec2:DescribeNetworkAcls";
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("vpc-id")
+            .values(vpc_id)
+            .build();
+        let mut pages = self
+            .ec2
+            .describe_network_acls()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.classify(ACTION, e))?;
+            out.extend(page.network_acls().iter().map(convert::network_acl));
+        }
+        Ok(out)
+    }
+
     pub async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
         const ACTION: &str = "kms:DescribeCustomKeyStores";
         let mut pages = self
@@ -405,6 +445,62 @@ mod convert {
             state: n.state().map(|v| v.as_str().to_string()),
             available_ip_address_count: n.available_ip_address_count(),
             cidr_block: o(n.cidr_block()),
+        }
+    }
+
+    pub fn route_table(t: &aws_sdk_ec2::types::RouteTable) -> RouteTable {
+        RouteTable {
+            route_table_id: s(t.route_table_id()),
+            vpc_id: o(t.vpc_id()),
+            associations: t
+                .associations()
+                .iter()
+                .map(|a| RouteTableAssociation {
+                    main: a.main().unwrap_or(false),
+                    subnet_id: o(a.subnet_id()),
+                })
+                .collect(),
+            routes: t
+                .routes()
+                .iter()
+                .map(|r| Route {
+                    destination_cidr_block: o(r.destination_cidr_block()),
+                    destination_ipv6_cidr_block: o(r.destination_ipv6_cidr_block()),
+                    gateway_id: o(r.gateway_id()),
+                    state: r.state().map(|v| v.as_str().to_string()),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn network_acl(a: &aws_sdk_ec2::types::NetworkAcl) -> NetworkAcl {
+        NetworkAcl {
+            network_acl_id: s(a.network_acl_id()),
+            vpc_id: o(a.vpc_id()),
+            is_default: a.is_default().unwrap_or(false),
+            associations: a
+                .associations()
+                .iter()
+                .map(|x| NetworkAclAssociation {
+                    subnet_id: o(x.subnet_id()),
+                })
+                .collect(),
+            entries: a
+                .entries()
+                .iter()
+                .map(|e| NetworkAclEntry {
+                    rule_number: e.rule_number().unwrap_or_default(),
+                    protocol: s(e.protocol()),
+                    rule_action: e.rule_action().map(|v| v.as_str().to_string()).unwrap_or_default(),
+                    egress: e.egress().unwrap_or(false),
+                    cidr_block: o(e.cidr_block()),
+                    ipv6_cidr_block: o(e.ipv6_cidr_block()),
+                    port_range: e.port_range().map(|p| PortRange {
+                        from: p.from().unwrap_or_default(),
+                        to: p.to().unwrap_or_default(),
+                    }),
+                })
+                .collect(),
         }
     }
 

@@ -80,6 +80,18 @@ impl Source {
             Source::Recorded(r) => r.describe_custom_key_stores(),
         }
     }
+    async fn describe_route_tables(&self, vpc_id: &str) -> Fact<Vec<RouteTable>> {
+        match self {
+            Source::Live(l) => l.describe_route_tables(vpc_id).await,
+            Source::Recorded(r) => r.describe_route_tables(vpc_id),
+        }
+    }
+    async fn describe_network_acls(&self, vpc_id: &str) -> Fact<Vec<NetworkAcl>> {
+        match self {
+            Source::Live(l) => l.describe_network_acls(vpc_id).await,
+            Source::Recorded(r) => r.describe_network_acls(vpc_id),
+        }
+    }
 }
 
 /// How many times each fact was fetched from the source (for tests and `--verbose`).
@@ -90,10 +102,12 @@ pub struct FetchCounts {
     pub subnets: AtomicUsize,
     pub custom_key_stores: AtomicUsize,
     pub associated_clusters: AtomicUsize,
+    pub route_tables: AtomicUsize,
+    pub network_acls: AtomicUsize,
 }
 
 impl FetchCounts {
-    pub fn snapshot(&self) -> [(&'static str, usize); 5] {
+    pub fn snapshot(&self) -> [(&'static str, usize); 7] {
         [
             (
                 "cloudhsmv2:DescribeClusters",
@@ -112,6 +126,8 @@ impl FetchCounts {
                 "cloudhsmv2:DescribeClusters (associated clusters)",
                 self.associated_clusters.load(Ordering::Relaxed),
             ),
+            ("ec2:DescribeRouteTables", self.route_tables.load(Ordering::Relaxed)),
+            ("ec2:DescribeNetworkAcls", self.network_acls.load(Ordering::Relaxed)),
         ]
     }
 }
@@ -126,6 +142,8 @@ pub struct Facts {
     subnets: OnceCell<Fact<Vec<Subnet>>>,
     key_stores: OnceCell<Fact<Vec<CustomKeyStore>>>,
     associated_clusters: OnceCell<Fact<Vec<Cluster>>>,
+    route_tables: OnceCell<Fact<Vec<RouteTable>>>,
+    network_acls: OnceCell<Fact<Vec<NetworkAcl>>>,
 }
 
 /// A dependency of a fact failed or is absent: the message says which.
@@ -144,6 +162,8 @@ impl Facts {
             subnets: OnceCell::new(),
             key_stores: OnceCell::new(),
             associated_clusters: OnceCell::new(),
+            route_tables: OnceCell::new(),
+            network_acls: OnceCell::new(),
         })
     }
 
@@ -246,16 +266,52 @@ impl Facts {
             .await
     }
 
+    /// The cluster VPC's id, or why it is not known.
+    async fn vpc_id(&self) -> Fact<String> {
+        match self.cluster().await {
+            Ok(Some(c)) => match &c.vpc_id {
+                Some(v) => Ok(v.clone()),
+                None => blocked("the cluster reports no VPC"),
+            },
+            Ok(None) => blocked("the cluster was not found"),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// Every route table of the cluster's VPC (the main table applies to unassociated subnets).
+    pub async fn route_tables(&self) -> &Fact<Vec<RouteTable>> {
+        self.route_tables
+            .get_or_init(|| async {
+                let vpc = self.vpc_id().await?;
+                self.counts.route_tables.fetch_add(1, Ordering::Relaxed);
+                self.source.describe_route_tables(&vpc).await
+            })
+            .await
+    }
+
+    /// Every network ACL of the cluster's VPC.
+    pub async fn network_acls(&self) -> &Fact<Vec<NetworkAcl>> {
+        self.network_acls
+            .get_or_init(|| async {
+                let vpc = self.vpc_id().await?;
+                self.counts.network_acls.fetch_add(1, Ordering::Relaxed);
+                self.source.describe_network_acls(&vpc).await
+            })
+            .await
+    }
+
     /// Reads every fact (concurrently, each once) for `cks-doctor snapshot`. Facts that could
     /// not be read are left out and listed with the reason; a cluster that does not exist is
     /// recorded as an empty list, as the AWS CLI would print it.
     pub async fn capture(&self) -> (recorded::Capture, Vec<(&'static str, FactError)>) {
-        let (cluster, group, subnets, stores, associated) = tokio::join!(
+        let (cluster, group, subnets, stores, associated, routes, acls) = tokio::join!(
             self.cluster(),
             self.security_group(),
             self.subnets(),
             self.key_stores(),
-            self.associated_clusters()
+            self.associated_clusters(),
+            self.route_tables(),
+            self.network_acls()
         );
         let mut errors = Vec::new();
         let mut keep = |file: &'static str, e: &FactError| {
@@ -284,6 +340,14 @@ impl Facts {
         match stores {
             Ok(s) => capture.custom_key_stores = Some(s.clone()),
             Err(e) => keep(recorded::CUSTOM_KEY_STORES.file, e),
+        }
+        match routes {
+            Ok(r) => capture.route_tables = Some(r.clone()),
+            Err(e) => keep(recorded::ROUTE_TABLES.file, e),
+        }
+        match acls {
+            Ok(a) => capture.network_acls = Some(a.clone()),
+            Err(e) => keep(recorded::NETWORK_ACLS.file, e),
         }
         (capture, errors)
     }

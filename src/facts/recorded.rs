@@ -34,8 +34,24 @@ pub const CUSTOM_KEY_STORES: FactFile = FactFile {
     command: "aws kms describe-custom-key-stores --output json",
 };
 
+pub const ROUTE_TABLES: FactFile = FactFile {
+    file: "ec2-describe-route-tables.json",
+    command: "aws ec2 describe-route-tables --filters Name=vpc-id,Values=<cluster VPC> --output json",
+};
+pub const NETWORK_ACLS: FactFile = FactFile {
+    file: "ec2-describe-network-acls.json",
+    command: "aws ec2 describe-network-acls --filters Name=vpc-id,Values=<cluster VPC> --output json",
+};
+
 /// Every snapshot file this version reads.
-pub const FILES: &[&FactFile] = &[&CLUSTERS, &SECURITY_GROUPS, &SUBNETS, &CUSTOM_KEY_STORES];
+pub const FILES: &[&FactFile] = &[
+    &CLUSTERS,
+    &SECURITY_GROUPS,
+    &SUBNETS,
+    &CUSTOM_KEY_STORES,
+    &ROUTE_TABLES,
+    &NETWORK_ACLS,
+];
 
 /// A snapshot file that exists but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +69,8 @@ pub struct Recorded {
     pub security_groups: Option<Vec<SecurityGroup>>,
     pub subnets: Option<Vec<Subnet>>,
     pub custom_key_stores: Option<Vec<CustomKeyStore>>,
+    pub route_tables: Option<Vec<RouteTable>>,
+    pub network_acls: Option<Vec<NetworkAcl>>,
 }
 
 /// Snapshot files larger than this are refused (the CLI output of a whole account is far smaller).
@@ -102,6 +120,10 @@ impl Recorded {
             subnets: load::<DescribeSubnetsOutput>(dir, &SUBNETS)?.map(|o| o.subnets),
             custom_key_stores: load::<DescribeCustomKeyStoresOutput>(dir, &CUSTOM_KEY_STORES)?
                 .map(|o| o.custom_key_stores),
+            route_tables: load::<DescribeRouteTablesOutput>(dir, &ROUTE_TABLES)?
+                .map(|o| o.route_tables),
+            network_acls: load::<DescribeNetworkAclsOutput>(dir, &NETWORK_ACLS)?
+                .map(|o| o.network_acls),
         })
     }
 
@@ -150,6 +172,16 @@ impl Recorded {
     pub fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
         Self::get(&self.custom_key_stores, &CUSTOM_KEY_STORES).cloned()
     }
+
+    pub fn describe_route_tables(&self, vpc_id: &str) -> Fact<Vec<RouteTable>> {
+        let all = Self::get(&self.route_tables, &ROUTE_TABLES)?;
+        Ok(all.iter().filter(|t| t.vpc_id.as_deref() == Some(vpc_id)).cloned().collect())
+    }
+
+    pub fn describe_network_acls(&self, vpc_id: &str) -> Fact<Vec<NetworkAcl>> {
+        let all = Self::get(&self.network_acls, &NETWORK_ACLS)?;
+        Ok(all.iter().filter(|a| a.vpc_id.as_deref() == Some(vpc_id)).cloned().collect())
+    }
 }
 
 /// Facts to record with `cks-doctor snapshot`: each `None` is a fact that could not be read.
@@ -159,6 +191,8 @@ pub struct Capture {
     pub security_groups: Option<Vec<SecurityGroup>>,
     pub subnets: Option<Vec<Subnet>>,
     pub custom_key_stores: Option<Vec<CustomKeyStore>>,
+    pub route_tables: Option<Vec<RouteTable>>,
+    pub network_acls: Option<Vec<NetworkAcl>>,
 }
 
 fn write_json<T: serde::Serialize>(
@@ -211,6 +245,12 @@ impl Capture {
                     custom_key_stores: v.clone(),
                 },
             )?);
+        }
+        if let Some(v) = &self.route_tables {
+            written.push(write_json(dir, &ROUTE_TABLES, &DescribeRouteTablesOutput { route_tables: v.clone() })?);
+        }
+        if let Some(v) = &self.network_acls {
+            written.push(write_json(dir, &NETWORK_ACLS, &DescribeNetworkAclsOutput { network_acls: v.clone() })?);
         }
         Ok(written)
     }

@@ -72,14 +72,14 @@ pub fn cluster() -> Cluster {
     }
 }
 
-pub fn subnet(id: &str, az: &str, free: i32) -> Subnet {
+pub fn subnet(id: &str, az: &str, free: i32, cidr: &str) -> Subnet {
     Subnet {
         subnet_id: id.into(),
         vpc_id: Some(VPC.into()),
         availability_zone: Some(az.into()),
         state: Some("available".into()),
         available_ip_address_count: Some(free),
-        cidr_block: Some("10.0.0.0/24".into()),
+        cidr_block: Some(cidr.into()),
     }
 }
 
@@ -113,14 +113,59 @@ pub fn healthy() -> Recorded {
         clusters: Some(vec![cluster()]),
         security_groups: Some(vec![group()]),
         subnets: Some(vec![
-            subnet("subnet-a", "us-east-1a", 250),
-            subnet("subnet-b", "us-east-1b", 249),
+            subnet("subnet-a", "us-east-1a", 250, "10.0.0.0/24"),
+            subnet("subnet-b", "us-east-1b", 249, "10.0.1.0/24"),
         ]),
         custom_key_stores: Some(vec![store(
             "cks-1111111111111111a",
             "Other",
             "cluster-w3bg7xq2k4n",
         )]),
+        route_tables: Some(vec![main_route_table()]),
+        network_acls: Some(vec![default_acl()]),
+    }
+}
+
+/// The VPC's main route table: only the local route.
+pub fn main_route_table() -> RouteTable {
+    RouteTable {
+        route_table_id: "rtb-main".into(),
+        vpc_id: Some(VPC.into()),
+        associations: vec![RouteTableAssociation { main: true, subnet_id: None }],
+        routes: vec![Route {
+            destination_cidr_block: Some("10.0.0.0/16".into()),
+            gateway_id: Some("local".into()),
+            state: Some("active".into()),
+            ..Default::default()
+        }],
+    }
+}
+
+pub fn acl_entry(n: i32, egress: bool, proto: &str, action: &str, cidr: &str, ports: Option<(i32, i32)>) -> NetworkAclEntry {
+    NetworkAclEntry {
+        rule_number: n,
+        protocol: proto.into(),
+        rule_action: action.into(),
+        egress,
+        cidr_block: Some(cidr.into()),
+        ipv6_cidr_block: None,
+        port_range: ports.map(|(from, to)| PortRange { from, to }),
+    }
+}
+
+/// The VPC's default ACL: allow everything both ways (then the implicit deny).
+pub fn default_acl() -> NetworkAcl {
+    NetworkAcl {
+        network_acl_id: "acl-default".into(),
+        vpc_id: Some(VPC.into()),
+        is_default: true,
+        associations: vec![],
+        entries: vec![
+            acl_entry(100, false, "-1", "allow", "0.0.0.0/0", None),
+            acl_entry(100, true, "-1", "allow", "0.0.0.0/0", None),
+            acl_entry(32767, false, "-1", "deny", "0.0.0.0/0", None),
+            acl_entry(32767, true, "-1", "deny", "0.0.0.0/0", None),
+        ],
     }
 }
 
