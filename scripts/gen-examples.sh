@@ -3,7 +3,8 @@
 #
 #   examples/ready   a cluster that meets every prerequisite
 #   examples/broken  a cluster that fails several ways at once: HSMs in one Availability Zone,
-#                    a missing outbound security group rule, a subnet without free addresses,
+#                    a missing outbound security group rule, a subnet without free addresses
+#                    (and one public subnet, an advisory warning),
 #                    a trust anchor that did not sign the cluster certificate (same subject
 #                    name, different key), a key store name already in use, a locked kmsuser
 #
@@ -85,6 +86,27 @@ def subnet(sid, az, free, cidr, vpc="vpc-0e5a8c2d7f3b4a1e9"):
             "OwnerId": "111122223333", "AssignIpv6AddressOnCreation": False, "Ipv6CidrBlockAssociationSet": [],
             "SubnetArn": "arn:aws:ec2:us-east-1:111122223333:subnet/%s" % sid}
 
+def route_tables(public_subnet=None, vpc="vpc-0e5a8c2d7f3b4a1e9"):
+    local = {"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local", "Origin": "CreateRouteTable", "State": "active"}
+    tables = [{"Associations": [{"Main": True, "RouteTableAssociationId": "rtbassoc-0a1b2c3d4e5f67890", "RouteTableId": "rtb-0a1b2c3d4e5f67890",
+                                 "AssociationState": {"State": "associated"}}],
+               "PropagatingVgws": [], "RouteTableId": "rtb-0a1b2c3d4e5f67890", "Routes": [local], "Tags": [], "VpcId": vpc, "OwnerId": "111122223333"}]
+    if public_subnet:
+        tables.append({"Associations": [{"Main": False, "RouteTableAssociationId": "rtbassoc-0f1e2d3c4b5a69788", "RouteTableId": "rtb-0f1e2d3c4b5a69788",
+                                         "SubnetId": public_subnet, "AssociationState": {"State": "associated"}}],
+                       "PropagatingVgws": [], "RouteTableId": "rtb-0f1e2d3c4b5a69788",
+                       "Routes": [local, {"DestinationCidrBlock": "0.0.0.0/0", "GatewayId": "igw-0d9c8b7a6f5e43210", "Origin": "CreateRoute", "State": "active"}],
+                       "Tags": [], "VpcId": vpc, "OwnerId": "111122223333"})
+    return {"RouteTables": tables}
+
+def network_acls(subnets, vpc="vpc-0e5a8c2d7f3b4a1e9"):
+    def entry(n, egress, action):
+        return {"CidrBlock": "0.0.0.0/0", "Egress": egress, "Protocol": "-1", "RuleAction": action, "RuleNumber": n}
+    return {"NetworkAcls": [{"Associations": [{"NetworkAclAssociationId": "aclassoc-0%015x" % i, "NetworkAclId": "acl-0a9b8c7d6e5f43210", "SubnetId": s}
+                                              for i, s in enumerate(subnets)],
+                             "Entries": [entry(100, True, "allow"), entry(32767, True, "deny"), entry(100, False, "allow"), entry(32767, False, "deny")],
+                             "IsDefault": True, "NetworkAclId": "acl-0a9b8c7d6e5f43210", "Tags": [], "VpcId": vpc, "OwnerId": "111122223333"}]}
+
 def store(sid, name, cid, anchor, state="CONNECTED"):
     return {"CustomKeyStoreId": sid, "CustomKeyStoreName": name, "CloudHsmClusterId": cid,
             "TrustAnchorCertificate": anchor, "ConnectionState": state,
@@ -122,6 +144,8 @@ write(d, "ec2-describe-subnets.json", {"Subnets": [subnet(mapping2["us-east-1a"]
                                                    subnet(mapping2["us-east-1b"], "us-east-1b", 250, "10.0.1.0/24")]})
 write(d, "kms-describe-custom-key-stores.json", {"CustomKeyStores": [
     store("cks-1234567890abcdef0", "PaymentsKeyStore", "cluster-w3bg7xq2k4n", read("other-ca.crt")), xks]})
+write(d, "ec2-describe-route-tables.json", route_tables())
+write(d, "ec2-describe-network-acls.json", network_acls(mapping2.values()))
 write(d, "cloudhsm-users.json", users_ok)
 write(d, "request.json", {"CustomKeyStoreName": "ExampleKeyStore", "CloudHsmClusterId": "cluster-jxhlf7644ne",
                           "TrustAnchorCertificate": read("ready-ca.crt")})
@@ -143,6 +167,8 @@ write(d, "ec2-describe-subnets.json", {"Subnets": [subnet(mapping3["us-east-1a"]
 write(d, "kms-describe-custom-key-stores.json", {"CustomKeyStores": [
     store("cks-1234567890abcdef0", "PaymentsKeyStore", "cluster-w3bg7xq2k4n", read("other-ca.crt")),
     store("cks-0fedcba9876543210", "ExampleKeyStore", "cluster-w3bg7xq2k4n", read("other-ca.crt"), state="DISCONNECTED"), xks]})
+write(d, "ec2-describe-route-tables.json", route_tables(public_subnet=mapping3["us-east-1c"]))
+write(d, "ec2-describe-network-acls.json", network_acls(mapping3.values()))
 write(d, "cloudhsm-users.json", users_locked)
 write(d, "request.json", {"CustomKeyStoreName": "ExampleKeyStore", "CloudHsmClusterId": "cluster-jxhlf7644ne",
                           "TrustAnchorCertificate": read("impostor-ca.crt")})

@@ -104,7 +104,10 @@ async fn account_name_of_identical_disconnected_store_is_idempotent() {
     s.cloud_hsm_cluster_id = Some(CLUSTER_ID.into());
     s.trust_anchor_certificate = Some(fixture("rsa2048-pkcs1-sha256-ca.crt"));
     s.connection_state = Some("DISCONNECTED".into());
-    let r = run("account.name-unused", facts, request()).await;
+    let r = run("account.name-unused", facts.clone(), request()).await;
+    assert_result(&r, Warn, &[], &[]);
+    // The same store uses the cluster, but KMS would return it rather than fail.
+    let r = run("cloudhsm.cluster.not-in-use", facts, request()).await;
     assert_result(&r, Warn, &[], &[]);
 }
 
@@ -435,7 +438,11 @@ async fn network_private_subnets() {
     facts.route_tables.as_mut().unwrap().push(public);
     let r = run("cloudhsm.network.private-subnets", facts, request()).await;
     assert_result(&r, Warn, &[], &[]);
-    assert!(r.message.contains("subnet-b") && !r.message.contains("subnet-a"), "{}", r.message);
+    assert!(
+        r.message.contains("subnet-b") && !r.message.contains("subnet-a"),
+        "{}",
+        r.message
+    );
 }
 
 #[tokio::test]
@@ -445,10 +452,22 @@ async fn network_acls() {
     // A deny of 2223-2225 from subnet-b's range, numbered before the allow-all.
     let mut facts = healthy();
     let acl = &mut facts.network_acls.as_mut().unwrap()[0];
-    acl.entries.push(acl_entry(50, false, "6", "deny", "10.0.1.0/24", Some((2223, 2225))));
+    acl.entries.push(acl_entry(
+        50,
+        false,
+        "6",
+        "deny",
+        "10.0.1.0/24",
+        Some((2223, 2225)),
+    ));
     let r = run("cloudhsm.network.acls", facts, request()).await;
     assert_result(&r, Warn, &[], &["NETWORK_ERRORS"]);
-    assert!(r.message.contains("inbound TCP ports 2223-2225 from subnet-b"), "{}", r.message);
+    assert!(
+        r.message
+            .contains("inbound TCP ports 2223-2225 from subnet-b"),
+        "{}",
+        r.message
+    );
     // An ACL that allows only the HSM ports forgets the stateless return traffic.
     let mut facts = healthy();
     let acl = &mut facts.network_acls.as_mut().unwrap()[0];
@@ -462,8 +481,18 @@ async fn network_acls() {
     // A later deny does not override an earlier allow.
     let mut facts = healthy();
     let acl = &mut facts.network_acls.as_mut().unwrap()[0];
-    acl.entries.push(acl_entry(200, false, "6", "deny", "10.0.1.0/24", Some((2223, 2225))));
-    assert_eq!(run("cloudhsm.network.acls", facts, request()).await.status, Pass);
+    acl.entries.push(acl_entry(
+        200,
+        false,
+        "6",
+        "deny",
+        "10.0.1.0/24",
+        Some((2223, 2225)),
+    ));
+    assert_eq!(
+        run("cloudhsm.network.acls", facts, request()).await.status,
+        Pass
+    );
 }
 
 // ----- trust anchor -----
@@ -585,6 +614,12 @@ async fn kmsuser_exists() {
         run("cloudhsm.kmsuser.exists", healthy(), req).await.status,
         Manual
     );
+    let mut req = request();
+    req.users = users(
+        r#"{"users":[{"username":"kmsuser","role":"crypto-user","locked":"false","mfa":[],"cluster-coverage":"partial"}]}"#,
+    );
+    let r = run("cloudhsm.kmsuser.exists", healthy(), req).await;
+    assert_result(&r, Warn, &[], &[]);
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use super::{got, register, Outcome, Step};
 use crate::facts::model::CustomKeyStore;
 use crate::facts::Facts;
+use crate::input::CloudHsmRequest;
 
 register! {
     "account.name-unused" => name_unused,
@@ -36,6 +37,18 @@ fn same_pem(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
+/// KMS makes CreateCustomKeyStore idempotent for a DISCONNECTED store with the same name and
+/// identical properties: it returns that store's id instead of failing.
+pub fn is_idempotent_match(req: &CloudHsmRequest, s: &CustomKeyStore) -> bool {
+    s.is_cloudhsm()
+        && req.name.as_deref() == Some(s.custom_key_store_name.as_str())
+        && s.connection_state.as_deref() == Some("DISCONNECTED")
+        && s.cloud_hsm_cluster_id.as_deref() == Some(req.cluster_id.as_str())
+        && s.trust_anchor_certificate
+            .as_deref()
+            .is_some_and(|t| same_pem(t, &req.trust_anchor.text))
+}
+
 async fn name_unused(f: &Facts) -> Step<Outcome> {
     let Some(name) = f.request.name() else {
         return Ok(Outcome::skip(
@@ -49,17 +62,8 @@ async fn name_unused(f: &Facts) -> Step<Outcome> {
             stores.len()
         )));
     };
-    // KMS makes CreateCustomKeyStore idempotent for a DISCONNECTED store with identical
-    // properties: it returns that store's id instead of failing.
     if let Some(req) = f.request.cloudhsm() {
-        let identical = existing.is_cloudhsm()
-            && existing.connection_state.as_deref() == Some("DISCONNECTED")
-            && existing.cloud_hsm_cluster_id.as_deref() == Some(req.cluster_id.as_str())
-            && existing
-                .trust_anchor_certificate
-                .as_deref()
-                .is_some_and(|t| same_pem(t, &req.trust_anchor.text));
-        if identical {
+        if is_idempotent_match(req, existing) {
             return Ok(Outcome::warn(format!(
                 "{} already has this name, cluster and trust anchor and is DISCONNECTED: CreateCustomKeyStore would return its id instead of creating a new store",
                 existing.custom_key_store_id

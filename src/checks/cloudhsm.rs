@@ -77,7 +77,7 @@ async fn cluster_active(f: &Facts) -> Step<Outcome> {
         | "MODIFY_IN_PROGRESS" | "ROLLBACK_IN_PROGRESS" => {
             "Wait for the operation in progress to finish, then run cks-doctor again"
         }
-        "DEGRADED" => "The cluster is DEGRADED: restore its HSMs (see the HSM states below) until the cluster is ACTIVE",
+        "DEGRADED" => "The cluster is DEGRADED: replace the failed HSMs listed above (delete-hsm, create-hsm) until the cluster is ACTIVE",
         _ => "KMS needs the cluster in the ACTIVE state",
     };
     let known = [
@@ -99,6 +99,9 @@ async fn cluster_active(f: &Facts) -> Step<Outcome> {
     if let Some(m) = c.state_message.as_deref().filter(|m| !m.is_empty()) {
         evidence.push(format!("StateMessage: {m}"));
     }
+    if c.state == "DEGRADED" {
+        evidence.extend(hsm_lines(c));
+    }
     Ok(
         Outcome::fail(format!("the cluster is {}{note}, not ACTIVE", c.state))
             .evidence(evidence)
@@ -117,6 +120,16 @@ async fn cluster_not_in_use(f: &Facts) -> Step<Outcome> {
         return Ok(Outcome::pass(format!(
             "no custom key store of this account and Region uses {id}"
         )));
+    }
+    if let (Some(req), [only]) = (f.request.cloudhsm(), users.as_slice()) {
+        if super::account::is_idempotent_match(req, only) {
+            return Ok(Outcome::warn(format!(
+                "{id} backs {}, a DISCONNECTED store with this name and trust anchor: CreateCustomKeyStore would return its id instead of creating a store",
+                only.custom_key_store_id
+            ))
+            .evidence([super::account::describe_store(only)])
+            .exceptions(&[]));
+        }
     }
     Ok(Outcome::fail(format!(
         "{id} is already associated with {}",
@@ -160,14 +173,20 @@ async fn no_shared_backup_history(f: &Facts) -> Step<Outcome> {
         .collect();
     let mut evidence = Vec::new();
     let mut related = Vec::new();
+    let mut compared = 0;
     for other in associated {
         let Some(cert) = other
             .certificates
             .as_ref()
             .and_then(|x| x.cluster_certificate.as_deref())
         else {
+            evidence.push(format!(
+                "{} has no cluster certificate: not compared",
+                other.cluster_id
+            ));
             continue;
         };
+        compared += 1;
         if cert_identity(cert) == own_id {
             let stores_of: Vec<_> = stores
                 .iter()
@@ -191,17 +210,16 @@ async fn no_shared_backup_history(f: &Facts) -> Step<Outcome> {
         ))
         .evidence(evidence));
     }
-    let mut o = Outcome::pass(format!(
-        "the cluster certificate differs from those of the {} other cluster(s) associated with custom key stores",
-        associated.len()
-    ));
     if !missing.is_empty() {
-        o = o.evidence([format!(
+        evidence.push(format!(
             "not found, so not compared (deleted clusters?): {}",
             missing.join(", ")
-        )]);
+        ));
     }
-    Ok(o)
+    Ok(Outcome::pass(format!(
+        "the cluster certificate differs from those of the {compared} other cluster(s) associated with custom key stores"
+    ))
+    .evidence(evidence))
 }
 
 async fn hsm_type_mode(f: &Facts) -> Step<Outcome> {
@@ -236,9 +254,12 @@ async fn mtls_not_enforced(f: &Facts) -> Step<Outcome> {
             "hsm1.medium clusters do not support mTLS, so it cannot be enforced",
         ));
     }
+    let on = match c.hsm_type.as_deref() {
+        Some(t) => format!("on this {t} cluster,"),
+        None => "the cluster reports no HSM type, so".to_string(),
+    };
     Ok(Outcome::manual(format!(
-        "mTLS enforcement is not visible in any AWS API: on this {} cluster, run `cloudhsm-cli cluster mtls get-enforcement` and check it says none (KMS does not support mTLS to CloudHSM)",
-        c.hsm_type.as_deref().unwrap_or("hsm2m.medium")
+        "mTLS enforcement is not visible in any AWS API: {on} run `cloudhsm-cli cluster mtls get-enforcement` and check it says none (KMS does not support mTLS to CloudHSM)"
     )))
 }
 
@@ -610,7 +631,7 @@ async fn trust_anchor_valid(f: &Facts) -> Step<Outcome> {
         ))
         .evidence(evidence)),
         ChainOutcome::Verified if !warnings.is_empty() => Ok(Outcome::warn(format!(
-            "{what}, but: {} (KMS documents no date check)",
+            "{what}, but: {}",
             warnings.join("; ")
         ))
         .evidence(evidence)
@@ -630,7 +651,10 @@ async fn trust_anchor_signed_cluster_cert(f: &Facts) -> Step<Outcome> {
         .and_then(|x| x.cluster_certificate.as_deref())
         .filter(|p| !p.trim().is_empty())
     else {
-        if matches!(c.state.as_str(), "UNINITIALIZED" | "CREATE_IN_PROGRESS") {
+        if matches!(
+            c.state.as_str(),
+            "UNINITIALIZED" | "CREATE_IN_PROGRESS" | "INITIALIZE_IN_PROGRESS"
+        ) {
             return Ok(Outcome::blocked(
                 "cloudhsm.cluster.active",
                 "the cluster is not initialized, so it has no cluster certificate yet",

@@ -78,6 +78,13 @@ async fn exists(f: &Facts) -> Step<Outcome> {
         ))
         .evidence([describe(u)])
         .fix("Delete it and create kmsuser again with role crypto-user (cloudhsm-cli user delete / user create --role crypto-user)")),
+        Found::User(u) if u.cluster_coverage.as_deref().is_some_and(|c| c != "full") => Ok(Outcome::warn(format!(
+            "kmsuser exists with role crypto-user, but its cluster-coverage is {}: it is missing on some HSMs, so KMS may not find it on every one",
+            u.cluster_coverage.as_deref().unwrap_or_default()
+        ))
+        .evidence([describe(u)])
+        .codes(&[])
+        .fix("Synchronize the user across the cluster's HSMs (see the CloudHSM guide on user synchronization), or delete and create kmsuser again while every HSM is ACTIVE")),
         Found::User(u) => Ok(Outcome::pass("kmsuser exists with role crypto-user").evidence([describe(u)])),
     }
 }

@@ -27,7 +27,8 @@ async fn name(f: &Facts) -> Step<Outcome> {
     if name.chars().any(char::is_control) {
         return Ok(Outcome::warn(
             "CustomKeyStoreName contains control characters; it is shown in the console and CloudTrail logs",
-        ));
+        )
+        .exceptions(&[]));
     }
     Ok(Outcome::pass(format!(
         "{name:?} is {n} characters (1–256); it appears in CloudTrail logs, so it must hold nothing secret"

@@ -17,8 +17,16 @@ register! {
 pub fn table_for<'a>(tables: &'a [RouteTable], subnet_id: &str) -> Option<&'a RouteTable> {
     tables
         .iter()
-        .find(|t| t.associations.iter().any(|a| a.subnet_id.as_deref() == Some(subnet_id)))
-        .or_else(|| tables.iter().find(|t| t.associations.iter().any(|a| a.main)))
+        .find(|t| {
+            t.associations
+                .iter()
+                .any(|a| a.subnet_id.as_deref() == Some(subnet_id))
+        })
+        .or_else(|| {
+            tables
+                .iter()
+                .find(|t| t.associations.iter().any(|a| a.main))
+        })
 }
 
 async fn private_subnets(f: &Facts) -> Step<Outcome> {
@@ -34,7 +42,11 @@ async fn private_subnets(f: &Facts) -> Step<Outcome> {
         let igw: Vec<String> = t
             .routes
             .iter()
-            .filter(|r| r.gateway_id.as_deref().is_some_and(|g| g.starts_with("igw-")))
+            .filter(|r| {
+                r.gateway_id
+                    .as_deref()
+                    .is_some_and(|g| g.starts_with("igw-"))
+            })
             .filter(|r| r.state.as_deref() != Some("blackhole"))
             .map(|r| {
                 format!(
@@ -48,14 +60,23 @@ async fn private_subnets(f: &Facts) -> Step<Outcome> {
             })
             .collect();
         if igw.is_empty() {
-            evidence.push(format!("{subnet} ({az}): {} has no internet gateway route", t.route_table_id));
+            evidence.push(format!(
+                "{subnet} ({az}): {} has no internet gateway route",
+                t.route_table_id
+            ));
         } else {
-            evidence.push(format!("{subnet} ({az}): {} routes {}", t.route_table_id, igw.join(", ")));
+            evidence.push(format!(
+                "{subnet} ({az}): {} routes {}",
+                t.route_table_id,
+                igw.join(", ")
+            ));
             public.push(subnet.clone());
         }
     }
     if public.is_empty() {
-        return Ok(Outcome::pass("no cluster subnet routes to an internet gateway").evidence(evidence));
+        return Ok(
+            Outcome::pass("no cluster subnet routes to an internet gateway").evidence(evidence),
+        );
     }
     Ok(Outcome::warn(format!(
         "cluster subnet(s) {} route to an internet gateway: AWS recommends private subnets for CloudHSM clusters",
@@ -132,7 +153,8 @@ fn overlap(rule: &str, peer: &str) -> Overlap {
 /// that covers only part of the peer's range counts against the traffic when it denies and
 /// not for it when it allows, so a warning here is conservative.
 pub fn denied_ports(acl: &NetworkAcl, egress: bool, peer: &str, wanted: (i32, i32)) -> Ports {
-    let mut entries: Vec<&NetworkAclEntry> = acl.entries.iter().filter(|e| e.egress == egress).collect();
+    let mut entries: Vec<&NetworkAclEntry> =
+        acl.entries.iter().filter(|e| e.egress == egress).collect();
     entries.sort_by_key(|e| e.rule_number);
     let mut open: Ports = vec![wanted];
     let mut denied: Ports = Vec::new();
@@ -143,7 +165,9 @@ pub fn denied_ports(acl: &NetworkAcl, egress: bool, peer: &str, wanted: (i32, i3
         if !matches!(e.protocol.as_str(), "-1" | "6" | "tcp" | "all") {
             continue;
         }
-        let Some(cidr) = e.cidr_block.as_deref() else { continue };
+        let Some(cidr) = e.cidr_block.as_deref() else {
+            continue;
+        };
         let allow = e.rule_action == "allow";
         let applies = match overlap(cidr, peer) {
             Overlap::Contains => true,
@@ -170,7 +194,13 @@ pub fn denied_ports(acl: &NetworkAcl, egress: bool, peer: &str, wanted: (i32, i3
 
 fn fmt_ports(p: &Ports) -> String {
     p.iter()
-        .map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+        .map(|(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -180,11 +210,19 @@ const EPHEMERAL: (i32, i32) = (1024, 65535);
 
 fn acl_for<'a>(acls: &'a [NetworkAcl], subnet: &str) -> Option<&'a NetworkAcl> {
     acls.iter()
-        .find(|a| a.associations.iter().any(|x| x.subnet_id.as_deref() == Some(subnet)))
+        .find(|a| {
+            a.associations
+                .iter()
+                .any(|x| x.subnet_id.as_deref() == Some(subnet))
+        })
         .or_else(|| acls.iter().find(|a| a.is_default))
 }
 
-fn problems_for(c: &Cluster, subnets: &[Subnet], acls: &[NetworkAcl]) -> (Vec<String>, Vec<String>) {
+fn problems_for(
+    c: &Cluster,
+    subnets: &[Subnet],
+    acls: &[NetworkAcl],
+) -> (Vec<String>, Vec<String>) {
     let mut problems = Vec::new();
     let mut evidence = Vec::new();
     let cidrs: Vec<(&str, &str)> = subnets

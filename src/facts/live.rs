@@ -491,7 +491,10 @@ mod convert {
                 .map(|e| NetworkAclEntry {
                     rule_number: e.rule_number().unwrap_or_default(),
                     protocol: s(e.protocol()),
-                    rule_action: e.rule_action().map(|v| v.as_str().to_string()).unwrap_or_default(),
+                    rule_action: e
+                        .rule_action()
+                        .map(|v| v.as_str().to_string())
+                        .unwrap_or_default(),
                     egress: e.egress().unwrap_or(false),
                     cidr_block: o(e.cidr_block()),
                     ipv6_cidr_block: o(e.ipv6_cidr_block()),

@@ -126,8 +126,14 @@ impl FetchCounts {
                 "cloudhsmv2:DescribeClusters (associated clusters)",
                 self.associated_clusters.load(Ordering::Relaxed),
             ),
-            ("ec2:DescribeRouteTables", self.route_tables.load(Ordering::Relaxed)),
-            ("ec2:DescribeNetworkAcls", self.network_acls.load(Ordering::Relaxed)),
+            (
+                "ec2:DescribeRouteTables",
+                self.route_tables.load(Ordering::Relaxed),
+            ),
+            (
+                "ec2:DescribeNetworkAcls",
+                self.network_acls.load(Ordering::Relaxed),
+            ),
         ]
     }
 }

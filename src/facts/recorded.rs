@@ -36,11 +36,13 @@ pub const CUSTOM_KEY_STORES: FactFile = FactFile {
 
 pub const ROUTE_TABLES: FactFile = FactFile {
     file: "ec2-describe-route-tables.json",
-    command: "aws ec2 describe-route-tables --filters Name=vpc-id,Values=<cluster VPC> --output json",
+    command:
+        "aws ec2 describe-route-tables --filters Name=vpc-id,Values=<cluster VPC> --output json",
 };
 pub const NETWORK_ACLS: FactFile = FactFile {
     file: "ec2-describe-network-acls.json",
-    command: "aws ec2 describe-network-acls --filters Name=vpc-id,Values=<cluster VPC> --output json",
+    command:
+        "aws ec2 describe-network-acls --filters Name=vpc-id,Values=<cluster VPC> --output json",
 };
 
 /// Every snapshot file this version reads.
@@ -175,12 +177,20 @@ impl Recorded {
 
     pub fn describe_route_tables(&self, vpc_id: &str) -> Fact<Vec<RouteTable>> {
         let all = Self::get(&self.route_tables, &ROUTE_TABLES)?;
-        Ok(all.iter().filter(|t| t.vpc_id.as_deref() == Some(vpc_id)).cloned().collect())
+        Ok(all
+            .iter()
+            .filter(|t| t.vpc_id.as_deref() == Some(vpc_id))
+            .cloned()
+            .collect())
     }
 
     pub fn describe_network_acls(&self, vpc_id: &str) -> Fact<Vec<NetworkAcl>> {
         let all = Self::get(&self.network_acls, &NETWORK_ACLS)?;
-        Ok(all.iter().filter(|a| a.vpc_id.as_deref() == Some(vpc_id)).cloned().collect())
+        Ok(all
+            .iter()
+            .filter(|a| a.vpc_id.as_deref() == Some(vpc_id))
+            .cloned()
+            .collect())
     }
 }
 
@@ -247,10 +257,22 @@ impl Capture {
             )?);
         }
         if let Some(v) = &self.route_tables {
-            written.push(write_json(dir, &ROUTE_TABLES, &DescribeRouteTablesOutput { route_tables: v.clone() })?);
+            written.push(write_json(
+                dir,
+                &ROUTE_TABLES,
+                &DescribeRouteTablesOutput {
+                    route_tables: v.clone(),
+                },
+            )?);
         }
         if let Some(v) = &self.network_acls {
-            written.push(write_json(dir, &NETWORK_ACLS, &DescribeNetworkAclsOutput { network_acls: v.clone() })?);
+            written.push(write_json(
+                dir,
+                &NETWORK_ACLS,
+                &DescribeNetworkAclsOutput {
+                    network_acls: v.clone(),
+                },
+            )?);
         }
         Ok(written)
     }

@@ -131,7 +131,10 @@ pub fn main_route_table() -> RouteTable {
     RouteTable {
         route_table_id: "rtb-main".into(),
         vpc_id: Some(VPC.into()),
-        associations: vec![RouteTableAssociation { main: true, subnet_id: None }],
+        associations: vec![RouteTableAssociation {
+            main: true,
+            subnet_id: None,
+        }],
         routes: vec![Route {
             destination_cidr_block: Some("10.0.0.0/16".into()),
             gateway_id: Some("local".into()),
@@ -141,7 +144,14 @@ pub fn main_route_table() -> RouteTable {
     }
 }
 
-pub fn acl_entry(n: i32, egress: bool, proto: &str, action: &str, cidr: &str, ports: Option<(i32, i32)>) -> NetworkAclEntry {
+pub fn acl_entry(
+    n: i32,
+    egress: bool,
+    proto: &str,
+    action: &str,
+    cidr: &str,
+    ports: Option<(i32, i32)>,
+) -> NetworkAclEntry {
     NetworkAclEntry {
         rule_number: n,
         protocol: proto.into(),
