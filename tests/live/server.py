@@ -1,0 +1,1094 @@
+#!/usr/bin/env python3
+"""A local AWS endpoint for cks-doctor's live tests: moto, extended.
+
+One HTTP server on 127.0.0.1 (port 0 = a free port) that speaks, like AWS, every service on one
+endpoint, routed by the service in the SigV4 credential scope:
+
+* EC2 (Query protocol) is moto's (VPCs, subnets with AvailableIpAddressCount, security groups,
+  route tables, network ACLs, ENIs).
+* CloudHSM v2 ``BaldrApiService.DescribeClusters`` and KMS ``TrentService.DescribeCustomKeyStores``
+  (AWS JSON 1.1) are served here from seeded state: moto's CloudHSM v2 is not usable by the Rust
+  SDK and moto has no custom key stores.
+* Everything else goes to moto; a moto 500 ("not implemented") is turned into a 501 error in
+  the service's own error shape, which the SDK does not retry.
+
+A control API lives under ``/_cks/`` (a path moto never uses); it is not counted as AWS calls:
+
+=====================  ==================================================================
+``GET /_cks/health``   ``{"ok": true, "port": N}``
+``POST /_cks/reset``   forget everything: moto's state, clusters, key stores, faults, calls;
+                       requests left hanging are released
+``POST /_cks/seed``    reset, then build a scenario (JSON, see ``seed``); answers the ids made
+``POST /_cks/faults``  add faults (one object or a list, see ``Fault``)
+``GET /_cks/calls``    calls per action since the last reset: ``{"ec2:DescribeSubnets": 1}``
+``GET /_cks/requests`` every call since the last reset with its parameters, in order
+``GET /_cks/state``    the seeded clusters and key stores, as served
+=====================  ==================================================================
+
+Actions are named as in IAM: ``cloudhsm:DescribeClusters``, ``kms:DescribeCustomKeyStores``,
+``ec2:DescribeSecurityGroups`` (the service is the SigV4 signing name).
+
+On start the server warms up moto's EC2 backend (its first call takes ~2 s), then prints the
+port on stdout (one line, just the number) and serves. It exits when its standard input
+closes (so a test process that dies can never leave it behind) or on SIGTERM/SIGINT.
+``--no-stdin`` keeps it running regardless of stdin (manual use).
+
+Run: ``.venv/bin/python tests/live/server.py [--verbose]`` (``scripts/setup-venv.sh`` makes .venv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import io
+import json
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import parse_qs
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE.parent / "fixtures" / "certs"
+
+ACCOUNT_ID = "123456789012"
+CALLER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/cks-doctor-live-test"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_CLUSTER_CERT = "rsa2048-pkcs1-sha256-cluster.crt"
+DEFAULT_TRUST_ANCHOR = "rsa2048-pkcs1-sha256-ca.crt"
+
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+CLUSTER_ID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+
+# Default HTTP status per error code (AWS JSON services answer 400 for client errors).
+STATUS_BY_CODE = {
+    "UnauthorizedOperation": 403,
+    "AuthFailure": 401,
+    "RequestLimitExceeded": 503,
+    "ServiceUnavailable": 503,
+    "InternalError": 500,
+    "KMSInternalException": 500,
+    "CloudHsmInternalFailureException": 500,
+    "CloudHsmServiceException": 400,
+}
+
+log = logging.getLogger("cks-live")
+
+
+class ControlError(Exception):
+    """A bad control request: answered 400 with the reason."""
+
+
+# ----------------------------------------------------------------------------------------------
+# certificates that a real cluster carries besides the customer-signed cluster certificate
+
+
+class Pki:
+    """Certificates generated once per server: the HSM's own certificate chain and CSRs."""
+
+    def __init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self._x509, self._hashes, self._ser, self._ec, self._oid = x509, hashes, serialization, ec, NameOID
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self._now = now
+
+        def name(cn: str, org: str) -> Any:
+            return x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+                    x509.NameAttribute(NameOID.COMMON_NAME, cn),
+                ]
+            )
+
+        def cert(subject: Any, key: Any, issuer: Any, issuer_key: Any, ca: bool) -> Any:
+            return (
+                x509.CertificateBuilder()
+                .subject_name(subject)
+                .issuer_name(issuer)
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=3650))
+                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                .sign(issuer_key, hashes.SHA256())
+            )
+
+        aws_key = ec.generate_private_key(ec.SECP256R1())
+        aws_name = name("AWS CloudHSM Hardware Root (cks-doctor live test)", "Amazon Web Services")
+        self.aws_hardware = self._pem(cert(aws_name, aws_key, aws_name, aws_key, True))
+        mfr_key = ec.generate_private_key(ec.SECP256R1())
+        mfr_name = name("HSM Manufacturer Root (cks-doctor live test)", "HSM Manufacturer")
+        self.manufacturer = self._pem(cert(mfr_name, mfr_key, mfr_name, mfr_key, True))
+        hsm_key = ec.generate_private_key(ec.SECP256R1())
+        self._hsm_key = hsm_key
+        self.hsm = self._pem(
+            cert(name("HSM:cks-doctor-live-test:PARTN:1", "AWS CloudHSM"), hsm_key, aws_name, aws_key, False)
+        )
+
+    def _pem(self, c: Any) -> str:
+        return c.public_bytes(self._ser.Encoding.PEM).decode()
+
+    def csr(self, cluster_id: str) -> str:
+        x509, NameOID = self._x509, self._oid
+        req = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "AWS CloudHSM"),
+                        x509.NameAttribute(NameOID.COMMON_NAME, f"HSM:{cluster_id}:PARTN:1, for FIPS mode"),
+                    ]
+                )
+            )
+            .sign(self._hsm_key, self._hashes.SHA256())
+        )
+        return req.public_bytes(self._ser.Encoding.PEM).decode()
+
+
+def fixture(name: str) -> str:
+    path = (FIXTURES / name).resolve()
+    if FIXTURES.resolve() not in path.parents:
+        raise ControlError(f"fixture {name!r} is not in {FIXTURES}")
+    try:
+        return path.read_text()
+    except OSError as e:
+        raise ControlError(f"fixture {name!r}: {e}") from e
+
+
+def random_id(prefix: str, n: int, alphabet: str = CLUSTER_ID_ALPHABET) -> str:
+    return prefix + "".join(random.choice(alphabet) for _ in range(n))
+
+
+def request_id() -> str:
+    return str(uuid.uuid4())
+
+
+# ----------------------------------------------------------------------------------------------
+# talking to moto in-process (seeding): EC2 Query calls straight into moto's WSGI app
+
+
+class Ec2Seeder:
+    def __init__(self, moto_app: Callable, region: str) -> None:
+        from werkzeug.test import Client
+
+        self.client = Client(moto_app)
+        self.region = region
+        self.auth = (
+            "AWS4-HMAC-SHA256 Credential=AKIDCKSDOCTORSEED/20250101/"
+            f"{region}/ec2/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+        )
+
+    def call(self, action: str, params: dict[str, Any] | None = None) -> ET.Element:
+        data = {"Action": action, "Version": "2016-11-15"}
+        for k, v in (params or {}).items():
+            if v is None:
+                continue
+            data[k] = str(v).lower() if isinstance(v, bool) else str(v)
+        resp = self.client.post(
+            "/",
+            data=data,
+            headers={"Authorization": self.auth, "Host": f"ec2.{self.region}.amazonaws.com"},
+        )
+        text = resp.get_data(as_text=True)
+        if resp.status_code != 200:
+            raise ControlError(f"moto EC2 {action} {params} failed ({resp.status_code}): {text[:600]}")
+        root = ET.fromstring(text)
+        for el in root.iter():  # drop namespaces
+            if "}" in el.tag:
+                el.tag = el.tag.split("}", 1)[1]
+        return root
+
+
+def text_of(root: ET.Element, path: str) -> str:
+    el = root.find(path)
+    if el is None or el.text is None:
+        raise ControlError(f"moto answered without {path}: {ET.tostring(root)[:400]!r}")
+    return el.text
+
+
+# ----------------------------------------------------------------------------------------------
+# state
+
+
+class Fault:
+    """An injected fault for one action (e.g. ``cloudhsm:DescribeClusters``).
+
+    ``{"action": ..., "error": "ThrottlingException", "message": ..., "status": 400, "times": 2}``
+    answers that error ``times`` times (null: for ever), then lets calls through.
+    ``{"action": ..., "hang": true}`` accepts the request and never answers (until reset).
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        if not isinstance(spec, dict) or "action" not in spec:
+            raise ControlError(f"a fault needs an action: {spec!r}")
+        self.action = normalize_action(spec["action"])
+        self.hang = bool(spec.get("hang", False))
+        self.code = spec.get("error")
+        if not self.hang and not self.code:
+            raise ControlError(f"a fault needs \"error\" (a code) or \"hang\": true: {spec!r}")
+        self.message = spec.get("message")
+        self.status = spec.get("status")
+        times = spec.get("times", None)
+        self.remaining = None if times is None else int(times)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "hang": self.hang,
+            "error": self.code,
+            "remaining": self.remaining,
+        }
+
+
+def normalize_action(action: str) -> str:
+    service, _, name = action.partition(":")
+    if not name:
+        raise ControlError(f"actions are service:Name (as in IAM), got {action!r}")
+    service = {"cloudhsmv2": "cloudhsm"}.get(service.lower(), service.lower())
+    return f"{service}:{name}"
+
+
+class State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.clusters: list[dict[str, Any]] = []  # each: {"region": r, "data": {...}}
+        self.key_stores: list[dict[str, Any]] = []
+        self.options: dict[str, Any] = {}
+        self.faults: dict[str, list[Fault]] = {}
+        self.calls: Counter[str] = Counter()
+        self.requests: list[dict[str, Any]] = []
+        self.release = threading.Event()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.clusters = []
+            self.key_stores = []
+            self.options = {}
+            self.faults = {}
+            self.calls = Counter()
+            self.requests = []
+            # Requests left hanging by a fault are let go (they answer an error to nobody).
+            self.release.set()
+            self.release = threading.Event()
+
+    def record(self, action: str, params: Any) -> None:
+        with self.lock:
+            self.calls[action] += 1
+            self.requests.append({"action": action, "params": params, "time": time.time()})
+
+    def take_fault(self, action: str) -> Fault | None:
+        with self.lock:
+            queue = self.faults.get(action) or []
+            while queue:
+                f = queue[0]
+                if f.remaining is None:
+                    return f
+                if f.remaining > 0:
+                    f.remaining -= 1
+                    if f.remaining == 0:
+                        queue.pop(0)
+                    return f
+                queue.pop(0)
+            return None
+
+
+# ----------------------------------------------------------------------------------------------
+# the WSGI application
+
+
+def service_of(environ: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(signing service, region) from the SigV4 Authorization header."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].strip()
+        _key, _date, region, service, _term = scope.split("/")
+        return service.lower(), region
+    except (IndexError, ValueError):
+        return None, None
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        try:
+            body = stream.read(int(length))
+        except ValueError:
+            body = b""
+    elif environ.get("wsgi.input_terminated"):
+        body = stream.read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+class Response:
+    def __init__(self, status: int, body: bytes, headers: list[tuple[str, str]] | None = None) -> None:
+        self.status, self.body, self.headers = status, body, headers or []
+
+
+def json_response(payload: Any, status: int = 200, extra: list[tuple[str, str]] | None = None) -> Response:
+    body = json.dumps(payload).encode()
+    headers = [
+        ("Content-Type", JSON_CONTENT_TYPE),
+        ("x-amzn-RequestId", request_id()),
+    ] + (extra or [])
+    return Response(status, body, headers)
+
+
+def json_error(code: str, message: str, status: int | None = None) -> Response:
+    return json_response(
+        {"__type": code, "message": message},
+        status or STATUS_BY_CODE.get(code, 400),
+        [("x-amzn-ErrorType", code)],
+    )
+
+
+def xml_escape(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def ec2_error(code: str, message: str, status: int | None = None) -> Response:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{xml_escape(code)}</Code><Message>{xml_escape(message)}</Message>"
+        f"</Error></Errors><RequestID>{request_id()}</RequestID></Response>"
+    )
+    return Response(status or STATUS_BY_CODE.get(code, 400), body.encode(), [("Content-Type", "text/xml;charset=UTF-8")])
+
+
+def default_message(action: str, code: str) -> str:
+    if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
+        denial = (
+            f"User: {CALLER_ARN} is not authorized to perform: {action} "
+            f"because no identity-based policy allows the {action} action"
+        )
+        if code == "UnauthorizedOperation":
+            return f"You are not authorized to perform this operation. {denial}"
+        return denial
+    if code in ("ThrottlingException", "Throttling", "RequestLimitExceeded"):
+        return "Rate exceeded"
+    return f"{code} (injected by tests/live/server.py for {action})"
+
+
+class CksApp:
+    def __init__(self, moto_app: Callable, state: State, pki: Pki, verbose: bool) -> None:
+        self.moto = moto_app
+        self.state = state
+        self.pki = pki
+        self.verbose = verbose
+        self.port = 0
+        self.seed_lock = threading.Lock()
+
+    # -- WSGI entry point
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        try:
+            resp = self.dispatch(environ)
+        except Exception:  # never let a harness bug look like a hang or a moto error
+            tb = traceback.format_exc()
+            log.error("internal error:\n%s", tb)
+            resp = Response(500, f"tests/live/server.py internal error:\n{tb}".encode(), [("Content-Type", "text/plain")])
+        if isinstance(resp, Passthrough):
+            return resp.run(start_response)
+        start_response(f"{resp.status} {status_text(resp.status)}", resp.headers + [("Content-Length", str(len(resp.body)))])
+        return [resp.body]
+
+    def dispatch(self, environ: dict[str, Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_cks/"):
+            return self.control(environ, path[len("/_cks/"):].strip("/"))
+
+        body = read_body(environ)
+        service, region = service_of(environ)
+        region = region or DEFAULT_REGION
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        json_protocol = bool(target)
+        if target:
+            action_name = target.split(".", 1)[-1]
+            try:
+                params: Any = json.loads(body or b"{}")
+            except ValueError:
+                params = None
+        else:
+            form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+            form.update(parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+            params = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
+            action_name = params.get("Action") or f"{environ.get('REQUEST_METHOD')} {path}"
+        action = f"{service or 'unsigned'}:{action_name}"
+        self.state.record(action, params)
+        if self.verbose:
+            log.info("%s %s", action, json.dumps(params)[:300])
+
+        fault = self.state.take_fault(action)
+        if fault is not None:
+            if fault.hang:
+                release = self.state.release
+                log.info("%s: hanging (fault)", action)
+                release.wait()
+                return json_error("ServiceUnavailableException", "released by reset") if json_protocol else ec2_error(
+                    "ServiceUnavailable", "released by reset"
+                )
+            message = fault.message or default_message(action, fault.code)
+            if json_protocol:
+                return json_error(fault.code, message, fault.status)
+            return ec2_error(fault.code, message, fault.status)
+
+        if json_protocol and params is None:
+            return json_error("SerializationException", "the request body is not valid JSON")
+        if target == "BaldrApiService.DescribeClusters":
+            return self.describe_clusters(params, region)
+        if target and target.startswith("BaldrApiService."):
+            return json_error(
+                "CloudHsmInvalidRequestException",
+                f"{action_name} is not emulated by tests/live/server.py (only DescribeClusters is)",
+            )
+        if target == "TrentService.DescribeCustomKeyStores":
+            return self.describe_custom_key_stores(params, region)
+        return Passthrough(self.moto, environ, action, json_protocol)
+
+    # -- CloudHSM v2
+
+    def describe_clusters(self, params: dict[str, Any], region: str) -> Response:
+        filters = params.get("Filters") or {}
+        if not isinstance(filters, dict):
+            return json_error("CloudHsmInvalidRequestException", "Filters must be a map")
+        for key, values in filters.items():
+            if key not in ("clusterIds", "vpcIds", "states"):
+                return json_error("CloudHsmInvalidRequestException", f"Invalid filter key: {key}")
+            if not isinstance(values, list):
+                return json_error("CloudHsmInvalidRequestException", f"Filter {key} must be a list")
+        max_results = params.get("MaxResults")
+        if max_results is not None and not (isinstance(max_results, int) and 1 <= max_results <= 25):
+            return json_error(
+                "CloudHsmInvalidRequestException",
+                "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: "
+                "Member must have value between 1 and 25",
+            )
+        with self.state.lock:
+            clusters = [c["data"] for c in self.state.clusters if c["region"] == region]
+            page_size = int(self.state.options.get("cloudhsm_page_size", 25))
+            unknown_ids = self.state.options.get("unknown_cluster_ids", "omit")
+        ids = filters.get("clusterIds")
+        if ids is not None:
+            known = {c["ClusterId"] for c in clusters}
+            missing = [i for i in ids if i not in known]
+            if missing and unknown_ids == "not_found":
+                return json_error(
+                    "CloudHsmResourceNotFoundException",
+                    f"The cluster(s) {', '.join(missing)} could not be found.",
+                )
+            clusters = [c for c in clusters if c["ClusterId"] in ids]
+        if filters.get("vpcIds") is not None:
+            clusters = [c for c in clusters if c.get("VpcId") in filters["vpcIds"]]
+        if filters.get("states") is not None:
+            clusters = [c for c in clusters if c.get("State") in filters["states"]]
+        try:
+            start = decode_token(params.get("NextToken"), "cloudhsm")
+        except ValueError:
+            return json_error("CloudHsmInvalidRequestException", "Invalid NextToken")
+        size = min(page_size, max_results or page_size)
+        page = clusters[start : start + size]
+        out: dict[str, Any] = {"Clusters": page}
+        if start + size < len(clusters):
+            out["NextToken"] = encode_token(start + size, "cloudhsm")
+        return json_response(out)
+
+    # -- KMS
+
+    def describe_custom_key_stores(self, params: dict[str, Any], region: str) -> Response:
+        limit = params.get("Limit")
+        if limit is not None and not (isinstance(limit, int) and 1 <= limit <= 1000):
+            return json_error(
+                "ValidationException",
+                "1 validation error detected: Value at 'limit' failed to satisfy constraint: "
+                "Member must have value between 1 and 1000",
+            )
+        with self.state.lock:
+            stores = [s["data"] for s in self.state.key_stores if s["region"] == region]
+            page_size = int(self.state.options.get("kms_page_size", 1000))
+        store_id, name = params.get("CustomKeyStoreId"), params.get("CustomKeyStoreName")
+        if store_id is not None:
+            stores = [s for s in stores if s["CustomKeyStoreId"] == store_id]
+            if not stores:
+                return json_error("CustomKeyStoreNotFoundException", f"Custom key store {store_id} not found")
+        if name is not None:
+            stores = [s for s in stores if s["CustomKeyStoreName"] == name]
+            if not stores:
+                return json_error("CustomKeyStoreNotFoundException", f"Custom key store named {name} not found")
+        try:
+            start = decode_token(params.get("Marker"), "kms")
+        except ValueError:
+            return json_error("InvalidMarkerException", "Invalid marker")
+        size = min(page_size, limit or page_size)
+        page = stores[start : start + size]
+        truncated = start + size < len(stores)
+        out: dict[str, Any] = {"CustomKeyStores": page, "Truncated": truncated}
+        if truncated:
+            out["NextMarker"] = encode_token(start + size, "kms")
+        return json_response(out)
+
+    # -- control API
+
+    def control(self, environ: dict[str, Any], what: str) -> Response:
+        method = environ.get("REQUEST_METHOD", "GET")
+        try:
+            body = read_body(environ)
+            payload = json.loads(body) if body.strip() else None
+            if what == "health":
+                return plain_json({"ok": True, "port": self.port})
+            if what == "reset" and method == "POST":
+                with self.seed_lock:
+                    self.reset()
+                return plain_json({"ok": True})
+            if what == "seed" and method == "POST":
+                if not isinstance(payload, dict):
+                    raise ControlError("seed takes a JSON object")
+                with self.seed_lock:
+                    self.reset()
+                    return plain_json(self.seed(payload))
+            if what == "faults" and method == "POST":
+                specs = payload if isinstance(payload, list) else [payload]
+                faults = [Fault(s) for s in specs]
+                with self.state.lock:
+                    for f in faults:
+                        self.state.faults.setdefault(f.action, []).append(f)
+                return plain_json({"ok": True, "faults": [f.describe() for f in faults]})
+            if what == "calls":
+                with self.state.lock:
+                    return plain_json(dict(self.state.calls))
+            if what == "requests":
+                with self.state.lock:
+                    return plain_json(list(self.state.requests))
+            if what == "state":
+                with self.state.lock:
+                    return plain_json(
+                        {
+                            "clusters": self.state.clusters,
+                            "key_stores": self.state.key_stores,
+                            "options": self.state.options,
+                            "faults": {k: [f.describe() for f in v] for k, v in self.state.faults.items()},
+                        }
+                    )
+            raise ControlError(f"no control endpoint {method} /_cks/{what}")
+        except ControlError as e:
+            return plain_json({"error": str(e)}, 400)
+        except ValueError as e:
+            return plain_json({"error": f"bad JSON: {e}"}, 400)
+
+    def reset(self) -> None:
+        self.state.clear()
+        from werkzeug.test import Client
+
+        resp = Client(self.moto).post("/moto-api/reset")
+        if resp.status_code != 200:
+            raise ControlError(f"moto reset failed: {resp.status_code} {resp.get_data(as_text=True)[:300]}")
+
+    # -- seeding a scenario
+
+    def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Builds a scenario. Every section is optional:
+
+        ``region`` (us-east-1), ``options`` (``kms_page_size``, ``cloudhsm_page_size``,
+        ``unknown_cluster_ids``: ``omit`` | ``not_found``), ``ec2`` (see ``seed_ec2``),
+        ``clusters`` (see ``make_cluster``), ``key_stores`` (see ``make_key_store``), ``faults``.
+
+        Where a cluster names a VPC, subnet or security group, a ref defined in ``ec2`` is
+        replaced by the id moto gave it; anything else is used as a literal id.
+        Answers ``{"refs": {ref: id}, "clusters": [ids], "key_stores": [ids], "hsms": {...}}``.
+        """
+        region = spec.get("region", DEFAULT_REGION)
+        ec2 = Ec2Seeder(self.moto, region)
+        refs: dict[str, str] = {}
+        ec2_spec = spec.get("ec2") or {}
+        later = self.seed_ec2(ec2, ec2_spec, refs)
+        clusters = []
+        hsm_ids: dict[str, list[str]] = {}
+        for c in spec.get("clusters") or []:
+            data = self.make_cluster(c, ec2, refs, later["deleted_subnets"], later["deleted_groups"])
+            clusters.append({"region": c.get("region", region), "data": data})
+            hsm_ids[data["ClusterId"]] = [h["HsmId"] for h in data.get("Hsms", [])]
+        later["finish"]()
+        stores = [
+            {"region": s.get("region", region), "data": self.make_key_store(s)} for s in spec.get("key_stores") or []
+        ]
+        faults = [Fault(f) for f in spec.get("faults") or []]
+        with self.state.lock:
+            self.state.clusters = clusters
+            self.state.key_stores = stores
+            self.state.options = dict(spec.get("options") or {})
+            for f in faults:
+                self.state.faults.setdefault(f.action, []).append(f)
+            # Seeding talks to moto directly: nothing is counted, but start from zero anyway.
+            self.state.calls = Counter()
+            self.state.requests = []
+        return {
+            "refs": refs,
+            "clusters": [c["data"]["ClusterId"] for c in clusters],
+            "hsms": hsm_ids,
+            "key_stores": [s["data"]["CustomKeyStoreId"] for s in stores],
+        }
+
+    def seed_ec2(self, ec2: Ec2Seeder, spec: dict[str, Any], refs: dict[str, str]) -> dict[str, Any]:
+        """EC2 resources, made through moto's own Query API:
+
+        * ``vpcs``: ``[{"ref", "cidr"}]``
+        * ``subnets``: ``[{"ref", "vpc", "cidr", "az", "free": N, "deleted": bool}]`` -- ``free``
+          fills the subnet with network interfaces (after the HSMs have theirs) until exactly N
+          addresses are free (a /28 has 11); ``deleted`` removes it once everything is built
+        * ``security_groups``: ``[{"ref", "vpc", "name", "description", "ingress": [rule],
+          "egress": [rule], "keep_default_egress": bool, "deleted": bool}]`` with rule
+          ``{"protocol": "tcp"|"-1"|..., "from", "to", "peer": "self"|sg ref|CIDR}``
+        * ``internet_gateways``: ``[{"ref", "vpc"}]`` (created and attached)
+        * ``route_tables``: ``[{"ref", "vpc", "main": bool, "routes": [{"cidr", "gateway"}],
+          "subnets": [refs]}]`` -- ``main`` adds the routes to the VPC's main table
+        * ``network_acls``: ``[{"ref", "vpc", "default": bool, "entries": [{"rule", "egress",
+          "protocol", "from", "to", "cidr", "action"}], "subnets": [refs]}]`` -- ``default``
+          adds the entries to the VPC's default ACL
+        * ``calls``: ``[{"Action": ..., "Param": "${ref}"}]`` raw EC2 calls, refs substituted
+        """
+
+        def r(v: str) -> str:
+            return refs.get(v, v)
+
+        def need_ref(item: dict[str, Any], kind: str) -> str:
+            ref = item.get("ref")
+            if not ref:
+                raise ControlError(f"{kind} needs a ref: {item!r}")
+            return ref
+
+        for v in spec.get("vpcs") or []:
+            root = ec2.call("CreateVpc", {"CidrBlock": v.get("cidr", "10.0.0.0/16")})
+            refs[need_ref(v, "vpc")] = text_of(root, "vpc/vpcId")
+        subnets: dict[str, dict[str, Any]] = {}
+        for s in spec.get("subnets") or []:
+            root = ec2.call(
+                "CreateSubnet",
+                {"VpcId": r(s["vpc"]), "CidrBlock": s["cidr"], "AvailabilityZone": s.get("az")},
+            )
+            sid = text_of(root, "subnet/subnetId")
+            refs[need_ref(s, "subnet")] = sid
+            subnets[sid] = s
+        deleted_subnets = {sid for sid, s in subnets.items() if s.get("deleted")}
+        groups: dict[str, dict[str, Any]] = {}
+        for g in spec.get("security_groups") or []:
+            ref = need_ref(g, "security group")
+            root = ec2.call(
+                "CreateSecurityGroup",
+                {
+                    "GroupName": g.get("name", f"cks-live-{ref}"),
+                    "GroupDescription": g.get("description", "Cluster HSM security group"),
+                    "VpcId": r(g["vpc"]),
+                },
+            )
+            refs[ref] = text_of(root, "groupId")
+            groups[refs[ref]] = g
+        for gid, g in groups.items():
+            if not g.get("keep_default_egress", False):
+                ec2.call(
+                    "RevokeSecurityGroupEgress",
+                    {"GroupId": gid, "IpPermissions.1.IpProtocol": "-1", "IpPermissions.1.IpRanges.1.CidrIp": "0.0.0.0/0"},
+                )
+            for direction, action in (("ingress", "AuthorizeSecurityGroupIngress"), ("egress", "AuthorizeSecurityGroupEgress")):
+                rules = g.get(direction) or []
+                if not rules:
+                    continue
+                params: dict[str, Any] = {"GroupId": gid}
+                for i, rule in enumerate(rules, 1):
+                    p = f"IpPermissions.{i}."
+                    params[p + "IpProtocol"] = rule.get("protocol", "tcp")
+                    if rule.get("from") is not None:
+                        params[p + "FromPort"] = rule["from"]
+                    if rule.get("to") is not None:
+                        params[p + "ToPort"] = rule["to"]
+                    peer = rule.get("peer", "self")
+                    if peer == "self":
+                        params[p + "Groups.1.GroupId"] = gid
+                    elif "/" in peer:
+                        params[p + "IpRanges.1.CidrIp"] = peer
+                    else:
+                        params[p + "Groups.1.GroupId"] = r(peer)
+                ec2.call(action, params)
+        deleted_groups = {gid for gid, g in groups.items() if g.get("deleted")}
+        for gw in spec.get("internet_gateways") or []:
+            root = ec2.call("CreateInternetGateway")
+            igw = text_of(root, "internetGateway/internetGatewayId")
+            refs[need_ref(gw, "internet gateway")] = igw
+            ec2.call("AttachInternetGateway", {"InternetGatewayId": igw, "VpcId": r(gw["vpc"])})
+        for t in spec.get("route_tables") or []:
+            vpc = r(t["vpc"])
+            if t.get("main"):
+                root = ec2.call(
+                    "DescribeRouteTables",
+                    {"Filter.1.Name": "vpc-id", "Filter.1.Value.1": vpc, "Filter.2.Name": "association.main", "Filter.2.Value.1": "true"},
+                )
+                rtb = text_of(root, "routeTableSet/item/routeTableId")
+            else:
+                rtb = text_of(ec2.call("CreateRouteTable", {"VpcId": vpc}), "routeTable/routeTableId")
+            if t.get("ref"):
+                refs[t["ref"]] = rtb
+            for route in t.get("routes") or []:
+                ec2.call(
+                    "CreateRoute",
+                    {"RouteTableId": rtb, "DestinationCidrBlock": route.get("cidr", "0.0.0.0/0"), "GatewayId": r(route["gateway"])},
+                )
+            for s in t.get("subnets") or []:
+                ec2.call("AssociateRouteTable", {"RouteTableId": rtb, "SubnetId": r(s)})
+        for a in spec.get("network_acls") or []:
+            vpc = r(a["vpc"])
+            if a.get("default"):
+                root = ec2.call(
+                    "DescribeNetworkAcls",
+                    {"Filter.1.Name": "vpc-id", "Filter.1.Value.1": vpc, "Filter.2.Name": "default", "Filter.2.Value.1": "true"},
+                )
+                acl = text_of(root, "networkAclSet/item/networkAclId")
+            else:
+                acl = text_of(ec2.call("CreateNetworkAcl", {"VpcId": vpc}), "networkAcl/networkAclId")
+            if a.get("ref"):
+                refs[a["ref"]] = acl
+            for e in a.get("entries") or []:
+                params = {
+                    "NetworkAclId": acl,
+                    "RuleNumber": e["rule"],
+                    "Protocol": {"tcp": "6", "udp": "17", "all": "-1"}.get(str(e.get("protocol", "tcp")), str(e.get("protocol", "6"))),
+                    "RuleAction": e.get("action", "allow"),
+                    "Egress": bool(e.get("egress", False)),
+                    "CidrBlock": e.get("cidr", "0.0.0.0/0"),
+                }
+                if e.get("from") is not None:
+                    params["PortRange.From"] = e["from"]
+                    params["PortRange.To"] = e.get("to", e["from"])
+                ec2.call("CreateNetworkAclEntry", params)
+            for s in a.get("subnets") or []:
+                sid = r(s)
+                root = ec2.call("DescribeNetworkAcls", {"Filter.1.Name": "association.subnet-id", "Filter.1.Value.1": sid})
+                assoc = None
+                for item in root.iter("item"):
+                    if item.findtext("subnetId") == sid and item.findtext("networkAclAssociationId"):
+                        assoc = item.findtext("networkAclAssociationId")
+                if assoc is None:
+                    raise ControlError(f"no network ACL association found for {sid}")
+                ec2.call("ReplaceNetworkAclAssociation", {"AssociationId": assoc, "NetworkAclId": acl})
+        for call in spec.get("calls") or []:
+            params = {k: substitute(v, refs) for k, v in call.items() if k != "Action"}
+            ec2.call(call["Action"], params)
+
+        def finish() -> None:
+            # After the HSMs have their interfaces: fill subnets to the free count asked for,
+            # then delete what the scenario wants deleted.
+            for sid, s in subnets.items():
+                want = s.get("free")
+                if want is None or sid in deleted_subnets:
+                    continue
+                root = ec2.call("DescribeSubnets", {"SubnetId.1": sid})
+                have = int(text_of(root, "subnetSet/item/availableIpAddressCount"))
+                if want > have:
+                    raise ControlError(f"subnet {s.get('ref')} has only {have} free addresses, {want} asked")
+                for _ in range(have - want):
+                    ec2.call("CreateNetworkInterface", {"SubnetId": sid, "Description": "cks-live filler"})
+                root = ec2.call("DescribeSubnets", {"SubnetId.1": sid})
+                got = int(text_of(root, "subnetSet/item/availableIpAddressCount"))
+                if got != want:
+                    raise ControlError(f"subnet {s.get('ref')}: {got} free addresses after filling, {want} asked")
+            for sid in deleted_subnets:
+                ec2.call("DeleteSubnet", {"SubnetId": sid})
+            for gid in deleted_groups:
+                ec2.call("DeleteSecurityGroup", {"GroupId": gid})
+
+        return {"deleted_subnets": deleted_subnets, "deleted_groups": deleted_groups, "finish": finish}
+
+    def make_cluster(
+        self,
+        spec: dict[str, Any],
+        ec2: Ec2Seeder,
+        refs: dict[str, str],
+        deleted_subnets: set[str],
+        deleted_groups: set[str],
+    ) -> dict[str, Any]:
+        """A cluster as DescribeClusters returns it.
+
+        ``{"id", "state", "state_message", "hsm_type", "mode", "vpc", "subnets": {az: subnet},
+        "security_group", "hsms": [{"az", "state", "state_message", "subnet", "id", "eni": bool}],
+        "certificate" (PEM) | "certificate_file" (fixture name) | null, "extra": {...}, "omit": [...]}``
+
+        Every HSM gets a real network interface in its subnet (unless the subnet is to be
+        deleted or ``"eni": false``), so the subnet's free address count is what AWS would show.
+        """
+
+        def r(v: Any) -> Any:
+            return refs.get(v, v) if isinstance(v, str) else v
+
+        cluster_id = spec.get("id") or random_id("cluster-", 11)
+        state = spec.get("state", "ACTIVE")
+        hsm_type = spec.get("hsm_type", "hsm2m.medium")
+        mapping = {az: r(s) for az, s in (spec.get("subnets") or {}).items()}
+        group = r(spec.get("security_group"))
+        vpc = r(spec.get("vpc"))
+        hsms = []
+        for h in spec.get("hsms") or []:
+            az = h.get("az")
+            subnet = r(h.get("subnet")) or mapping.get(az)
+            hsm: dict[str, Any] = {
+                "AvailabilityZone": az,
+                "ClusterId": cluster_id,
+                "SubnetId": subnet,
+                "HsmId": h.get("id") or random_id("hsm-", 11),
+                "HsmType": hsm_type,
+                "State": h.get("state", "ACTIVE"),
+            }
+            if h.get("state_message"):
+                hsm["StateMessage"] = h["state_message"]
+            if subnet and h.get("eni", True) and subnet not in deleted_subnets and subnet.startswith("subnet-"):
+                params = {"SubnetId": subnet, "Description": f"CloudHSM ENI for HSM {hsm['HsmId']}"}
+                if group and group not in deleted_groups and group.startswith("sg-"):
+                    params["SecurityGroupId.1"] = group
+                root = ec2.call("CreateNetworkInterface", params)
+                hsm["EniId"] = text_of(root, "networkInterface/networkInterfaceId")
+                hsm["EniIp"] = text_of(root, "networkInterface/privateIpAddress")
+            elif h.get("eni", True):
+                hsm["EniId"] = random_id("eni-", 17, "0123456789abcdef")
+                hsm["EniIp"] = f"10.0.{random.randint(0, 255)}.{random.randint(4, 250)}"
+            hsms.append(hsm)
+
+        if "certificate" in spec:
+            cluster_cert = spec["certificate"]
+        elif "certificate_file" in spec:
+            cluster_cert = fixture(spec["certificate_file"])
+        elif state not in ("CREATE_IN_PROGRESS", "UNINITIALIZED"):
+            cluster_cert = fixture(DEFAULT_CLUSTER_CERT)
+        else:
+            cluster_cert = None
+        certificates: dict[str, Any] = {}
+        if state != "CREATE_IN_PROGRESS" or cluster_cert is not None:
+            certificates = {
+                "ClusterCsr": self.pki.csr(cluster_id),
+                "HsmCertificate": self.pki.hsm,
+                "AwsHardwareCertificate": self.pki.aws_hardware,
+                "ManufacturerHardwareCertificate": self.pki.manufacturer,
+            }
+            if cluster_cert is not None:
+                certificates["ClusterCertificate"] = cluster_cert
+
+        created = spec.get("created", time.time() - 86400 * 30)
+        data: dict[str, Any] = {
+            "BackupPolicy": "DEFAULT",
+            "BackupRetentionPolicy": {"Type": "DAYS", "Value": "90"},
+            "ClusterId": cluster_id,
+            "CreateTimestamp": round(float(created), 3),
+            "Hsms": hsms,
+            "HsmType": hsm_type,
+            "State": state,
+            "SubnetMapping": mapping,
+            "NetworkType": "IPV4",
+            "TagList": [],
+        }
+        if spec.get("mode", "FIPS") is not None:
+            data["Mode"] = spec.get("mode", "FIPS")
+        if group:
+            data["SecurityGroup"] = group
+        if vpc:
+            data["VpcId"] = vpc
+        if spec.get("state_message"):
+            data["StateMessage"] = spec["state_message"]
+        if certificates:
+            data["Certificates"] = certificates
+        if spec.get("source_backup_id"):
+            data["SourceBackupId"] = spec["source_backup_id"]
+        data.update(spec.get("extra") or {})
+        for key in spec.get("omit") or []:
+            data.pop(key, None)
+        return data
+
+    def make_key_store(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """A key store as DescribeCustomKeyStores returns it.
+
+        ``{"id", "name", "type": "AWS_CLOUDHSM" (default) | "EXTERNAL_KEY_STORE" | null (omitted,
+        as in old responses), "cluster", "trust_anchor" (PEM) | "trust_anchor_file", "state"
+        (ConnectionState, default CONNECTED), "error_code" (ConnectionErrorCode), "connectivity"
+        (PUBLIC_ENDPOINT | VPC_ENDPOINT_SERVICE), "uri_endpoint", "uri_path",
+        "vpc_endpoint_service_name", "extra": {...}}``
+        """
+        store_id = spec.get("id") or random_id("cks-", 17, "0123456789abcdef")
+        kind = spec.get("type", "AWS_CLOUDHSM")
+        data: dict[str, Any] = {
+            "CustomKeyStoreId": store_id,
+            "CustomKeyStoreName": spec.get("name", store_id),
+            "ConnectionState": spec.get("state", "CONNECTED"),
+            "CreationDate": round(float(spec.get("created", time.time() - 86400 * 7)), 3),
+        }
+        if kind is not None:
+            data["CustomKeyStoreType"] = kind
+        if spec.get("error_code"):
+            data["ConnectionErrorCode"] = spec["error_code"]
+        if kind in (None, "AWS_CLOUDHSM"):
+            data["CloudHsmClusterId"] = spec.get("cluster") or random_id("cluster-", 11)
+            if "trust_anchor" in spec:
+                data["TrustAnchorCertificate"] = spec["trust_anchor"]
+            else:
+                data["TrustAnchorCertificate"] = fixture(spec.get("trust_anchor_file", DEFAULT_TRUST_ANCHOR))
+        else:
+            connectivity = spec.get("connectivity", "PUBLIC_ENDPOINT")
+            proxy: dict[str, Any] = {
+                "Connectivity": connectivity,
+                "AccessKeyId": spec.get("access_key_id", "AKIA" + random_id("", 16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")),
+                "UriEndpoint": spec.get("uri_endpoint", "https://xks.example.com"),
+                "UriPath": spec.get("uri_path", "/example/kms/xks/v1"),
+            }
+            if connectivity == "VPC_ENDPOINT_SERVICE":
+                proxy["VpcEndpointServiceName"] = spec.get(
+                    "vpc_endpoint_service_name", "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"
+                )
+                proxy["VpcEndpointServiceOwner"] = spec.get("vpc_endpoint_service_owner", ACCOUNT_ID)
+            data["XksProxyConfiguration"] = proxy
+        data.update(spec.get("extra") or {})
+        return data
+
+
+def substitute(v: Any, refs: dict[str, str]) -> Any:
+    if isinstance(v, str):
+        for k, real in refs.items():
+            v = v.replace("${" + k + "}", real)
+    return v
+
+
+def encode_token(offset: int, kind: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"k": kind, "o": offset}).encode()).decode()
+
+
+def decode_token(token: str | None, kind: str) -> int:
+    if token is None:
+        return 0
+    try:
+        d = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if d.get("k") != kind or not isinstance(d.get("o"), int) or d["o"] < 0:
+            raise ValueError
+        return d["o"]
+    except Exception as e:
+        raise ValueError(str(e)) from e
+
+
+def plain_json(payload: Any, status: int = 200) -> Response:
+    return Response(status, json.dumps(payload, indent=1).encode(), [("Content-Type", "application/json")])
+
+
+def status_text(code: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "Unknown"
+
+
+class Passthrough:
+    """Hands the request to moto; a moto 500 (an unimplemented call, answered as an HTML page
+    the SDK would retry for seconds) becomes a 501 in the service's error shape."""
+
+    def __init__(self, moto: Callable, environ: dict[str, Any], action: str, json_protocol: bool) -> None:
+        self.moto, self.environ, self.action, self.json_protocol = moto, environ, action, json_protocol
+
+    def run(self, start_response: Callable) -> Iterable[bytes]:
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        chunks = self.moto(self.environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        status = captured.get("status", "500 Internal Server Error")
+        headers = [(k, v) for k, v in captured.get("headers", []) if k.lower() != "content-length"]
+        if status.startswith("500"):
+            log.warning("moto failed on %s: %s", self.action, body[:300])
+            message = (
+                f"moto does not implement {self.action} (or failed on it); "
+                "extend tests/live/server.py to serve it"
+            )
+            resp = json_error("NotImplemented", message, 501) if self.json_protocol else ec2_error("NotImplemented", message, 501)
+            status, headers, body = f"501 {status_text(501)}", resp.headers, resp.body
+        start_response(status, headers + [("Content-Length", str(len(body)))])
+        return [body]
+
+
+# ----------------------------------------------------------------------------------------------
+# process
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")
+    parser.add_argument("--verbose", action="store_true", help="log every call on stderr")
+    parser.add_argument("--no-stdin", action="store_true", help="do not exit when stdin closes")
+    parser.add_argument("--no-warmup", action="store_true", help="skip loading moto's EC2 backend before printing the port")
+    args = parser.parse_args()
+
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO if args.verbose else logging.WARNING, format="server.py: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class Handler(MotoRequestHandler):
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:
+            if args.verbose:
+                super().log_request(code, size)
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    state = State()
+    app = CksApp(moto_app, state, Pki(), args.verbose)
+
+    # Warm up: moto loads EC2 lazily (~2 s on the first call).
+    if not args.no_warmup:
+        Ec2Seeder(moto_app, DEFAULT_REGION).call("DescribeVpcs")
+
+    # Loopback only: the harness answers anything with dummy credentials.
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=Handler)
+    app.port = server.server_port
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    thread.start()
+
+    def stop(*_: Any) -> None:
+        # Requests held by a "hang" fault must not keep the process alive.
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    print(server.server_port, flush=True)
+    if args.no_stdin:
+        threading.Event().wait()
+    try:
+        while sys.stdin.buffer.read(65536):
+            pass
+    except (OSError, ValueError):
+        pass
+    stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
