@@ -71,17 +71,21 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub color: ColorChoice,
     /// Run only these checks (ids or id prefixes, e.g. cloudhsm.hsms)
-    #[arg(long, global = true, num_args = 1.., value_delimiter = ',', value_name = "ID")]
+    #[arg(long, global = true, value_delimiter = ',', value_name = "ID")]
     pub only: Vec<String>,
     /// Do not run these checks (ids or id prefixes)
-    #[arg(long, global = true, num_args = 1.., value_delimiter = ',', value_name = "ID")]
+    #[arg(long, global = true, value_delimiter = ',', value_name = "ID")]
     pub skip: Vec<String>,
     /// Seconds each check (and each AWS call) may take before it is reported as "could not check"
     #[arg(long, global = true, default_value = "20", value_name = "SECONDS", value_parser = parse_timeout)]
     pub timeout: f64,
-    /// Read facts from a directory of AWS CLI JSON output instead of calling AWS (no network)
+    /// Read facts from a directory of AWS CLI JSON output instead of calling AWS (no AWS call;
+    /// an XKS proxy under check is still probed)
     #[arg(long, global = true, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,
+    /// On standard error: -v how often each fact was fetched; -vv also what the XKS probe saw
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {
@@ -117,8 +121,31 @@ pub struct PreflightArgs {
     /// JSON output of `cloudhsm-cli user list`, for the kmsuser checks
     #[arg(long, value_name = "FILE")]
     pub cloudhsm_users: Option<String>,
+    #[command(flatten)]
+    pub xks: XksProbeArgs,
     #[command(subcommand)]
     pub kind: Option<PreflightKind>,
+}
+
+/// How to reach and authenticate to an XKS proxy (also usable with --cli-input-json).
+#[derive(Debug, Args, Clone, Default)]
+pub struct XksProbeArgs {
+    /// Read the XKS proxy secret access key (RawSecretAccessKey) from this file; it is used only
+    /// to sign requests and is never printed. Also: --secret-stdin, or the
+    /// CKS_XKS_SECRET_ACCESS_KEY environment variable. Never a plain argument.
+    #[arg(long, value_name = "FILE", conflicts_with = "secret_stdin")]
+    pub secret_file: Option<String>,
+    /// Read the XKS proxy secret access key from standard input (see --secret-file)
+    #[arg(long)]
+    pub secret_stdin: bool,
+    /// Connect to ADDR:PORT instead of HOST:443, keeping HOST for SNI, the certificate and the
+    /// signature (curl's --connect-to): HOST:443:ADDR:PORT
+    #[arg(long, value_name = "HOST:443:ADDR:PORT")]
+    pub connect_to: Option<crate::input::ConnectTo>,
+    /// Also trust this CA (PEM) for the proxy's certificate: for lab setups only; KMS itself will
+    /// not trust it, and the report says so
+    #[arg(long, value_name = "FILE")]
+    pub trust_ca: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -156,6 +183,32 @@ pub enum SnapshotKind {
 pub enum PreflightKind {
     /// A CloudHSM key store (CustomKeyStoreType AWS_CLOUDHSM)
     Cloudhsm(CloudHsmArgs),
+    /// An external key store (CustomKeyStoreType EXTERNAL_KEY_STORE): probes the XKS proxy as KMS does
+    Xks(XksArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct XksArgs {
+    /// XksProxyUriEndpoint: https:// and the proxy's DNS name, no port, no path
+    #[arg(long, value_name = "URL")]
+    pub uri_endpoint: Option<String>,
+    /// XksProxyUriPath, e.g. /example-prefix/kms/xks/v1
+    #[arg(long, value_name = "PATH")]
+    pub uri_path: Option<String>,
+    /// XksProxyConnectivity
+    #[arg(long, value_name = "PUBLIC_ENDPOINT|VPC_ENDPOINT_SERVICE")]
+    pub connectivity: Option<String>,
+    /// XksProxyAuthenticationCredential.AccessKeyId
+    #[arg(long, value_name = "ID")]
+    pub access_key_id: Option<String>,
+    /// The proxy configuration file the KMS console takes (endpoint, path, connectivity, credential)
+    #[arg(long, value_name = "FILE")]
+    pub proxy_config: Option<String>,
+    /// The key store name you will give CreateCustomKeyStore
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub probe: XksProbeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -182,56 +235,181 @@ pub struct Done {
     pub code: i32,
 }
 
-fn read_password(args: &PasswordArgs) -> Result<Option<SecretString>, InputError> {
-    if let Some(f) = &args.password_file {
-        let text = input::read_text_file("--password-file", f)?;
+/// Environment variable that may hold the XKS proxy secret access key.
+pub const XKS_SECRET_ENV: &str = "CKS_XKS_SECRET_ACCESS_KEY";
+
+/// Reads a secret from a file, standard input or an environment variable, never from an
+/// argument value.
+fn read_secret(
+    file: Option<&str>,
+    file_flag: &str,
+    stdin: bool,
+    stdin_flag: &str,
+    env: &str,
+) -> Result<Option<SecretString>, InputError> {
+    if let Some(f) = file {
+        let text = input::read_text_file(file_flag, f)?;
         return Ok(Some(input::secret_from_text(text)));
     }
-    if args.password_stdin {
+    if stdin {
         let mut text = String::new();
         std::io::stdin()
             .take(64 * 1024)
             .read_to_string(&mut text)
             .map_err(|e| {
-                InputError(format!(
-                    "--password-stdin: could not read standard input ({e})"
-                ))
+                InputError(format!("{stdin_flag}: could not read standard input ({e})"))
             })?;
         return Ok(Some(input::secret_from_text(text)));
     }
-    if let Ok(v) = std::env::var(PASSWORD_ENV) {
+    if let Ok(v) = std::env::var(env) {
         return Ok(Some(input::secret_from_text(v)));
     }
     Ok(None)
 }
 
+fn read_password(args: &PasswordArgs) -> Result<Option<SecretString>, InputError> {
+    read_secret(
+        args.password_file.as_deref(),
+        "--password-file",
+        args.password_stdin,
+        "--password-stdin",
+        PASSWORD_ENV,
+    )
+}
+
+fn read_xks_secret(args: &XksProbeArgs) -> Result<Option<SecretString>, InputError> {
+    read_secret(
+        args.secret_file.as_deref(),
+        "--secret-file",
+        args.secret_stdin,
+        "--secret-stdin",
+        XKS_SECRET_ENV,
+    )
+}
+
+/// One value from two places: both given is an error unless they agree.
+fn merge(field: &str, a: Option<String>, b: Option<String>) -> Result<Option<String>, InputError> {
+    match (a, b) {
+        (Some(x), Some(y)) if x != y => Err(InputError(format!(
+            "{field} is given twice with different values (in a file and on the command line); keep one"
+        ))),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn merge_secret(
+    file_value: Option<SecretString>,
+    cli_value: Option<SecretString>,
+    what: &str,
+) -> Result<Option<SecretString>, InputError> {
+    match (file_value, cli_value) {
+        (Some(_), Some(_)) => Err(InputError(format!(
+            "{what} is given twice: in the request document and by --secret-file/--secret-stdin/the environment; keep one"
+        ))),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn xks_request(
+    from_file: input::XksParams,
+    cli: Option<&XksArgs>,
+    probe: &XksProbeArgs,
+) -> Result<Request, InputError> {
+    let (name, endpoint, path, connectivity, akid) = match cli {
+        Some(a) => (
+            a.name.clone(),
+            a.uri_endpoint.clone(),
+            a.uri_path.clone(),
+            a.connectivity.clone(),
+            a.access_key_id.clone(),
+        ),
+        None => (None, None, None, None, None),
+    };
+    let name = merge("CustomKeyStoreName", from_file.name, name)?;
+    let uri_endpoint = merge("XksProxyUriEndpoint", from_file.uri_endpoint, endpoint)?
+        .ok_or_else(|| InputError::new("the XksProxyUriEndpoint is missing (--uri-endpoint)"))?;
+    let uri_path = merge("XksProxyUriPath", from_file.uri_path, path)?
+        .ok_or_else(|| InputError::new("the XksProxyUriPath is missing (--uri-path)"))?;
+    let connectivity = merge("XksProxyConnectivity", from_file.connectivity, connectivity)?
+        .unwrap_or_else(|| "PUBLIC_ENDPOINT".to_string());
+    match connectivity.as_str() {
+        "PUBLIC_ENDPOINT" => {}
+        "VPC_ENDPOINT_SERVICE" => {
+            return Err(InputError::new(
+                "XksProxyConnectivity VPC_ENDPOINT_SERVICE is not supported by this version of cks-doctor yet (PUBLIC_ENDPOINT only)",
+            ))
+        }
+        other => {
+            return Err(InputError(format!(
+                "XksProxyConnectivity {:?} is neither PUBLIC_ENDPOINT nor VPC_ENDPOINT_SERVICE",
+                other.chars().take(40).collect::<String>()
+            )))
+        }
+    }
+    let access_key_id = merge("AccessKeyId", from_file.access_key_id, akid)?;
+    let secret = merge_secret(
+        from_file.secret,
+        read_xks_secret(probe)?,
+        "RawSecretAccessKey",
+    )?;
+    let mut trust_ca = Vec::new();
+    for f in &probe.trust_ca {
+        let text = input::read_text_file("--trust-ca", f)?;
+        let origin = f.strip_prefix("file://").unwrap_or(f);
+        let chain = crate::certs::parse_pem_chain(&text)
+            .map_err(|e| InputError(format!("--trust-ca {origin}: {e}")))?;
+        trust_ca.extend(chain);
+    }
+    Ok(Request::Xks(input::XksRequest {
+        name,
+        uri_endpoint,
+        uri_path,
+        connectivity,
+        vpc_endpoint_service_name: from_file.vpc_endpoint_service_name,
+        vpc_endpoint_service_owner: from_file.vpc_endpoint_service_owner,
+        access_key_id,
+        secret,
+        connect_to: probe.connect_to.clone(),
+        trust_ca,
+        region: String::new(),
+        timeout: Duration::from_secs(10),
+    }))
+}
+
 /// Builds the request from the command line: bad input is an [`InputError`] (exit 2).
 pub fn build_request(args: &PreflightArgs) -> Result<Request, InputError> {
     match (&args.cli_input_json, &args.kind) {
-        (Some(doc), _) => {
-            let parsed = input::parse_cli_input(doc)?;
-            let cli_password = read_password(&args.secrets)?;
-            let password = match (parsed.password, cli_password) {
-                (Some(_), Some(_)) => {
-                    return Err(InputError::new(
-                        "the password is given twice: in --cli-input-json (KeyStorePassword) and on the command line; keep one",
-                    ))
-                }
-                (a, b) => a.or(b),
-            };
-            let users = args
-                .cloudhsm_users
-                .as_deref()
-                .map(input::load_users)
-                .transpose()?;
-            Ok(Request::CloudHsm(CloudHsmRequest {
-                name: parsed.name,
-                cluster_id: parsed.cluster_id,
-                trust_anchor: parsed.trust_anchor,
+        (Some(doc), _) => match input::parse_cli_input(doc)? {
+            input::CliInputRequest::CloudHsm {
+                name,
+                cluster_id,
+                trust_anchor,
                 password,
-                users,
-            }))
-        }
+            } => {
+                let cli_password = read_password(&args.secrets)?;
+                let password = match (password, cli_password) {
+                    (Some(_), Some(_)) => {
+                        return Err(InputError::new(
+                            "the password is given twice: in --cli-input-json (KeyStorePassword) and on the command line; keep one",
+                        ))
+                    }
+                    (a, b) => a.or(b),
+                };
+                let users = args
+                    .cloudhsm_users
+                    .as_deref()
+                    .map(input::load_users)
+                    .transpose()?;
+                Ok(Request::CloudHsm(CloudHsmRequest {
+                    name,
+                    cluster_id,
+                    trust_anchor,
+                    password,
+                    users,
+                }))
+            }
+            input::CliInputRequest::Xks(params) => xks_request(params, None, &args.xks),
+        },
         (None, Some(PreflightKind::Cloudhsm(a))) => {
             input::validate_cluster_id(&a.cluster_id)?;
             let text = input::read_text_file("--trust-anchor", &a.trust_anchor)?;
@@ -253,8 +431,15 @@ pub fn build_request(args: &PreflightArgs) -> Result<Request, InputError> {
                 users,
             }))
         }
+        (None, Some(PreflightKind::Xks(a))) => {
+            let from_file = match &a.proxy_config {
+                Some(f) => input::parse_proxy_config(f)?,
+                None => input::XksParams::default(),
+            };
+            xks_request(from_file, Some(a), &a.probe)
+        }
         (None, None) => Err(InputError::new(
-            "preflight needs a key store kind (`preflight cloudhsm ...`) or --cli-input-json FILE",
+            "preflight needs a key store kind (`preflight cloudhsm ...`, `preflight xks ...`) or --cli-input-json FILE",
         )),
     }
 }
@@ -313,21 +498,74 @@ async fn source(global: &Global) -> Result<(Source, Option<String>), InputError>
 }
 
 async fn preflight(global: &Global, args: &PreflightArgs) -> Result<Done, InputError> {
-    let request = build_request(args)?;
-    let checks = selected(global, StoreKind::Cloudhsm)?;
+    let mut request = build_request(args)?;
+    let kind = match &request {
+        Request::Xks(_) => StoreKind::Xks,
+        _ => StoreKind::Cloudhsm,
+    };
+    let checks = selected(global, kind)?;
     let (source, region) = source(global).await?;
+    if let Request::Xks(x) = &mut request {
+        x.region = region.clone().ok_or_else(|| {
+            InputError::new(
+                "an external key store pre-flight needs the key store's Region (--region): it goes into the SigV4 scope",
+            )
+        })?;
+        // The whole probe stays inside the checks' timeout.
+        x.timeout = Duration::from_secs_f64(global.timeout * 0.8);
+    }
+    let xks = request.xks();
     let target = Target {
-        kind: "cloudhsm".into(),
+        kind: if xks.is_some() { "xks" } else { "cloudhsm" }.into(),
         operation: "CreateCustomKeyStore".into(),
         custom_key_store_name: request.name().map(str::to_string),
         cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
         trust_anchor: request.cloudhsm().map(|r| r.trust_anchor.origin.clone()),
+        xks_proxy_uri_endpoint: xks.map(|x| x.uri_endpoint.clone()),
+        xks_proxy_uri_path: xks.map(|x| x.uri_path.clone()),
+        xks_proxy_connectivity: xks.map(|x| x.connectivity.clone()),
+        connect_to: xks.and_then(|x| x.connect_addr()).map(|a| a.to_string()),
         region,
-        source: source.describe(),
+        source: match xks {
+            Some(_) => format!("{}; the proxy probed live", source.describe()),
+            None => source.describe(),
+        },
     };
+    if let Some(x) = xks {
+        if x.connect_to.is_some() && x.connect_addr().is_none() {
+            return Err(InputError(format!(
+                "--connect-to does not apply to {}:443 (its HOST and first PORT must match the endpoint)",
+                x.host().unwrap_or_else(|| x.uri_endpoint.clone())
+            )));
+        }
+    }
     let facts = Facts::new(request, source);
-    let results = runner::run(facts, &checks, Duration::from_secs_f64(global.timeout)).await;
-    let report = Report::new(target, results);
+    let results = runner::run(
+        facts.clone(),
+        &checks,
+        Duration::from_secs_f64(global.timeout),
+    )
+    .await;
+    let mut report = Report::new(target, results);
+    report.latency = facts
+        .xks_probe_if_run()
+        .map(crate::report::Latency::from_probe);
+    if global.verbose > 0 {
+        eprintln!("cks-doctor: facts from {}", facts.source().describe());
+        for (what, n) in facts.counts.snapshot() {
+            eprintln!("cks-doctor: {what}: fetched {n} time(s)");
+        }
+        if let Some(p) = facts.xks_probe_if_run() {
+            eprintln!(
+                "cks-doctor: XKS probe of {}: {} TLS handshake(s), signed requests: {}",
+                p.url, p.handshakes, p.signed
+            );
+            if global.verbose > 1 {
+                // The probe report holds no secret: the key is only ever used to sign.
+                eprintln!("cks-doctor: {p:#?}");
+            }
+        }
+    }
     let stdout = match global.output {
         OutputFormat::Json => report.to_json() + "\n",
         OutputFormat::Table => human::render(

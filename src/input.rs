@@ -66,10 +66,116 @@ impl std::fmt::Debug for CloudHsmRequest {
     }
 }
 
+/// `--connect-to HOST:PORT:ADDR:PORT2` (curl's semantics): connections for HOST:PORT go to
+/// ADDR:PORT2, while SNI, the certificate name and the signature keep HOST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    /// Empty: any host.
+    pub host: String,
+    pub port: u16,
+    pub addr: std::net::SocketAddr,
+}
+
+impl std::str::FromStr for ConnectTo {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("--connect-to {s:?}: expected HOST:443:ADDR:PORT, ADDR an IP address (IPv6 in brackets)")
+        };
+        let (host, rest) = s.split_once(':').ok_or_else(bad)?;
+        let (port, target) = rest.split_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        let (addr, to_port) = target.rsplit_once(':').ok_or_else(bad)?;
+        let addr = addr.trim_start_matches('[').trim_end_matches(']');
+        let ip: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let to_port: u16 = to_port.parse().map_err(|_| bad())?;
+        Ok(ConnectTo {
+            host: host.to_ascii_lowercase(),
+            port,
+            addr: std::net::SocketAddr::new(ip, to_port),
+        })
+    }
+}
+
+/// An external key store request (CustomKeyStoreType EXTERNAL_KEY_STORE). Parameters are kept
+/// as given: their rules are judged by checks.
+pub struct XksRequest {
+    pub name: Option<String>,
+    pub uri_endpoint: String,
+    pub uri_path: String,
+    pub connectivity: String,
+    pub vpc_endpoint_service_name: Option<String>,
+    pub vpc_endpoint_service_owner: Option<String>,
+    pub access_key_id: Option<String>,
+    /// XksProxyAuthenticationCredential.RawSecretAccessKey: used only as the SigV4 signing key.
+    pub secret: Option<SecretString>,
+    pub connect_to: Option<ConnectTo>,
+    /// `--trust-ca`: private CAs for lab setups (KMS itself will not trust them).
+    pub trust_ca: Vec<Cert>,
+    /// The key store's Region, for the SigV4 scope and the account checks.
+    pub region: String,
+    /// Bound on each network step of the probe.
+    pub timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for XksRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XksRequest")
+            .field("name", &self.name)
+            .field("uri_endpoint", &self.uri_endpoint)
+            .field("uri_path", &self.uri_path)
+            .field("connectivity", &self.connectivity)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("connect_to", &self.connect_to)
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+impl XksRequest {
+    /// The endpoint's host when the endpoint has KMS's form (`https://` + a DNS name), else None.
+    pub fn host(&self) -> Option<String> {
+        let host = self.uri_endpoint.strip_prefix("https://")?;
+        let ok = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            && host.parse::<std::net::IpAddr>().is_err()
+            && host.contains('.');
+        ok.then(|| host.to_ascii_lowercase())
+    }
+
+    /// Where the probe connects, when --connect-to applies to this endpoint.
+    pub fn connect_addr(&self) -> Option<std::net::SocketAddr> {
+        let c = self.connect_to.as_ref()?;
+        let host = self.host()?;
+        (c.port == 443 && (c.host.is_empty() || c.host == host)).then_some(c.addr)
+    }
+
+    pub fn probe_config(
+        &self,
+        kms_operation: &'static str,
+    ) -> Option<crate::xks::probe::ProbeConfig> {
+        Some(crate::xks::probe::ProbeConfig {
+            host: self.host()?,
+            path: self.uri_path.clone(),
+            connect_to: self.connect_addr(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret: self.secret.clone(),
+            timeout: self.timeout,
+            kms_operation,
+        })
+    }
+}
+
 #[derive(Debug)]
 pub enum Request {
     /// Pre-flight of a CloudHSM key store.
     CloudHsm(CloudHsmRequest),
+    /// Pre-flight of an external key store.
+    Xks(XksRequest),
     /// Only the facts about a cluster and the account (`cks-doctor snapshot cloudhsm`).
     ClusterFacts { cluster_id: String },
 }
@@ -79,18 +185,26 @@ impl Request {
         match self {
             Request::CloudHsm(r) => Some(&r.cluster_id),
             Request::ClusterFacts { cluster_id } => Some(cluster_id),
+            Request::Xks(_) => None,
         }
     }
     pub fn name(&self) -> Option<&str> {
         match self {
             Request::CloudHsm(r) => r.name.as_deref(),
             Request::ClusterFacts { .. } => None,
+            Request::Xks(r) => r.name.as_deref(),
         }
     }
     pub fn cloudhsm(&self) -> Option<&CloudHsmRequest> {
         match self {
             Request::CloudHsm(r) => Some(r),
-            Request::ClusterFacts { .. } => None,
+            _ => None,
+        }
+    }
+    pub fn xks(&self) -> Option<&XksRequest> {
+        match self {
+            Request::Xks(r) => Some(r),
+            _ => None,
         }
     }
     /// Every secret in the request, for redaction tests and defence in depth.
@@ -98,6 +212,7 @@ impl Request {
         match self {
             Request::CloudHsm(r) => r.password.iter().map(|p| p.expose_secret()).collect(),
             Request::ClusterFacts { .. } => Vec::new(),
+            Request::Xks(r) => r.secret.iter().map(|p| p.expose_secret()).collect(),
         }
     }
 }
@@ -187,6 +302,15 @@ pub fn load_users(arg: &str) -> Result<CloudHsmUserList, InputError> {
     })
 }
 
+/// `XksProxyAuthenticationCredential` as the API and the console's proxy configuration file
+/// write it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+struct Credential {
+    access_key_id: Option<String>,
+    raw_secret_access_key: Option<String>,
+}
+
 /// The document `aws kms create-custom-key-store --cli-input-json` takes.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
@@ -200,26 +324,48 @@ struct CliInput {
     xks_proxy_uri_path: Option<String>,
     xks_proxy_vpc_endpoint_service_name: Option<String>,
     xks_proxy_vpc_endpoint_service_owner: Option<String>,
-    xks_proxy_authentication_credential: Option<serde_json::Value>,
+    xks_proxy_authentication_credential: Option<Credential>,
     xks_proxy_connectivity: Option<String>,
 }
 
-/// What `--cli-input-json` held, before anything from the command line is merged in.
-pub struct CliInputRequest {
+/// The external key store parameters of a request document or proxy configuration file,
+/// before the command line is merged in.
+#[derive(Default)]
+pub struct XksParams {
     pub name: Option<String>,
-    pub cluster_id: String,
-    pub trust_anchor: TrustAnchor,
-    pub password: Option<SecretString>,
+    pub uri_endpoint: Option<String>,
+    pub uri_path: Option<String>,
+    pub connectivity: Option<String>,
+    pub vpc_endpoint_service_name: Option<String>,
+    pub vpc_endpoint_service_owner: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret: Option<SecretString>,
+}
+
+/// What `--cli-input-json` held, before anything from the command line is merged in.
+pub enum CliInputRequest {
+    CloudHsm {
+        name: Option<String>,
+        cluster_id: String,
+        trust_anchor: TrustAnchor,
+        password: Option<SecretString>,
+    },
+    Xks(XksParams),
+}
+
+fn read_json_doc(what: &str, arg: &str) -> Result<(String, String), InputError> {
+    if arg.trim_start().starts_with('{') {
+        return Err(InputError(format!(
+            "{what} takes a file (request.json or file://request.json), not inline JSON: the document may hold a secret"
+        )));
+    }
+    let path = arg.strip_prefix("file://").unwrap_or(arg).to_string();
+    let text = read_text_file(what, arg)?;
+    Ok((path, text))
 }
 
 pub fn parse_cli_input(arg: &str) -> Result<CliInputRequest, InputError> {
-    if arg.trim_start().starts_with('{') {
-        return Err(InputError::new(
-            "--cli-input-json takes a file (request.json or file://request.json), not inline JSON: the document may hold the key store password",
-        ));
-    }
-    let path = arg.strip_prefix("file://").unwrap_or(arg).to_string();
-    let text = read_text_file("--cli-input-json", arg)?;
+    let (path, text) = read_json_doc("--cli-input-json", arg)?;
     let doc: CliInput = serde_json::from_str(&text).map_err(|e| {
         // serde_json's messages name the field and position, never a value.
         InputError(format!("--cli-input-json {path}: {e}"))
@@ -231,9 +377,31 @@ pub fn parse_cli_input(arg: &str) -> Result<CliInputRequest, InputError> {
     match kind {
         "AWS_CLOUDHSM" => {}
         "EXTERNAL_KEY_STORE" => {
-            return Err(InputError(format!(
-                "--cli-input-json {path}: EXTERNAL_KEY_STORE requests are not supported by this version of cks-doctor yet (CloudHSM key stores only)"
-            )))
+            for (field, set) in [
+                ("CloudHsmClusterId", doc.cloud_hsm_cluster_id.is_some()),
+                ("TrustAnchorCertificate", doc.trust_anchor_certificate.is_some()),
+                ("KeyStorePassword", doc.key_store_password.is_some()),
+            ] {
+                if set {
+                    return Err(InputError(format!(
+                        "--cli-input-json {path}: {field} is a CloudHSM key store parameter, but CustomKeyStoreType is EXTERNAL_KEY_STORE"
+                    )));
+                }
+            }
+            let (access_key_id, secret) = match doc.xks_proxy_authentication_credential {
+                Some(c) => (c.access_key_id, c.raw_secret_access_key.map(SecretString::from)),
+                None => (None, None),
+            };
+            return Ok(CliInputRequest::Xks(XksParams {
+                name: doc.custom_key_store_name,
+                uri_endpoint: doc.xks_proxy_uri_endpoint,
+                uri_path: doc.xks_proxy_uri_path,
+                connectivity: doc.xks_proxy_connectivity,
+                vpc_endpoint_service_name: doc.xks_proxy_vpc_endpoint_service_name,
+                vpc_endpoint_service_owner: doc.xks_proxy_vpc_endpoint_service_owner,
+                access_key_id,
+                secret,
+            }));
         }
         other => {
             return Err(InputError(format!(
@@ -277,10 +445,50 @@ pub fn parse_cli_input(arg: &str) -> Result<CliInputRequest, InputError> {
     })?;
     let trust_anchor =
         TrustAnchor::from_text(&format!("TrustAnchorCertificate in {path}"), anchor_text)?;
-    Ok(CliInputRequest {
+    Ok(CliInputRequest::CloudHsm {
         name: doc.custom_key_store_name,
         cluster_id,
         trust_anchor,
         password: doc.key_store_password.map(SecretString::from),
+    })
+}
+
+/// The proxy configuration file the KMS console offers to upload: the proxy's URI endpoint and
+/// path, connectivity and authentication credential.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProxyConfigFile {
+    xks_proxy_uri_endpoint: Option<String>,
+    xks_proxy_uri_path: Option<String>,
+    xks_proxy_connectivity: Option<String>,
+    xks_proxy_vpc_endpoint_service_name: Option<String>,
+    xks_proxy_authentication_credential: Option<Credential>,
+}
+
+pub fn parse_proxy_config(arg: &str) -> Result<XksParams, InputError> {
+    let (path, text) = read_json_doc("--proxy-config", arg)?;
+    let doc: ProxyConfigFile = serde_json::from_str(&text)
+        .map_err(|e| InputError(format!("--proxy-config {path}: {e}")))?;
+    let (access_key_id, secret) = match doc.xks_proxy_authentication_credential {
+        Some(c) => (
+            c.access_key_id,
+            c.raw_secret_access_key.map(SecretString::from),
+        ),
+        None => (None, None),
+    };
+    if doc.xks_proxy_uri_endpoint.is_none() && doc.xks_proxy_uri_path.is_none() {
+        return Err(InputError(format!(
+            "--proxy-config {path}: neither XksProxyUriEndpoint nor XksProxyUriPath is set: not a proxy configuration file"
+        )));
+    }
+    Ok(XksParams {
+        name: None,
+        uri_endpoint: doc.xks_proxy_uri_endpoint,
+        uri_path: doc.xks_proxy_uri_path,
+        connectivity: doc.xks_proxy_connectivity,
+        vpc_endpoint_service_name: doc.xks_proxy_vpc_endpoint_service_name,
+        vpc_endpoint_service_owner: None,
+        access_key_id,
+        secret,
     })
 }

@@ -13,3 +13,4 @@ pub mod input;
 pub mod meta;
 pub mod report;
 pub mod runner;
+pub mod xks;

@@ -38,6 +38,10 @@ pub const AREAS: &[&str] = &[
     "Network",
     "Trust anchor",
     "kmsuser",
+    "Proxy connection",
+    "Proxy TLS",
+    "Proxy API",
+    "Proxy security",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ pub mod cloudhsm;
 pub mod kmsuser;
 pub mod params;
 pub mod vpc;
+pub mod xks;
 
 use crate::facts::model::Cluster;
 use crate::facts::{FactError, Facts};
@@ -163,6 +164,7 @@ pub fn registry() -> &'static [Check] {
         all.extend(account::checks());
         all.extend(cloudhsm::checks());
         all.extend(vpc::checks());
+        all.extend(xks::checks());
         all.extend(kmsuser::checks());
         all
     })

@@ -156,9 +156,21 @@ impl LiveSource {
         while let Some(page) = pages.next().await {
             let page = match page {
                 Ok(p) => p,
-                // CloudHSM answers a malformed or unknown id with a not-found error rather
-                // than an empty list: that is "no such cluster", not a failure to check.
-                Err(e) if e.code() == Some("CloudHsmResourceNotFoundException") => return Ok(out),
+                // CloudHSM may answer an unknown id with a not-found error rather than an
+                // empty list: for one id that is "no such cluster"; for a batch, ask for each
+                // id alone so that the clusters that do exist are not lost.
+                Err(e) if e.code() == Some("CloudHsmResourceNotFoundException") => {
+                    if ids.len() <= 1 {
+                        return Ok(out);
+                    }
+                    let mut each = Vec::new();
+                    for id in ids {
+                        each.extend(
+                            Box::pin(self.describe_clusters(std::slice::from_ref(id))).await?,
+                        );
+                    }
+                    return Ok(each);
+                }
                 Err(e) => return Err(self.classify(ACTION, e)),
             };
             out.extend(page.clusters().iter().map(convert::cluster));
@@ -294,16 +306,14 @@ where
 {
     let action = action.to_string();
     let detail = one_line(&DisplayErrorContext(&err).to_string());
+    let seconds = timeout.as_secs_f64();
     match &err {
-        SdkError::TimeoutError(_) => FactError::TimedOut {
+        SdkError::TimeoutError(_) => FactError::TimedOut { action, seconds },
+        SdkError::DispatchFailure(d) if d.is_timeout() => FactError::TimedOut { action, seconds },
+        SdkError::DispatchFailure(_) => FactError::Unreachable {
             action,
-            seconds: timeout.as_secs().max(1),
+            detail: root_causes(&err),
         },
-        SdkError::DispatchFailure(d) if d.is_timeout() => FactError::TimedOut {
-            action,
-            seconds: timeout.as_secs().max(1),
-        },
-        SdkError::DispatchFailure(_) => FactError::Unreachable { action, detail },
         SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
             let code = err.code().unwrap_or_default();
             let message = err.message().map(one_line);
@@ -323,6 +333,21 @@ where
         }
         _ => FactError::Service { action, detail },
     }
+}
+
+/// The messages of an error's source chain, without the wrappers' debug dumps:
+/// "dispatch failure: io error: tcp connect error: Connection refused (os error 111)".
+fn root_causes(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let msg = one_line(&e.to_string());
+        if !msg.is_empty() && !parts.iter().any(|p| p.contains(&msg)) {
+            parts.push(msg);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
 }
 
 fn one_line(s: &str) -> String {

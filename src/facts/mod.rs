@@ -18,7 +18,7 @@ use tokio::sync::OnceCell;
 
 /// Why a fact could not be read. Every variant turns into "could not check" (ERROR), never
 /// into a prerequisite failure: it is the tool's problem, not the key store's.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FactError {
     #[error(
         "access denied calling {action}: the caller needs the IAM permission {action} ({detail})"
@@ -28,8 +28,8 @@ pub enum FactError {
     Throttled { action: String, detail: String },
     #[error("could not reach the AWS endpoint for {action}: {detail}")]
     Unreachable { action: String, detail: String },
-    #[error("{action} did not answer within {seconds}s")]
-    TimedOut { action: String, seconds: u64 },
+    #[error("{action} did not answer within {seconds:.1}s (AWS call budget under --timeout)")]
+    TimedOut { action: String, seconds: f64 },
     #[error("{action} failed: {detail}")]
     Service { action: String, detail: String },
     #[error("the snapshot has no {file} (record it with `{command}`)")]
@@ -150,6 +150,7 @@ pub struct Facts {
     associated_clusters: OnceCell<Fact<Vec<Cluster>>>,
     route_tables: OnceCell<Fact<Vec<RouteTable>>>,
     network_acls: OnceCell<Fact<Vec<NetworkAcl>>>,
+    xks_probe: OnceCell<Option<crate::xks::probe::ProbeReport>>,
 }
 
 /// A dependency of a fact failed or is absent: the message says which.
@@ -170,6 +171,7 @@ impl Facts {
             associated_clusters: OnceCell::new(),
             route_tables: OnceCell::new(),
             network_acls: OnceCell::new(),
+            xks_probe: OnceCell::new(),
         })
     }
 
@@ -270,6 +272,23 @@ impl Facts {
                 self.source.describe_clusters(&ids).await
             })
             .await
+    }
+
+    /// The XKS proxy as KMS would see it (one probe per run, shared by every XKS check);
+    /// `None` when the request is not an external key store or its endpoint is not usable.
+    pub async fn xks_probe(&self) -> Option<&crate::xks::probe::ProbeReport> {
+        self.xks_probe
+            .get_or_init(|| async {
+                let cfg = self.request.xks()?.probe_config("CreateCustomKeyStore")?;
+                Some(crate::xks::probe::run(&cfg).await)
+            })
+            .await
+            .as_ref()
+    }
+
+    /// The probe if it already ran (for the report), without starting it.
+    pub fn xks_probe_if_run(&self) -> Option<&crate::xks::probe::ProbeReport> {
+        self.xks_probe.get().and_then(Option::as_ref)
     }
 
     /// The cluster VPC's id, or why it is not known.

@@ -97,9 +97,17 @@ fn render_check(out: &mut String, c: &CheckResult, style: Style) {
 pub fn render(report: &Report, style: Style) -> String {
     let mut out = String::new();
     let t = &report.target;
-    let what = match (&t.cloud_hsm_cluster_id, &t.custom_key_store_name) {
-        (Some(c), Some(n)) => format!("CloudHSM cluster {c}, key store {n:?}"),
-        (Some(c), None) => format!("CloudHSM cluster {c}"),
+    let store = t
+        .custom_key_store_name
+        .as_ref()
+        .map(|n| format!(", key store {n:?}"))
+        .unwrap_or_default();
+    let what = match (&t.cloud_hsm_cluster_id, &t.xks_proxy_uri_endpoint) {
+        (Some(c), _) => format!("CloudHSM cluster {c}{store}"),
+        (None, Some(e)) => format!(
+            "external key store proxy {e}{}{store}",
+            t.xks_proxy_uri_path.as_deref().unwrap_or_default()
+        ),
         _ => t.kind.clone(),
     };
     let _ = writeln!(
@@ -109,6 +117,15 @@ pub fn render(report: &Report, style: Style) -> String {
         t.operation
     );
     let _ = writeln!(out, "{}", style.dim(&format!("facts from {}", t.source)));
+    if let Some(c) = &t.connect_to {
+        let _ = writeln!(
+            out,
+            "{}",
+            style.dim(&format!(
+                "--connect-to: the proxy was reached at {c}, not through DNS"
+            ))
+        );
+    }
     let mut areas: Vec<&str> = AREAS.to_vec();
     for c in &report.checks {
         if !areas.contains(&c.area.as_str()) {
@@ -125,6 +142,9 @@ pub fn render(report: &Report, style: Style) -> String {
             render_check(&mut out, c, style);
         }
     }
+    if let Some(l) = &report.latency {
+        render_latency(&mut out, l, style);
+    }
     let s = &report.summary;
     let _ = writeln!(
         out,
@@ -139,4 +159,53 @@ pub fn render(report: &Report, style: Style) -> String {
     };
     let _ = writeln!(out, "{painted}");
     out
+}
+
+/// The fresh connection's phases as bars against KMS's 250 ms budget.
+fn render_latency(out: &mut String, l: &super::Latency, style: Style) {
+    const WIDTH: f64 = 40.0;
+    let _ = writeln!(
+        out,
+        "\n{} (fresh connection, measured from {})",
+        style.bold("Latency against KMS's 250 ms budget"),
+        l.measured_from
+    );
+    let phases = [
+        ("DNS", l.dns_ms),
+        ("TCP connect", l.connect_ms),
+        ("TLS handshake", l.tls_ms),
+        ("first byte", l.first_byte_ms),
+        ("total", l.total_ms),
+    ];
+    for (name, v) in phases {
+        let Some(ms) = v else {
+            let _ = writeln!(out, "  {name:<14} {:>9}", "–");
+            continue;
+        };
+        let n = ((ms / l.budget_ms) * WIDTH).round().clamp(0.0, WIDTH * 2.0) as usize;
+        let bar = "█".repeat(n.max(usize::from(ms > 0.0)));
+        let painted = if name == "total" && ms > l.budget_ms {
+            style.paint("31;1", &bar)
+        } else {
+            bar
+        };
+        let _ = writeln!(out, "  {name:<14} {:>6.1} ms {painted}", ms);
+    }
+    let _ = writeln!(
+        out,
+        "  {:<14} {:>6.1} ms {}|",
+        "budget",
+        l.budget_ms,
+        " ".repeat(WIDTH as usize)
+    );
+    if let (Some(v), Some(c)) = (&l.tls_version, &l.cipher_suite) {
+        let _ = writeln!(
+            out,
+            "  {}",
+            style.dim(&format!(
+                "{v}, {c}; {} TLS handshake(s) in all",
+                l.handshakes
+            ))
+        );
+    }
 }

@@ -78,9 +78,60 @@ pub struct Target {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trust_anchor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_proxy_uri_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_proxy_uri_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_proxy_connectivity: Option<String>,
+    /// `--connect-to`: the proxy was reached at this address instead of its DNS name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// "AWS APIs in us-east-1", "snapshot DIR".
     pub source: String,
+}
+
+/// The phases of the fresh connection to the XKS proxy, against KMS's budget.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    pub dns_ms: Option<f64>,
+    pub connect_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    pub first_byte_ms: Option<f64>,
+    pub total_ms: Option<f64>,
+    pub budget_ms: f64,
+    /// TLS version and cipher suite of the KMS-like handshake, when it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher_suite: Option<String>,
+    /// TLS handshakes made to the proxy in all.
+    pub handshakes: usize,
+    pub measured_from: String,
+}
+
+impl Latency {
+    pub fn from_probe(p: &crate::xks::probe::ProbeReport) -> Latency {
+        let t = &p.timings;
+        let (tls_version, cipher_suite) = match &p.tls {
+            Some(Ok(s)) => (Some(s.version.clone()), Some(s.cipher_suite.clone())),
+            _ => (None, None),
+        };
+        Latency {
+            dns_ms: t.dns_ms,
+            connect_ms: t.connect_ms,
+            tls_ms: t.tls_ms,
+            first_byte_ms: t.first_byte_ms,
+            total_ms: t.total_ms,
+            budget_ms: crate::xks::probe::KMS_BUDGET_MS,
+            tls_version,
+            cipher_suite,
+            handshakes: p.handshakes,
+            measured_from:
+                "this machine (KMS connects from its own network in the key store's Region)".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -111,6 +162,9 @@ pub struct Report {
     pub target: Target,
     pub summary: Summary,
     pub verdict: Verdict,
+    /// XKS only: the timed fresh connection to the proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
     pub checks: Vec<CheckResult>,
 }
 
@@ -127,6 +181,7 @@ impl Report {
             target,
             summary,
             verdict,
+            latency: None,
             checks,
         }
     }

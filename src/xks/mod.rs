@@ -1,0 +1,4 @@
+//! External key stores: the XKS proxy probe and TLS trust evaluation.
+
+pub mod probe;
+pub mod trust;

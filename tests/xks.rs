@@ -1,0 +1,919 @@
+//! External key store pre-flight through the real network path: the built binary probes a
+//! test XKS proxy (tokio + rustls, SigV4 verified independently) on 127.0.0.1, reached with
+//! `--connect-to`, for every row of requirements §4. Each case asserts the exact exception
+//! and connection error code in the JSON report.
+
+#[path = "support/xks_proxy.rs"]
+#[allow(dead_code)]
+mod xks_proxy;
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::PathBuf;
+use xks_proxy::*;
+
+const UNREACHABLE: &str = "XksProxyUriUnreachableException";
+const INVALID_CONFIG: &str = "XksProxyInvalidConfigurationException";
+const INVALID_RESPONSE: &str = "XksProxyInvalidResponseException";
+const BAD_CREDENTIAL: &str = "XksProxyIncorrectAuthenticationCredentialException";
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+fn bin() -> Command {
+    let mut c = Command::cargo_bin("cks-doctor").unwrap();
+    c.env_remove("CKS_XKS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent/cks-doctor-test-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/cks-doctor-test-credentials",
+        )
+        .env("NO_COLOR", "1");
+    c
+}
+
+struct Run {
+    code: i32,
+    report: Value,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn check(&self, id: &str) -> &Value {
+        self.report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("no result for {id}: {}", self.stdout))
+    }
+    fn status(&self, id: &str) -> String {
+        self.check(id)["status"].as_str().unwrap().to_string()
+    }
+    #[track_caller]
+    fn assert(&self, id: &str, status: &str, exceptions: &[&str], codes: &[&str]) {
+        let c = self.check(id);
+        assert_eq!(
+            c["status"], status,
+            "{id}: {}\n{}\n{}",
+            c["message"], self.stdout, self.stderr
+        );
+        let names = |k: &str| -> Vec<String> {
+            c[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(
+            names("kms_exceptions"),
+            exceptions,
+            "{id} exceptions: {}",
+            c["message"]
+        );
+        assert_eq!(
+            names("connection_error_codes"),
+            codes,
+            "{id} codes: {}",
+            c["message"]
+        );
+    }
+}
+
+/// Runs `preflight xks` against the proxy with the secret from a file.
+fn run_with(proxy: &TestProxy, extra: &[&str], secret: Option<&str>) -> Run {
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("lab-root.pem");
+    std::fs::write(&ca, proxy.root_ca_pem()).unwrap();
+    let mut cmd = bin();
+    cmd.arg("--snapshot")
+        .arg(example("ready"))
+        .args([
+            "--region",
+            REGION,
+            "--timeout",
+            "5",
+            "--output",
+            "json",
+            "preflight",
+            "xks",
+        ])
+        .args([
+            "--uri-endpoint",
+            ENDPOINT,
+            "--uri-path",
+            PATH,
+            "--access-key-id",
+            ACCESS_KEY_ID,
+        ])
+        .args([
+            "--name",
+            "ExternalStore2",
+            "--connect-to",
+            &proxy.connect_to_arg(),
+        ])
+        .arg("--trust-ca")
+        .arg(&ca)
+        .args(extra);
+    if let Some(s) = secret {
+        let f = tmp.path().join("secret");
+        std::fs::write(&f, format!("{s}\n")).unwrap();
+        cmd.arg("--secret-file").arg(&f);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let report = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+    Run {
+        code: out.status.code().unwrap(),
+        report,
+        stdout,
+        stderr,
+    }
+}
+
+fn run(opts: ProxyOptions) -> Run {
+    let proxy = TestProxy::start_blocking(opts);
+    run_with(&proxy, &[], Some(SECRET))
+}
+
+#[test]
+fn healthy_proxy_passes_with_lab_ca_warning() {
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    let r = run_with(&proxy, &[], Some(SECRET));
+    for id in [
+        "xks.params.uri-endpoint",
+        "xks.params.uri-path",
+        "xks.params.credential",
+        "xks.account.uri-unused",
+        "xks.account.endpoint-unused",
+        "xks.connection.tcp",
+        "xks.tls.version",
+        "xks.tls.cipher-suite",
+        "xks.tls.certificate-validity",
+        "xks.tls.certificate-name",
+        "xks.health.response",
+        "xks.health.fleet",
+        "xks.latency.budget",
+        "xks.clock.skew",
+        "xks.security.rejects-unsigned",
+        "xks.security.rejects-wrong-secret",
+        "xks.spec.unknown-path",
+        "xks.spec.get-method",
+        "xks.spec.empty-body",
+        "account.name-unused",
+        "account.store-quota",
+    ] {
+        assert_eq!(r.status(id), "PASS", "{id}: {}", r.check(id)["message"]);
+    }
+    // --connect-to: no DNS was used, and the report says where the proxy was reached.
+    assert_eq!(r.status("xks.connection.dns"), "SKIP");
+    assert_eq!(r.report["target"]["connect_to"], proxy.addr.to_string());
+    // Trusted only through --trust-ca: a lab warning, not a pass.
+    r.assert("xks.tls.certificate-trust", "WARN", &[], &[]);
+    assert!(r.check("xks.tls.certificate-trust")["message"]
+        .as_str()
+        .unwrap()
+        .contains("KMS itself will not trust"));
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    // The latency phases against the budget, in the JSON report.
+    let l = &r.report["latency"];
+    assert_eq!(l["budget_ms"], 250.0);
+    for k in ["connect_ms", "tls_ms", "first_byte_ms", "total_ms"] {
+        assert!(l[k].as_f64().is_some(), "latency.{k} missing: {l}");
+    }
+    assert_eq!(
+        l["cipher_suite"]
+            .as_str()
+            .map(|s| s.contains("AES_256") || s.contains("CHACHA20")),
+        Some(true)
+    );
+    // The signed request was verified by the proxy's own SigV4 implementation.
+    let seen = proxy.requests();
+    let health: Vec<_> = seen
+        .iter()
+        .filter(|q| q.method == "POST" && q.path == HEALTH_PATH && q.signature_valid == Some(true))
+        .collect();
+    assert!(
+        !health.is_empty(),
+        "no validly signed health request: {seen:?}"
+    );
+    let body: Value = serde_json::from_str(&health[0].body).unwrap();
+    assert_eq!(
+        body["requestMetadata"]["kmsOperation"],
+        "CreateCustomKeyStore"
+    );
+    assert!(
+        body["requestMetadata"]["kmsRequestId"]
+            .as_str()
+            .unwrap()
+            .len()
+            >= 32
+    );
+    let signed = health[0].header("authorization").unwrap();
+    assert!(
+        signed.contains("/us-east-1/kms-xks-proxy/aws4_request"),
+        "{signed}"
+    );
+    assert!(
+        signed.contains("SignedHeaders=host;x-amz-date,"),
+        "{signed}"
+    );
+    // One timed fresh connection; the refusal probes reuse it while the proxy keeps it open.
+    assert!(proxy.handshakes() <= 3, "{} handshakes", proxy.handshakes());
+}
+
+#[test]
+fn human_output_shows_latency_phases_against_the_budget() {
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca.pem");
+    std::fs::write(&ca, proxy.root_ca_pem()).unwrap();
+    let out = bin()
+        .env("CKS_XKS_SECRET_ACCESS_KEY", SECRET)
+        .arg("--snapshot")
+        .arg(example("ready"))
+        .args([
+            "--region",
+            REGION,
+            "preflight",
+            "xks",
+            "--uri-endpoint",
+            ENDPOINT,
+            "--uri-path",
+            PATH,
+        ])
+        .args([
+            "--access-key-id",
+            ACCESS_KEY_ID,
+            "--connect-to",
+            &proxy.connect_to_arg(),
+            "--trust-ca",
+        ])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Latency against KMS's 250 ms budget"),
+        "{text}"
+    );
+    for phase in [
+        "TCP connect",
+        "TLS handshake",
+        "first byte",
+        "total",
+        "budget",
+    ] {
+        assert!(text.contains(phase), "{phase} missing:\n{text}");
+    }
+    assert!(text.contains("--connect-to"), "{text}");
+    assert!(!text.contains(SECRET));
+}
+
+/// Every GetHealthStatus answer of §4, classified.
+#[test]
+fn health_status_rows() {
+    let cases: Vec<(Mode, &[&str], &[&str])> = vec![
+        (Mode::Error { status: 401, error_name: "AuthenticationFailedException" }, &[BAD_CREDENTIAL], &["INVALID_CREDENTIALS"]),
+        (Mode::Error { status: 403, error_name: "AccessDeniedException" }, &[], &["XKS_PROXY_ACCESS_DENIED"]),
+        (Mode::Error { status: 404, error_name: "InvalidUriPathException" }, &[INVALID_CONFIG], &["XKS_PROXY_INVALID_CONFIGURATION"]),
+        (Mode::HtmlError { status: 404 }, &[INVALID_RESPONSE], &["XKS_PROXY_INVALID_RESPONSE"]),
+        (Mode::HtmlError { status: 502 }, &[INVALID_RESPONSE], &["XKS_PROXY_INVALID_RESPONSE"]),
+        (Mode::Error { status: 500, error_name: "InternalException" }, &[INVALID_RESPONSE], &["XKS_PROXY_INVALID_RESPONSE"]),
+        (Mode::Error { status: 400, error_name: "ValidationException" }, &[INVALID_RESPONSE], &["XKS_PROXY_INVALID_RESPONSE"]),
+        (Mode::Error { status: 501, error_name: "UnsupportedOperationException" }, &[INVALID_RESPONSE], &["XKS_PROXY_INVALID_RESPONSE"]),
+        (Mode::Error { status: 503, error_name: "DependencyTimeoutException" }, &[UNREACHABLE], &["XKS_PROXY_TIMED_OUT"]),
+        (Mode::Error { status: 429, error_name: "ThrottlingException" }, &[UNREACHABLE], &[]),
+        (Mode::Body("{\"xksProxyFleetSize\": 2,".into()), &[INVALID_RESPONSE], &["XKS_PROXY_INVALID_RESPONSE"]),
+        (
+            Mode::Body(r#"{"xksProxyFleetSize":0,"xksProxyVendor":"v","xksProxyModel":"m","ekmVendor":"e","ekmFleetDetails":[{"id":"a","model":"m","healthStatus":"ACTIVE"}]}"#.into()),
+            &[INVALID_RESPONSE],
+            &["XKS_PROXY_INVALID_RESPONSE"],
+        ),
+        (
+            Mode::Body(r#"{"xksProxyFleetSize":1,"xksProxyVendor":"v","xksProxyModel":"m","ekmVendor":"e","ekmFleetDetails":[{"id":"a","model":"m","healthStatus":"SLEEPING"}]}"#.into()),
+            &[INVALID_RESPONSE],
+            &["XKS_PROXY_INVALID_RESPONSE"],
+        ),
+        (
+            Mode::Body(format!(
+                r#"{{"xksProxyFleetSize":1,"xksProxyVendor":"v","xksProxyModel":"m","ekmVendor":"e","ekmFleetDetails":[{}]}}"#,
+                vec![r#"{"id":"a","model":"m","healthStatus":"ACTIVE"}"#; 11].join(",")
+            )),
+            &[INVALID_RESPONSE],
+            &["XKS_PROXY_INVALID_RESPONSE"],
+        ),
+    ];
+    for (mode, exceptions, codes) in cases {
+        let label = format!("{mode:?}");
+        let r = run(ProxyOptions::mode(mode));
+        let c = r.check("xks.health.response");
+        assert_eq!(c["status"], "FAIL", "{label}: {}", c["message"]);
+        r.assert("xks.health.response", "FAIL", exceptions, codes);
+        assert_eq!(r.code, 1, "{label}");
+        assert_eq!(r.status("xks.health.fleet"), "SKIP", "{label}");
+    }
+}
+
+#[test]
+fn fleet_health() {
+    let r = run(ProxyOptions::mode(Mode::AllUnavailable));
+    r.assert(
+        "xks.health.fleet",
+        "FAIL",
+        &[UNREACHABLE],
+        &["XKS_PROXY_NOT_REACHABLE"],
+    );
+    let r = run(ProxyOptions::mode(Mode::Degraded));
+    r.assert("xks.health.fleet", "WARN", &[], &[]);
+    assert_eq!(r.code, 0);
+}
+
+#[test]
+fn slow_proxy_breaks_the_250ms_budget() {
+    let r = run(ProxyOptions::mode(Mode::Slow { delay_ms: 320 }));
+    r.assert(
+        "xks.latency.budget",
+        "FAIL",
+        &[UNREACHABLE],
+        &["XKS_PROXY_TIMED_OUT"],
+    );
+    assert!(r.report["latency"]["total_ms"].as_f64().unwrap() > 250.0);
+    // The answer itself was fine.
+    assert_eq!(r.status("xks.health.response"), "PASS");
+}
+
+#[test]
+fn trickled_body_is_read_and_timed() {
+    let r = run(ProxyOptions::mode(Mode::Trickle {
+        bytes_per_chunk: 40,
+        delay_ms: 60,
+    }));
+    assert_eq!(r.status("xks.health.response"), "PASS", "{}", r.stdout);
+    r.assert(
+        "xks.latency.budget",
+        "FAIL",
+        &[UNREACHABLE],
+        &["XKS_PROXY_TIMED_OUT"],
+    );
+}
+
+#[test]
+fn certificate_rows() {
+    const TLS: &[&str] = &[UNREACHABLE, INVALID_CONFIG];
+    const TLS_CODE: &[&str] = &["XKS_PROXY_INVALID_TLS_CONFIGURATION"];
+    let r = run(ProxyOptions::cert(CertSetup::Expired));
+    r.assert("xks.tls.certificate-validity", "FAIL", TLS, TLS_CODE);
+    let r = run(ProxyOptions::cert(CertSetup::ExpiresSoon { days: 10 }));
+    r.assert("xks.tls.certificate-validity", "WARN", &[], &[]);
+    let r = run(ProxyOptions::cert(CertSetup::WrongName));
+    r.assert("xks.tls.certificate-name", "FAIL", TLS, TLS_CODE);
+    let r = run(ProxyOptions::cert(CertSetup::Wildcard));
+    assert_eq!(r.status("xks.tls.certificate-name"), "PASS");
+    let r = run(ProxyOptions::cert(CertSetup::SelfSigned));
+    r.assert("xks.tls.certificate-trust", "FAIL", TLS, TLS_CODE);
+    assert!(r.check("xks.tls.certificate-trust")["message"]
+        .as_str()
+        .unwrap()
+        .contains("self-signed"));
+    let r = run(ProxyOptions::cert(CertSetup::MissingIntermediate));
+    r.assert("xks.tls.certificate-trust", "FAIL", TLS, TLS_CODE);
+    assert!(r.check("xks.tls.certificate-trust")["message"]
+        .as_str()
+        .unwrap()
+        .contains("intermediate"));
+}
+
+#[test]
+fn private_ca_without_trust_ca_fails_as_kms_would() {
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    // The same run without --trust-ca: the chain ends at a root that is on no list.
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("s");
+    std::fs::write(&secret, SECRET).unwrap();
+    let out = bin()
+        .arg("--snapshot")
+        .arg(example("ready"))
+        .args([
+            "--region",
+            REGION,
+            "--output",
+            "json",
+            "preflight",
+            "xks",
+            "--uri-endpoint",
+            ENDPOINT,
+            "--uri-path",
+            PATH,
+        ])
+        .args([
+            "--access-key-id",
+            ACCESS_KEY_ID,
+            "--connect-to",
+            &proxy.connect_to_arg(),
+            "--secret-file",
+        ])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "xks.tls.certificate-trust")
+        .unwrap();
+    assert_eq!(c["status"], "FAIL", "{}", c["message"]);
+    assert_eq!(
+        c["connection_error_codes"][0],
+        "XKS_PROXY_INVALID_TLS_CONFIGURATION"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn tls_suite_outside_kms_four_fails() {
+    let r = run(ProxyOptions::tls(TlsSetup::Tls12WeakSuiteOnly));
+    r.assert(
+        "xks.tls.cipher-suite",
+        "FAIL",
+        &[UNREACHABLE, INVALID_CONFIG],
+        &["XKS_PROXY_INVALID_TLS_CONFIGURATION"],
+    );
+    let msg = r.check("xks.tls.cipher-suite")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("AES_128"),
+        "the negotiated suite is named: {msg}"
+    );
+    assert_eq!(r.status("xks.tls.version"), "PASS");
+    // TLS 1.2 with a KMS suite is fine.
+    let r = run(ProxyOptions::tls(TlsSetup::Tls12Only));
+    assert_eq!(r.status("xks.tls.cipher-suite"), "PASS");
+    assert_eq!(r.report["latency"]["tls_version"], "TLSv1_2");
+}
+
+#[test]
+fn proxy_that_accepts_unsigned_requests_is_a_security_fail() {
+    let r = run(ProxyOptions::mode(Mode::AcceptUnsigned));
+    r.assert("xks.security.rejects-unsigned", "FAIL", &[], &[]);
+    assert_eq!(r.code, 1);
+}
+
+#[test]
+fn clock_skew_is_reported() {
+    let r = run(ProxyOptions {
+        date_offset_secs: 900,
+        ..Default::default()
+    });
+    r.assert(
+        "xks.clock.skew",
+        "WARN",
+        &["XksProxyIncorrectAuthenticationCredentialException"],
+        &["INVALID_CREDENTIALS"],
+    );
+    // The proxy (whose clock is 15 minutes ahead) rejects the signature as KMS's would be.
+    r.assert(
+        "xks.health.response",
+        "FAIL",
+        &[BAD_CREDENTIAL],
+        &["INVALID_CREDENTIALS"],
+    );
+}
+
+#[test]
+fn wrong_secret_is_invalid_credentials() {
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    let r = run_with(
+        &proxy,
+        &[],
+        Some("WrongWrongWrongWrongWrongWrongWrongWrongWrong12"),
+    );
+    r.assert(
+        "xks.health.response",
+        "FAIL",
+        &[BAD_CREDENTIAL],
+        &["INVALID_CREDENTIALS"],
+    );
+}
+
+#[test]
+fn without_a_secret_the_signed_checks_could_not_run() {
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    let r = run_with(&proxy, &[], None);
+    assert_eq!(r.status("xks.params.credential"), "MANUAL");
+    assert_eq!(r.status("xks.health.response"), "ERROR");
+    // What needs no signature still ran: TLS, latency (on the unsigned request), refusal of unsigned.
+    assert_eq!(r.status("xks.tls.version"), "PASS");
+    assert_eq!(
+        r.status("xks.latency.budget"),
+        "PASS",
+        "{}",
+        r.check("xks.latency.budget")["message"]
+    );
+    assert_eq!(r.status("xks.security.rejects-unsigned"), "PASS");
+    assert_eq!(r.code, 3);
+}
+
+#[test]
+fn unreachable_proxy() {
+    // Nothing listens on the port --connect-to names.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = bin()
+        .env("CKS_XKS_SECRET_ACCESS_KEY", SECRET)
+        .arg("--snapshot")
+        .arg(example("ready"))
+        .args([
+            "--region",
+            REGION,
+            "--output",
+            "json",
+            "preflight",
+            "xks",
+            "--uri-endpoint",
+            ENDPOINT,
+            "--uri-path",
+            PATH,
+        ])
+        .args([
+            "--access-key-id",
+            ACCESS_KEY_ID,
+            "--connect-to",
+            &format!("{HOST}:443:127.0.0.1:{port}"),
+        ])
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "xks.connection.tcp")
+        .unwrap();
+    assert_eq!(c["status"], "FAIL", "{}", c["message"]);
+    assert_eq!(c["kms_exceptions"][0], UNREACHABLE);
+    assert_eq!(c["connection_error_codes"][0], "XKS_PROXY_NOT_REACHABLE");
+    let tls = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "xks.tls.version")
+        .unwrap();
+    assert_eq!(tls["status"], "SKIP");
+}
+
+#[test]
+fn name_that_does_not_resolve() {
+    let out = bin()
+        .env("CKS_XKS_SECRET_ACCESS_KEY", SECRET)
+        .arg("--snapshot")
+        .arg(example("ready"))
+        .args([
+            "--region",
+            REGION,
+            "--timeout",
+            "4",
+            "--output",
+            "json",
+            "preflight",
+            "xks",
+        ])
+        .args([
+            "--uri-endpoint",
+            "https://cks-doctor-test.invalid",
+            "--uri-path",
+            PATH,
+            "--access-key-id",
+            ACCESS_KEY_ID,
+        ])
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "xks.connection.dns")
+        .unwrap();
+    assert_eq!(c["status"], "FAIL", "{}", c["message"]);
+    assert_eq!(c["kms_exceptions"][0], UNREACHABLE);
+    assert_eq!(c["connection_error_codes"][0], "XKS_PROXY_NOT_REACHABLE");
+}
+
+#[test]
+fn bad_parameters_are_validation_exceptions_and_block_the_probe() {
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    for (endpoint, path, failing) in [
+        (
+            "https://myproxy.xks.example.com:8443",
+            PATH,
+            "xks.params.uri-endpoint",
+        ),
+        (
+            "https://myproxy.xks.example.com/kms",
+            PATH,
+            "xks.params.uri-endpoint",
+        ),
+        ("https://192.0.2.10", PATH, "xks.params.uri-endpoint"),
+        (
+            "http://myproxy.xks.example.com",
+            PATH,
+            "xks.params.uri-endpoint",
+        ),
+        (ENDPOINT, "/example-prefix/kms/xks", "xks.params.uri-path"),
+        (ENDPOINT, "/bad prefix/kms/xks/v1", "xks.params.uri-path"),
+    ] {
+        let out = bin()
+            .env("CKS_XKS_SECRET_ACCESS_KEY", SECRET)
+            .arg("--snapshot")
+            .arg(example("ready"))
+            .args([
+                "--region",
+                REGION,
+                "--output",
+                "json",
+                "preflight",
+                "xks",
+                "--uri-endpoint",
+                endpoint,
+                "--uri-path",
+                path,
+            ])
+            .args(["--access-key-id", ACCESS_KEY_ID])
+            .output()
+            .unwrap();
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+            panic!(
+                "{endpoint} {path}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let c = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == failing)
+            .unwrap();
+        assert_eq!(c["status"], "FAIL", "{endpoint} {path}: {}", c["message"]);
+        assert_eq!(c["kms_exceptions"][0], "ValidationException");
+        assert_eq!(out.status.code(), Some(1));
+    }
+    drop(proxy);
+    // A malformed access key id.
+    let out = bin()
+        .env("CKS_XKS_SECRET_ACCESS_KEY", SECRET)
+        .arg("--snapshot")
+        .arg(example("ready"))
+        .args([
+            "--region",
+            REGION,
+            "--output",
+            "json",
+            "--only",
+            "xks.params",
+            "preflight",
+            "xks",
+        ])
+        .args([
+            "--uri-endpoint",
+            ENDPOINT,
+            "--uri-path",
+            PATH,
+            "--access-key-id",
+            "lowercase-not-allowed-id",
+        ])
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "xks.params.credential")
+        .unwrap();
+    assert_eq!(c["status"], "FAIL");
+}
+
+#[test]
+fn endpoint_and_path_already_used_by_another_store() {
+    // examples/ready holds a store on https://myproxy.xks.example.com + /kms/xks/v1.
+    let out = bin()
+        .env("CKS_XKS_SECRET_ACCESS_KEY", SECRET)
+        .arg("--snapshot")
+        .arg(example("ready"))
+        .args([
+            "--region",
+            REGION,
+            "--output",
+            "json",
+            "--only",
+            "xks.account,account",
+            "preflight",
+            "xks",
+        ])
+        .args([
+            "--uri-endpoint",
+            ENDPOINT,
+            "--uri-path",
+            "/kms/xks/v1",
+            "--access-key-id",
+            ACCESS_KEY_ID,
+            "--name",
+            "ExternalStore",
+        ])
+        .output()
+        .unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let get = |id: &str| {
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(get("xks.account.uri-unused")["status"], "FAIL");
+    assert_eq!(
+        get("xks.account.uri-unused")["kms_exceptions"][0],
+        "XksProxyUriInUseException"
+    );
+    assert_eq!(
+        get("account.name-unused")["kms_exceptions"][0],
+        "CustomKeyStoreNameInUseException"
+    );
+    assert_eq!(get("account.name-unused")["status"], "FAIL");
+}
+
+#[test]
+fn cli_input_json_and_proxy_config_for_external_key_stores() {
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let ca = tmp.path().join("ca.pem");
+    std::fs::write(&ca, proxy.root_ca_pem()).unwrap();
+    let request = tmp.path().join("request.json");
+    std::fs::write(
+        &request,
+        serde_json::json!({
+            "CustomKeyStoreName": "ExternalStore2",
+            "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+            "XksProxyUriEndpoint": ENDPOINT,
+            "XksProxyUriPath": PATH,
+            "XksProxyConnectivity": "PUBLIC_ENDPOINT",
+            "XksProxyAuthenticationCredential": {"AccessKeyId": ACCESS_KEY_ID, "RawSecretAccessKey": SECRET}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = bin()
+        .arg("--snapshot")
+        .arg(example("ready"))
+        .args([
+            "--region",
+            REGION,
+            "--output",
+            "json",
+            "preflight",
+            "--cli-input-json",
+        ])
+        .arg(&request)
+        .args(["--connect-to", &proxy.connect_to_arg(), "--trust-ca"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains(SECRET));
+    let r: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(r["target"]["kind"], "xks");
+    let config = tmp.path().join("proxy.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "XksProxyUriEndpoint": ENDPOINT,
+            "XksProxyUriPath": PATH,
+            "XksProxyAuthenticationCredential": {"AccessKeyId": ACCESS_KEY_ID, "RawSecretAccessKey": SECRET}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = bin()
+        .arg("--snapshot")
+        .arg(example("ready"))
+        .args([
+            "--region",
+            REGION,
+            "--output",
+            "json",
+            "preflight",
+            "xks",
+            "--proxy-config",
+        ])
+        .arg(&config)
+        .args(["--connect-to", &proxy.connect_to_arg(), "--trust-ca"])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(!stdout.contains(SECRET));
+}
+
+fn b64(bytes: &[u8]) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                T[(n >> (18 - 6 * i) & 63) as usize] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn the_secret_never_appears() {
+    for mode in [
+        Mode::Healthy,
+        Mode::Error {
+            status: 401,
+            error_name: "AuthenticationFailedException",
+        },
+        Mode::AcceptUnsigned,
+    ] {
+        let proxy = TestProxy::start_blocking(ProxyOptions::mode(mode));
+        for output in ["json", "table"] {
+            let r = {
+                let tmp = tempfile::tempdir().unwrap();
+                let f = tmp.path().join("s");
+                std::fs::write(&f, SECRET).unwrap();
+                bin()
+                    .arg("--snapshot")
+                    .arg(example("ready"))
+                    .args([
+                        "--region",
+                        REGION,
+                        "--output",
+                        output,
+                        "-v",
+                        "preflight",
+                        "xks",
+                        "--uri-endpoint",
+                        ENDPOINT,
+                    ])
+                    .args([
+                        "--uri-path",
+                        PATH,
+                        "--access-key-id",
+                        ACCESS_KEY_ID,
+                        "--connect-to",
+                        &proxy.connect_to_arg(),
+                        "--secret-file",
+                    ])
+                    .arg(&f)
+                    .output()
+                    .unwrap()
+            };
+            let hex: String = SECRET.bytes().map(|b| format!("{b:02x}")).collect();
+            for hay in [&r.stdout, &r.stderr] {
+                let s = String::from_utf8_lossy(hay);
+                for needle in [SECRET.to_string(), b64(SECRET.as_bytes()), hex.clone()] {
+                    assert!(!s.contains(&needle), "secret form found in {output} output");
+                }
+            }
+        }
+        // Nor does any request the proxy saw carry it (it is only a signing key).
+        for q in proxy.requests() {
+            let all = format!("{:?} {}", q.headers, q.body);
+            assert!(!all.contains(SECRET));
+        }
+    }
+}
