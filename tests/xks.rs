@@ -917,3 +917,41 @@ fn the_secret_never_appears() {
         }
     }
 }
+
+/// A server that speaks only TLS 1.0/1.1: it answers every ClientHello with a
+/// protocol_version alert, as an old stack does when TLS 1.2+ is all the client offers.
+#[test]
+fn proxy_without_tls_1_2_fails_the_version_check() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        // Two handshakes: KMS's suites, then every suite.
+        for _ in 0..2 {
+            let Ok((mut s, _)) = listener.accept() else { return };
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            // TLS 1.0 record, alert, fatal, protocol_version.
+            let _ = s.write_all(&[0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46]);
+        }
+    });
+    let out = bin()
+        .env("CKS_XKS_SECRET_ACCESS_KEY", SECRET)
+        .arg("--snapshot")
+        .arg(example("ready"))
+        .args(["--region", REGION, "--timeout", "5", "--output", "json", "preflight", "xks"])
+        .args(["--uri-endpoint", ENDPOINT, "--uri-path", PATH, "--access-key-id", ACCESS_KEY_ID])
+        .args(["--connect-to", &format!("{HOST}:443:{addr}")])
+        .output()
+        .unwrap();
+    server.join().unwrap();
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let get = |id: &str| r["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+    let v = get("xks.tls.version");
+    assert_eq!(v["status"], "FAIL", "{}", v["message"]);
+    assert!(v["message"].as_str().unwrap().contains("ProtocolVersion"), "{}", v["message"]);
+    assert_eq!(v["connection_error_codes"][0], "XKS_PROXY_INVALID_TLS_CONFIGURATION");
+    assert_eq!(get("xks.tls.cipher-suite")["status"], "SKIP");
+    assert_eq!(get("xks.health.response")["status"], "SKIP");
+    assert_eq!(out.status.code(), Some(1));
+}
