@@ -201,6 +201,13 @@ pub struct XksArgs {
     /// XksProxyAuthenticationCredential.AccessKeyId
     #[arg(long, value_name = "ID")]
     pub access_key_id: Option<String>,
+    /// XksProxyVpcEndpointServiceName (with --connectivity VPC_ENDPOINT_SERVICE)
+    #[arg(long, value_name = "NAME")]
+    pub vpc_endpoint_service_name: Option<String>,
+    /// XksProxyVpcEndpointServiceOwner: the account that owns the endpoint service, when it is not
+    /// this one (cross-account endpoint services)
+    #[arg(long, value_name = "ACCOUNT")]
+    pub vpc_endpoint_service_owner: Option<String>,
     /// The proxy configuration file the KMS console takes (endpoint, path, connectivity, credential)
     #[arg(long, value_name = "FILE")]
     pub proxy_config: Option<String>,
@@ -315,16 +322,28 @@ fn xks_request(
     cli: Option<&XksArgs>,
     probe: &XksProbeArgs,
 ) -> Result<Request, InputError> {
-    let (name, endpoint, path, connectivity, akid) = match cli {
+    let (name, endpoint, path, connectivity, akid, vpce_name, vpce_owner) = match cli {
         Some(a) => (
             a.name.clone(),
             a.uri_endpoint.clone(),
             a.uri_path.clone(),
             a.connectivity.clone(),
             a.access_key_id.clone(),
+            a.vpc_endpoint_service_name.clone(),
+            a.vpc_endpoint_service_owner.clone(),
         ),
-        None => (None, None, None, None, None),
+        None => (None, None, None, None, None, None, None),
     };
+    let vpc_endpoint_service_name = merge(
+        "XksProxyVpcEndpointServiceName",
+        from_file.vpc_endpoint_service_name,
+        vpce_name,
+    )?;
+    let vpc_endpoint_service_owner = merge(
+        "XksProxyVpcEndpointServiceOwner",
+        from_file.vpc_endpoint_service_owner,
+        vpce_owner,
+    )?;
     let name = merge("CustomKeyStoreName", from_file.name, name)?;
     let uri_endpoint = merge("XksProxyUriEndpoint", from_file.uri_endpoint, endpoint)?
         .ok_or_else(|| InputError::new("the XksProxyUriEndpoint is missing (--uri-endpoint)"))?;
@@ -333,12 +352,7 @@ fn xks_request(
     let connectivity = merge("XksProxyConnectivity", from_file.connectivity, connectivity)?
         .unwrap_or_else(|| "PUBLIC_ENDPOINT".to_string());
     match connectivity.as_str() {
-        "PUBLIC_ENDPOINT" => {}
-        "VPC_ENDPOINT_SERVICE" => {
-            return Err(InputError::new(
-                "XksProxyConnectivity VPC_ENDPOINT_SERVICE is not supported by this version of cks-doctor yet (PUBLIC_ENDPOINT only)",
-            ))
-        }
+        "PUBLIC_ENDPOINT" | "VPC_ENDPOINT_SERVICE" => {}
         other => {
             return Err(InputError(format!(
                 "XksProxyConnectivity {:?} is neither PUBLIC_ENDPOINT nor VPC_ENDPOINT_SERVICE",
@@ -365,8 +379,8 @@ fn xks_request(
         uri_endpoint,
         uri_path,
         connectivity,
-        vpc_endpoint_service_name: from_file.vpc_endpoint_service_name,
-        vpc_endpoint_service_owner: from_file.vpc_endpoint_service_owner,
+        vpc_endpoint_service_name,
+        vpc_endpoint_service_owner,
         access_key_id,
         secret,
         connect_to: probe.connect_to.clone(),

@@ -38,6 +38,7 @@ pub const AREAS: &[&str] = &[
     "Network",
     "Trust anchor",
     "kmsuser",
+    "VPC endpoint service",
     "Proxy connection",
     "Proxy TLS",
     "Proxy API",

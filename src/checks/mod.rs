@@ -10,6 +10,7 @@ pub mod cloudhsm;
 pub mod kmsuser;
 pub mod params;
 pub mod vpc;
+pub mod vpce;
 pub mod xks;
 
 use crate::facts::model::Cluster;
@@ -165,6 +166,7 @@ pub fn registry() -> &'static [Check] {
         all.extend(cloudhsm::checks());
         all.extend(vpc::checks());
         all.extend(xks::checks());
+        all.extend(vpce::checks());
         all.extend(kmsuser::checks());
         all
     })

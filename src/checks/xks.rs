@@ -18,22 +18,67 @@ register! {
     "xks.params.credential" => credential,
     "xks.account.uri-unused" => uri_unused,
     "xks.account.endpoint-unused" => endpoint_unused,
-    "xks.connection.dns" => dns,
-    "xks.connection.tcp" => tcp,
-    "xks.tls.version" => tls_version,
-    "xks.tls.cipher-suite" => cipher_suite,
-    "xks.tls.certificate-validity" => certificate_validity,
-    "xks.tls.certificate-name" => certificate_name,
-    "xks.tls.certificate-trust" => certificate_trust,
-    "xks.health.response" => health_response,
-    "xks.health.fleet" => health_fleet,
-    "xks.latency.budget" => latency_budget,
-    "xks.clock.skew" => clock_skew,
-    "xks.security.rejects-unsigned" => rejects_unsigned,
-    "xks.security.rejects-wrong-secret" => rejects_wrong_secret,
-    "xks.spec.unknown-path" => spec_unknown_path,
-    "xks.spec.get-method" => spec_get,
-    "xks.spec.empty-body" => spec_empty_body,
+    "xks.connection.dns" => at_connect_dns,
+    "xks.connection.tcp" => at_connect_tcp,
+    "xks.tls.version" => at_connect_tls_version,
+    "xks.tls.cipher-suite" => at_connect_cipher_suite,
+    "xks.tls.certificate-validity" => at_connect_certificate_validity,
+    "xks.tls.certificate-name" => at_connect_certificate_name,
+    "xks.tls.certificate-trust" => at_connect_certificate_trust,
+    "xks.health.response" => at_connect_health_response,
+    "xks.health.fleet" => at_connect_health_fleet,
+    "xks.latency.budget" => at_connect_latency_budget,
+    "xks.clock.skew" => at_connect_clock_skew,
+    "xks.security.rejects-unsigned" => at_connect_rejects_unsigned,
+    "xks.security.rejects-wrong-secret" => at_connect_rejects_wrong_secret,
+    "xks.spec.unknown-path" => at_connect_spec_unknown_path,
+    "xks.spec.get-method" => at_connect_spec_get,
+    "xks.spec.empty-body" => at_connect_spec_empty_body,
+}
+
+/// With VPC endpoint service connectivity KMS contacts the proxy only when it connects the
+/// store, not at CreateCustomKeyStore: the proxy checks then predict ConnectionErrorCodes only.
+fn connect_time(f: &Facts, mut o: Outcome) -> Outcome {
+    let vpc = f
+        .request
+        .xks()
+        .is_some_and(|r| r.connectivity == super::vpce::VPC);
+    if vpc {
+        o.kms_exceptions = Some(Vec::new());
+        if matches!(o.status, super::Status::Fail | super::Status::Warn) {
+            o.message.push_str(
+                " (VPC endpoint service connectivity: KMS contacts the proxy only when it connects the store, so this predicts a ConnectionErrorCode, not a CreateCustomKeyStore error)",
+            );
+        }
+    }
+    o
+}
+
+macro_rules! at_connect {
+    ($($outer:ident => $inner:ident),* $(,)?) => {$(
+        async fn $outer(f: &Facts) -> Step<Outcome> {
+            Ok(connect_time(f, super::flatten($inner(f).await)))
+        }
+    )*};
+}
+
+at_connect! {
+    at_connect_dns => dns,
+    at_connect_tcp => tcp,
+    at_connect_tls_version => tls_version,
+    at_connect_cipher_suite => cipher_suite,
+    at_connect_certificate_validity => certificate_validity,
+    at_connect_certificate_name => certificate_name,
+    at_connect_certificate_trust => certificate_trust,
+    at_connect_health_response => health_response,
+    at_connect_health_fleet => health_fleet,
+    at_connect_latency_budget => latency_budget,
+    at_connect_clock_skew => clock_skew,
+    at_connect_rejects_unsigned => rejects_unsigned,
+    at_connect_rejects_wrong_secret => rejects_wrong_secret,
+    at_connect_spec_unknown_path => spec_unknown_path,
+    at_connect_spec_get => spec_get,
+    at_connect_spec_empty_body => spec_empty_body,
 }
 
 const UNREACHABLE: &str = "XksProxyUriUnreachableException";
@@ -243,8 +288,13 @@ async fn endpoint_unused(f: &Facts) -> Step<Outcome> {
             "no store with VPC endpoint service connectivity uses {endpoint}"
         )));
     }
+    let why = if r.connectivity == super::vpce::VPC {
+        "each store with VPC endpoint service connectivity needs its own endpoint (private DNS name)"
+    } else {
+        "it uses VPC endpoint service connectivity, and a public endpoint store cannot share its endpoint"
+    };
     Ok(Outcome::fail(format!(
-        "{endpoint} is the endpoint of {}, which uses VPC endpoint service connectivity: a public endpoint store cannot share it",
+        "{endpoint} is already the endpoint of {}: {why}",
         clash
             .iter()
             .map(|s| s.custom_key_store_id.as_str())
@@ -314,6 +364,19 @@ fn redirected(p: &ProbeReport) -> String {
     }
 }
 
+fn vpc_request(f: &Facts) -> bool {
+    f.request
+        .xks()
+        .is_some_and(|r| r.connectivity == super::vpce::VPC)
+}
+
+/// A private proxy is usually unreachable from outside its VPC: that is no finding about it.
+fn not_reachable_from_here(e: &str) -> Outcome {
+    Outcome::error(format!(
+        "could not check: not reachable from here ({e}). With VPC endpoint service connectivity the proxy is usually reachable only inside its VPC: run cks-doctor from there (or use --connect-to) to test it; at Connect, KMS would report XKS_PROXY_NOT_REACHABLE if it could not reach it either"
+    ))
+}
+
 async fn dns(f: &Facts) -> Step<Outcome> {
     let p = probe(f).await?;
     if let Some(a) = p.connect_to {
@@ -336,6 +399,7 @@ async fn dns(f: &Facts) -> Step<Outcome> {
                 .map(|m| format!(" ({m} ms)"))
                 .unwrap_or_default()
         ))),
+        Err(e) if vpc_request(f) => Ok(not_reachable_from_here(e)),
         Err(e) => Ok(Outcome::fail(format!(
             "{e} (from this machine; KMS uses public DNS)"
         ))),
@@ -359,6 +423,7 @@ async fn tcp(f: &Facts) -> Step<Outcome> {
                 .map(|m| format!(" in {m} ms"))
                 .unwrap_or_default()
         ))),
+        Some(Err(e)) if vpc_request(f) => Ok(not_reachable_from_here(&format!("{e}{}", redirected(p)))),
         Some(Err(e)) => Ok(Outcome::fail(format!("{e}{}", redirected(p)))),
         None => Ok(Outcome::error(
             "could not check: no connection was attempted",

@@ -35,6 +35,8 @@ pub struct LiveSource {
     cloudhsm: aws_sdk_cloudhsmv2::Client,
     ec2: aws_sdk_ec2::Client,
     kms: aws_sdk_kms::Client,
+    elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    sts: aws_sdk_sts::Client,
 }
 
 /// The live source could not be set up (no Region, unusable profile): bad input, exit 2.
@@ -122,6 +124,8 @@ impl LiveSource {
             cloudhsm: aws_sdk_cloudhsmv2::Client::new(&conf),
             ec2: aws_sdk_ec2::Client::new(&conf),
             kms: aws_sdk_kms::Client::new(&conf),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
+            sts: aws_sdk_sts::Client::new(&conf),
         })
     }
 
@@ -257,6 +261,119 @@ impl LiveSource {
             out.extend(page.network_acls().iter().map(convert::network_acl));
         }
         Ok(out)
+    }
+
+    pub async fn describe_vpc_endpoint_service_configurations(
+        &self,
+        service_name: &str,
+    ) -> Fact<Vec<ServiceConfiguration>> {
+        const ACTION: &str = "ec2:DescribeVpcEndpointServiceConfigurations";
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("service-name")
+            .values(service_name)
+            .build();
+        let mut pages = self
+            .ec2
+            .describe_vpc_endpoint_service_configurations()
+            .filters(filter)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.classify(ACTION, e))?;
+            out.extend(page.service_configurations().iter().map(convert::service_configuration));
+        }
+        Ok(out)
+    }
+
+    pub async fn describe_vpc_endpoint_service_permissions(
+        &self,
+        service_id: &str,
+    ) -> Fact<Vec<AllowedPrincipal>> {
+        const ACTION: &str = "ec2:DescribeVpcEndpointServicePermissions";
+        let mut pages = self
+            .ec2
+            .describe_vpc_endpoint_service_permissions()
+            .service_id(service_id)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| self.classify(ACTION, e))?;
+            out.extend(page.allowed_principals().iter().map(|p| AllowedPrincipal {
+                principal_type: p.principal_type().map(|t| t.as_str().to_string()),
+                principal: p.principal().unwrap_or_default().to_string(),
+                service_id: Some(p.service_id().unwrap_or(service_id).to_string()),
+            }));
+        }
+        Ok(out)
+    }
+
+    pub async fn describe_vpc_endpoint_services(&self, service_name: &str) -> Fact<Vec<ServiceDetail>> {
+        const ACTION: &str = "ec2:DescribeVpcEndpointServices";
+        // A filter, not ServiceNames: an unknown name is an empty answer, not an error.
+        let filter = aws_sdk_ec2::types::Filter::builder()
+            .name("service-name")
+            .values(service_name)
+            .build();
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .ec2
+                .describe_vpc_endpoint_services()
+                .filters(filter.clone())
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| self.classify(ACTION, e))?;
+            out.extend(page.service_details().iter().map(convert::service_detail));
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn describe_load_balancers(&self, arns: &[String]) -> Fact<Vec<LoadBalancer>> {
+        const ACTION: &str = "elasticloadbalancing:DescribeLoadBalancers";
+        let result = self
+            .elbv2
+            .describe_load_balancers()
+            .set_load_balancer_arns(Some(arns.to_vec()))
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.load_balancers().iter().map(convert::load_balancer).collect()),
+            // One missing ARN fails the whole call: ask for each alone and keep what exists.
+            Err(e) if e.code() == Some("LoadBalancerNotFound") => {
+                if arns.len() <= 1 {
+                    return Ok(Vec::new());
+                }
+                let mut each = Vec::new();
+                for arn in arns {
+                    each.extend(Box::pin(self.describe_load_balancers(std::slice::from_ref(arn))).await?);
+                }
+                Ok(each)
+            }
+            Err(e) => Err(self.classify(ACTION, e)),
+        }
+    }
+
+    pub async fn get_caller_identity(&self) -> Fact<CallerIdentity> {
+        const ACTION: &str = "sts:GetCallerIdentity";
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| self.classify(ACTION, e))?;
+        Ok(CallerIdentity {
+            account: out.account().unwrap_or_default().to_string(),
+            arn: out.arn().map(str::to_string),
+            user_id: None,
+        })
     }
 
     pub async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
@@ -527,6 +644,72 @@ mod convert {
                         from: p.from().unwrap_or_default(),
                         to: p.to().unwrap_or_default(),
                     }),
+                })
+                .collect(),
+        }
+    }
+
+    fn types(t: &[aws_sdk_ec2::types::ServiceTypeDetail]) -> Vec<ServiceTypeDetail> {
+        t.iter()
+            .map(|x| ServiceTypeDetail {
+                service_type: x.service_type().map(|v| v.as_str().to_string()).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    pub fn service_configuration(c: &aws_sdk_ec2::types::ServiceConfiguration) -> ServiceConfiguration {
+        ServiceConfiguration {
+            service_type: types(c.service_type()),
+            service_id: s(c.service_id()),
+            service_name: s(c.service_name()),
+            service_state: c.service_state().map(|v| v.as_str().to_string()),
+            availability_zones: c.availability_zones().to_vec(),
+            acceptance_required: c.acceptance_required(),
+            network_load_balancer_arns: c.network_load_balancer_arns().to_vec(),
+            gateway_load_balancer_arns: c.gateway_load_balancer_arns().to_vec(),
+            private_dns_name: o(c.private_dns_name()),
+            private_dns_name_configuration: c.private_dns_name_configuration().map(|p| {
+                PrivateDnsNameConfiguration {
+                    state: p.state().map(|v| v.as_str().to_string()),
+                    r#type: o(p.r#type()),
+                    value: o(p.value()),
+                    name: o(p.name()),
+                }
+            }),
+        }
+    }
+
+    pub fn service_detail(d: &aws_sdk_ec2::types::ServiceDetail) -> ServiceDetail {
+        ServiceDetail {
+            service_name: s(d.service_name()),
+            service_id: o(d.service_id()),
+            service_type: types(d.service_type()),
+            availability_zones: d.availability_zones().to_vec(),
+            owner: o(d.owner()),
+            acceptance_required: d.acceptance_required(),
+            private_dns_name: o(d.private_dns_name()),
+            private_dns_name_verification_state: d
+                .private_dns_name_verification_state()
+                .map(|v| v.as_str().to_string()),
+        }
+    }
+
+    pub fn load_balancer(l: &aws_sdk_elasticloadbalancingv2::types::LoadBalancer) -> LoadBalancer {
+        LoadBalancer {
+            load_balancer_arn: s(l.load_balancer_arn()),
+            load_balancer_name: o(l.load_balancer_name()),
+            r#type: l.r#type().map(|v| v.as_str().to_string()),
+            scheme: l.scheme().map(|v| v.as_str().to_string()),
+            vpc_id: o(l.vpc_id()),
+            state: l.state().map(|st| LoadBalancerState {
+                code: st.code().map(|c| c.as_str().to_string()).unwrap_or_default(),
+            }),
+            availability_zones: l
+                .availability_zones()
+                .iter()
+                .map(|z| LbAvailabilityZone {
+                    zone_name: s(z.zone_name()),
+                    subnet_id: o(z.subnet_id()),
                 })
                 .collect(),
         }

@@ -92,6 +92,39 @@ impl Source {
             Source::Recorded(r) => r.describe_network_acls(vpc_id),
         }
     }
+    async fn describe_vpc_endpoint_service_configurations(
+        &self,
+        name: &str,
+    ) -> Fact<Vec<ServiceConfiguration>> {
+        match self {
+            Source::Live(l) => l.describe_vpc_endpoint_service_configurations(name).await,
+            Source::Recorded(r) => r.describe_vpc_endpoint_service_configurations(name),
+        }
+    }
+    async fn describe_vpc_endpoint_service_permissions(&self, id: &str) -> Fact<Vec<AllowedPrincipal>> {
+        match self {
+            Source::Live(l) => l.describe_vpc_endpoint_service_permissions(id).await,
+            Source::Recorded(r) => r.describe_vpc_endpoint_service_permissions(id),
+        }
+    }
+    async fn describe_vpc_endpoint_services(&self, name: &str) -> Fact<Vec<ServiceDetail>> {
+        match self {
+            Source::Live(l) => l.describe_vpc_endpoint_services(name).await,
+            Source::Recorded(r) => r.describe_vpc_endpoint_services(name),
+        }
+    }
+    async fn describe_load_balancers(&self, arns: &[String]) -> Fact<Vec<LoadBalancer>> {
+        match self {
+            Source::Live(l) => l.describe_load_balancers(arns).await,
+            Source::Recorded(r) => r.describe_load_balancers(arns),
+        }
+    }
+    async fn get_caller_identity(&self) -> Fact<CallerIdentity> {
+        match self {
+            Source::Live(l) => l.get_caller_identity().await,
+            Source::Recorded(r) => r.get_caller_identity(),
+        }
+    }
 }
 
 /// How many times each fact was fetched from the source (for tests and `--verbose`).
@@ -104,10 +137,15 @@ pub struct FetchCounts {
     pub associated_clusters: AtomicUsize,
     pub route_tables: AtomicUsize,
     pub network_acls: AtomicUsize,
+    pub vpce_configurations: AtomicUsize,
+    pub vpce_permissions: AtomicUsize,
+    pub vpce_services: AtomicUsize,
+    pub load_balancers: AtomicUsize,
+    pub caller_identity: AtomicUsize,
 }
 
 impl FetchCounts {
-    pub fn snapshot(&self) -> [(&'static str, usize); 7] {
+    pub fn snapshot(&self) -> [(&'static str, usize); 12] {
         [
             (
                 "cloudhsmv2:DescribeClusters",
@@ -134,6 +172,20 @@ impl FetchCounts {
                 "ec2:DescribeNetworkAcls",
                 self.network_acls.load(Ordering::Relaxed),
             ),
+            (
+                "ec2:DescribeVpcEndpointServiceConfigurations",
+                self.vpce_configurations.load(Ordering::Relaxed),
+            ),
+            (
+                "ec2:DescribeVpcEndpointServicePermissions",
+                self.vpce_permissions.load(Ordering::Relaxed),
+            ),
+            ("ec2:DescribeVpcEndpointServices", self.vpce_services.load(Ordering::Relaxed)),
+            (
+                "elasticloadbalancing:DescribeLoadBalancers",
+                self.load_balancers.load(Ordering::Relaxed),
+            ),
+            ("sts:GetCallerIdentity", self.caller_identity.load(Ordering::Relaxed)),
         ]
     }
 }
@@ -151,6 +203,11 @@ pub struct Facts {
     route_tables: OnceCell<Fact<Vec<RouteTable>>>,
     network_acls: OnceCell<Fact<Vec<NetworkAcl>>>,
     xks_probe: OnceCell<Option<crate::xks::probe::ProbeReport>>,
+    vpce_configuration: OnceCell<Fact<Option<ServiceConfiguration>>>,
+    vpce_permissions: OnceCell<Fact<Vec<AllowedPrincipal>>>,
+    vpce_service: OnceCell<Fact<Option<ServiceDetail>>>,
+    load_balancers: OnceCell<Fact<Vec<LoadBalancer>>>,
+    caller_identity: OnceCell<Fact<CallerIdentity>>,
 }
 
 /// A dependency of a fact failed or is absent: the message says which.
@@ -172,6 +229,11 @@ impl Facts {
             route_tables: OnceCell::new(),
             network_acls: OnceCell::new(),
             xks_probe: OnceCell::new(),
+            vpce_configuration: OnceCell::new(),
+            vpce_permissions: OnceCell::new(),
+            vpce_service: OnceCell::new(),
+            load_balancers: OnceCell::new(),
+            caller_identity: OnceCell::new(),
         })
     }
 
@@ -284,6 +346,88 @@ impl Facts {
             })
             .await
             .as_ref()
+    }
+
+    /// The VPC endpoint service name of an XKS request with VPC connectivity.
+    fn vpce_name(&self) -> Fact<String> {
+        match self.request.xks().and_then(|x| x.vpc_endpoint_service_name.clone()) {
+            Some(n) => Ok(n),
+            None => blocked("no VPC endpoint service name in the request"),
+        }
+    }
+
+    /// The endpoint service's configuration, when this account owns it (only the owner can
+    /// read it): `Ok(None)` when no service of this account has that name.
+    pub async fn vpce_configuration(&self) -> &Fact<Option<ServiceConfiguration>> {
+        self.vpce_configuration
+            .get_or_init(|| async {
+                let name = self.vpce_name()?;
+                self.counts.vpce_configurations.fetch_add(1, Ordering::Relaxed);
+                let found = self.source.describe_vpc_endpoint_service_configurations(&name).await?;
+                Ok(found.into_iter().find(|c| c.service_name == name))
+            })
+            .await
+    }
+
+    /// Who may connect to the service (owner only).
+    pub async fn vpce_permissions(&self) -> &Fact<Vec<AllowedPrincipal>> {
+        self.vpce_permissions
+            .get_or_init(|| async {
+                let id = match self.vpce_configuration().await {
+                    Ok(Some(c)) => c.service_id.clone(),
+                    Ok(None) => return blocked("this account does not own the endpoint service"),
+                    Err(e) => return Err(e.clone()),
+                };
+                self.counts.vpce_permissions.fetch_add(1, Ordering::Relaxed);
+                self.source.describe_vpc_endpoint_service_permissions(&id).await
+            })
+            .await
+    }
+
+    /// The service as a consumer sees it (also for services of another account that this
+    /// account may connect to): `Ok(None)` when it is not visible.
+    pub async fn vpce_service(&self) -> &Fact<Option<ServiceDetail>> {
+        self.vpce_service
+            .get_or_init(|| async {
+                let name = self.vpce_name()?;
+                self.counts.vpce_services.fetch_add(1, Ordering::Relaxed);
+                let found = self.source.describe_vpc_endpoint_services(&name).await?;
+                Ok(found.into_iter().find(|d| d.service_name == name))
+            })
+            .await
+    }
+
+    /// The load balancers behind the service (owner only), in one call.
+    pub async fn load_balancers(&self) -> &Fact<Vec<LoadBalancer>> {
+        self.load_balancers
+            .get_or_init(|| async {
+                let arns: Vec<String> = match self.vpce_configuration().await {
+                    Ok(Some(c)) => c
+                        .network_load_balancer_arns
+                        .iter()
+                        .chain(&c.gateway_load_balancer_arns)
+                        .cloned()
+                        .collect(),
+                    Ok(None) => return blocked("this account does not own the endpoint service"),
+                    Err(e) => return Err(e.clone()),
+                };
+                if arns.is_empty() {
+                    return Ok(Vec::new());
+                }
+                self.counts.load_balancers.fetch_add(1, Ordering::Relaxed);
+                self.source.describe_load_balancers(&arns).await
+            })
+            .await
+    }
+
+    /// The account the tool runs as.
+    pub async fn caller_identity(&self) -> &Fact<CallerIdentity> {
+        self.caller_identity
+            .get_or_init(|| async {
+                self.counts.caller_identity.fetch_add(1, Ordering::Relaxed);
+                self.source.get_caller_identity().await
+            })
+            .await
     }
 
     /// The probe if it already ran (for the report), without starting it.

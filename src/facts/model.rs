@@ -248,6 +248,146 @@ pub struct PortRange {
     pub to: i32,
 }
 
+/// `aws ec2 describe-vpc-endpoint-service-configurations` (services this account owns)
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeVpcEndpointServiceConfigurationsOutput {
+    #[serde(default)]
+    pub service_configurations: Vec<ServiceConfiguration>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ServiceConfiguration {
+    pub service_type: Vec<ServiceTypeDetail>,
+    pub service_id: String,
+    pub service_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_state: Option<String>,
+    pub availability_zones: Vec<String>,
+    pub acceptance_required: Option<bool>,
+    pub network_load_balancer_arns: Vec<String>,
+    pub gateway_load_balancer_arns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_dns_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_dns_name_configuration: Option<PrivateDnsNameConfiguration>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ServiceTypeDetail {
+    pub service_type: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PrivateDnsNameConfiguration {
+    /// pendingVerification | verified | failed
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `aws ec2 describe-vpc-endpoint-service-permissions --service-id ...`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeVpcEndpointServicePermissionsOutput {
+    #[serde(default)]
+    pub allowed_principals: Vec<AllowedPrincipal>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AllowedPrincipal {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_type: Option<String>,
+    pub principal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+}
+
+/// `aws ec2 describe-vpc-endpoint-services` (services this account may connect to)
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeVpcEndpointServicesOutput {
+    #[serde(default)]
+    pub service_details: Vec<ServiceDetail>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ServiceDetail {
+    pub service_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    pub service_type: Vec<ServiceTypeDetail>,
+    pub availability_zones: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    pub acceptance_required: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_dns_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_dns_name_verification_state: Option<String>,
+}
+
+/// `aws elbv2 describe-load-balancers`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeLoadBalancersOutput {
+    #[serde(default)]
+    pub load_balancers: Vec<LoadBalancer>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LoadBalancer {
+    pub load_balancer_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_balancer_name: Option<String>,
+    /// network | application | gateway
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpc_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<LoadBalancerState>,
+    pub availability_zones: Vec<LbAvailabilityZone>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LoadBalancerState {
+    pub code: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LbAvailabilityZone {
+    pub zone_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+}
+
+/// `aws sts get-caller-identity`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CallerIdentity {
+    pub account: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+}
+
 /// `aws kms describe-custom-key-stores`
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]

@@ -45,6 +45,27 @@ pub const NETWORK_ACLS: FactFile = FactFile {
         "aws ec2 describe-network-acls --filters Name=vpc-id,Values=<cluster VPC> --output json",
 };
 
+pub const VPCE_CONFIGURATIONS: FactFile = FactFile {
+    file: "ec2-describe-vpc-endpoint-service-configurations.json",
+    command: "aws ec2 describe-vpc-endpoint-service-configurations --filters Name=service-name,Values=<service name> --output json",
+};
+pub const VPCE_PERMISSIONS: FactFile = FactFile {
+    file: "ec2-describe-vpc-endpoint-service-permissions.json",
+    command: "aws ec2 describe-vpc-endpoint-service-permissions --service-id <vpce-svc-id> --output json",
+};
+pub const VPCE_SERVICES: FactFile = FactFile {
+    file: "ec2-describe-vpc-endpoint-services.json",
+    command: "aws ec2 describe-vpc-endpoint-services --filters Name=service-name,Values=<service name> --output json",
+};
+pub const LOAD_BALANCERS: FactFile = FactFile {
+    file: "elbv2-describe-load-balancers.json",
+    command: "aws elbv2 describe-load-balancers --load-balancer-arns <NLB ARNs of the service> --output json",
+};
+pub const CALLER_IDENTITY: FactFile = FactFile {
+    file: "sts-get-caller-identity.json",
+    command: "aws sts get-caller-identity --output json",
+};
+
 /// Every snapshot file this version reads.
 pub const FILES: &[&FactFile] = &[
     &CLUSTERS,
@@ -53,6 +74,11 @@ pub const FILES: &[&FactFile] = &[
     &CUSTOM_KEY_STORES,
     &ROUTE_TABLES,
     &NETWORK_ACLS,
+    &VPCE_CONFIGURATIONS,
+    &VPCE_PERMISSIONS,
+    &VPCE_SERVICES,
+    &LOAD_BALANCERS,
+    &CALLER_IDENTITY,
 ];
 
 /// A snapshot file that exists but cannot be used.
@@ -73,6 +99,11 @@ pub struct Recorded {
     pub custom_key_stores: Option<Vec<CustomKeyStore>>,
     pub route_tables: Option<Vec<RouteTable>>,
     pub network_acls: Option<Vec<NetworkAcl>>,
+    pub vpce_configurations: Option<Vec<ServiceConfiguration>>,
+    pub vpce_permissions: Option<Vec<AllowedPrincipal>>,
+    pub vpce_services: Option<Vec<ServiceDetail>>,
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    pub caller_identity: Option<CallerIdentity>,
 }
 
 /// Snapshot files larger than this are refused (the CLI output of a whole account is far smaller).
@@ -126,6 +157,21 @@ impl Recorded {
                 .map(|o| o.route_tables),
             network_acls: load::<DescribeNetworkAclsOutput>(dir, &NETWORK_ACLS)?
                 .map(|o| o.network_acls),
+            vpce_configurations: load::<DescribeVpcEndpointServiceConfigurationsOutput>(
+                dir,
+                &VPCE_CONFIGURATIONS,
+            )?
+            .map(|o| o.service_configurations),
+            vpce_permissions: load::<DescribeVpcEndpointServicePermissionsOutput>(
+                dir,
+                &VPCE_PERMISSIONS,
+            )?
+            .map(|o| o.allowed_principals),
+            vpce_services: load::<DescribeVpcEndpointServicesOutput>(dir, &VPCE_SERVICES)?
+                .map(|o| o.service_details),
+            load_balancers: load::<DescribeLoadBalancersOutput>(dir, &LOAD_BALANCERS)?
+                .map(|o| o.load_balancers),
+            caller_identity: load::<CallerIdentity>(dir, &CALLER_IDENTITY)?,
         })
     }
 
@@ -182,6 +228,43 @@ impl Recorded {
             .filter(|t| t.vpc_id.as_deref() == Some(vpc_id))
             .cloned()
             .collect())
+    }
+
+    pub fn describe_vpc_endpoint_service_configurations(
+        &self,
+        service_name: &str,
+    ) -> Fact<Vec<ServiceConfiguration>> {
+        let all = Self::get(&self.vpce_configurations, &VPCE_CONFIGURATIONS)?;
+        Ok(all.iter().filter(|c| c.service_name == service_name).cloned().collect())
+    }
+
+    pub fn describe_vpc_endpoint_service_permissions(
+        &self,
+        service_id: &str,
+    ) -> Fact<Vec<AllowedPrincipal>> {
+        let all = Self::get(&self.vpce_permissions, &VPCE_PERMISSIONS)?;
+        Ok(all
+            .iter()
+            .filter(|p| p.service_id.as_deref().is_none_or(|id| id == service_id))
+            .cloned()
+            .collect())
+    }
+
+    pub fn describe_vpc_endpoint_services(&self, service_name: &str) -> Fact<Vec<ServiceDetail>> {
+        let all = Self::get(&self.vpce_services, &VPCE_SERVICES)?;
+        Ok(all.iter().filter(|d| d.service_name == service_name).cloned().collect())
+    }
+
+    pub fn describe_load_balancers(&self, arns: &[String]) -> Fact<Vec<LoadBalancer>> {
+        let all = Self::get(&self.load_balancers, &LOAD_BALANCERS)?;
+        Ok(all.iter().filter(|l| arns.contains(&l.load_balancer_arn)).cloned().collect())
+    }
+
+    pub fn get_caller_identity(&self) -> Fact<CallerIdentity> {
+        self.caller_identity.clone().ok_or_else(|| FactError::SnapshotMissing {
+            file: CALLER_IDENTITY.file.to_string(),
+            command: CALLER_IDENTITY.command.to_string(),
+        })
     }
 
     pub fn describe_network_acls(&self, vpc_id: &str) -> Fact<Vec<NetworkAcl>> {
