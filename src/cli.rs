@@ -47,6 +47,13 @@ pub enum OutputFormat {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum PolicyKind {
+    Cloudhsm,
+    Xks,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ColorChoice {
     Auto,
     Always,
@@ -103,6 +110,12 @@ pub enum Command {
     Checks,
     /// Record the facts a pre-flight reads, as AWS CLI JSON files for --snapshot
     Snapshot(SnapshotArgs),
+    /// Print the least-privilege read-only IAM policy the checks need
+    IamPolicy {
+        /// Only the checks of this key store kind
+        #[arg(long, value_enum, default_value = "all")]
+        kind: PolicyKind,
+    },
     /// Explain a KMS exception, ConnectionErrorCode, ConnectionState or check id
     Explain {
         /// e.g. IncorrectTrustAnchorException, SUBNET_NOT_FOUND, cloudhsm.hsms.two-az
@@ -173,6 +186,17 @@ pub enum SnapshotKind {
         /// The CloudHSM cluster id (cluster-[2-7a-zA-Z]{11,16})
         #[arg(long, value_name = "ID")]
         cluster_id: String,
+        /// Directory to write the files to (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// The account's key stores and the caller identity; with a VPC endpoint service name also
+    /// the service's configuration, permissions, consumer view and load balancers
+    Xks {
+        #[arg(long, value_name = "NAME")]
+        vpc_endpoint_service_name: Option<String>,
+        #[arg(long, value_name = "ACCOUNT")]
+        vpc_endpoint_service_owner: Option<String>,
         /// Directory to write the files to (created if missing)
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
@@ -744,20 +768,49 @@ fn explain(global: &Global, name: &str) -> Result<Done, InputError> {
 }
 
 async fn snapshot(global: &Global, args: &SnapshotArgs) -> Result<Done, InputError> {
-    let SnapshotKind::Cloudhsm { cluster_id, out } = &args.kind;
-    input::validate_cluster_id(cluster_id)?;
     if global.snapshot.is_some() {
         return Err(InputError::new(
             "snapshot records live facts: it cannot read from --snapshot",
         ));
     }
+    let (request, out) = match &args.kind {
+        SnapshotKind::Cloudhsm { cluster_id, out } => {
+            input::validate_cluster_id(cluster_id)?;
+            (
+                Request::ClusterFacts {
+                    cluster_id: cluster_id.clone(),
+                },
+                out,
+            )
+        }
+        SnapshotKind::Xks {
+            vpc_endpoint_service_name,
+            vpc_endpoint_service_owner,
+            out,
+        } => (
+            Request::Xks(input::XksRequest {
+                name: None,
+                uri_endpoint: String::new(),
+                uri_path: String::new(),
+                connectivity: if vpc_endpoint_service_name.is_some() {
+                    crate::checks::vpce::VPC.to_string()
+                } else {
+                    "PUBLIC_ENDPOINT".to_string()
+                },
+                vpc_endpoint_service_name: vpc_endpoint_service_name.clone(),
+                vpc_endpoint_service_owner: vpc_endpoint_service_owner.clone(),
+                access_key_id: None,
+                secret: None,
+                connect_to: None,
+                trust_ca: Vec::new(),
+                region: String::new(),
+                timeout: Duration::from_secs(1),
+            }),
+            out,
+        ),
+    };
     let (source, _) = source(global).await?;
-    let facts = Facts::new(
-        Request::ClusterFacts {
-            cluster_id: cluster_id.clone(),
-        },
-        source,
-    );
+    let facts = Facts::new(request, source);
     let (capture, errors) = facts.capture().await;
     let written = capture
         .write_dir(out)
@@ -785,6 +838,18 @@ pub async fn run(cli: Cli) -> Result<Done, InputError> {
         Command::Preflight(args) => preflight(&cli.global, args).await,
         Command::Checks => Ok(list_checks(&cli.global)),
         Command::Snapshot(args) => snapshot(&cli.global, args).await,
+        Command::IamPolicy { kind } => {
+            let kind = match kind {
+                PolicyKind::Cloudhsm => Some(StoreKind::Cloudhsm),
+                PolicyKind::Xks => Some(StoreKind::Xks),
+                PolicyKind::All => None,
+            };
+            Ok(Done {
+                stdout: serde_json::to_string_pretty(&meta::iam_policy(kind)).expect("serializes")
+                    + "\n",
+                code: EXIT_OK,
+            })
+        }
         Command::Explain { name } => explain(&cli.global, name),
     }
 }

@@ -329,3 +329,26 @@ pub fn render_catalogue() -> String {
     out.push_str("```\n");
     out
 }
+
+/// The read-only IAM policy for the checks of one key store kind (`None`: every check).
+pub fn iam_policy(kind: Option<StoreKind>) -> serde_json::Value {
+    let mut actions: Vec<&str> = all()
+        .iter()
+        .filter(|m| match kind {
+            None => true,
+            Some(k) => m.kind == k || m.kind == StoreKind::Any,
+        })
+        .flat_map(|m| m.iam_actions.iter().map(String::as_str))
+        .collect();
+    actions.sort_unstable();
+    actions.dedup();
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "CksDoctorReadOnly",
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": "*"
+        }]
+    })
+}

@@ -671,7 +671,9 @@ async fn healthy_setup_passes_every_check() {
     // Every check of a CloudHSM pre-flight (the CLI runs the same selection).
     let all: Vec<_> = cks_doctor::checks::registry()
         .iter()
-        .filter(|c| matches!(meta::get(c.id).unwrap().kind, StoreKind::Cloudhsm | StoreKind::Any))
+        .filter(|c| {
+            meta::get(c.id).is_some_and(|m| matches!(m.kind, StoreKind::Cloudhsm | StoreKind::Any))
+        })
         .collect();
     let results =
         cks_doctor::runner::run(facts.clone(), &all, std::time::Duration::from_secs(10)).await;

@@ -16,7 +16,7 @@ async fn statuses(source: Recorded) -> Vec<(String, String, String)> {
         .iter()
         .filter(|c| {
             use cks_doctor::meta::{get, StoreKind};
-            matches!(get(c.id).unwrap().kind, StoreKind::Cloudhsm | StoreKind::Any)
+            get(c.id).is_some_and(|m| matches!(m.kind, StoreKind::Cloudhsm | StoreKind::Any))
         })
         .collect();
     cks_doctor::runner::run(facts, &all, Duration::from_secs(10))

@@ -69,9 +69,7 @@ pub fn name_problem(n: &str) -> Option<String> {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .chars()
-            .all(|c| c.is_ascii_digit())
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty();
     if !region_ok {
         return Some(format!("{region:?} is not a Region name"));
@@ -317,7 +315,11 @@ async fn load_balancer(f: &Facts) -> Step<Outcome> {
             None => problems.push(format!("{arn} does not exist")),
             Some(l) => {
                 let kind = l.r#type.as_deref().unwrap_or("unknown");
-                let state = l.state.as_ref().map(|s| s.code.as_str()).unwrap_or("unknown");
+                let state = l
+                    .state
+                    .as_ref()
+                    .map(|s| s.code.as_str())
+                    .unwrap_or("unknown");
                 evidence.push(format!("{arn}: {kind}, {state}"));
                 if kind != "network" {
                     problems.push(format!("{arn} is a {kind} load balancer, not network"));
@@ -329,7 +331,10 @@ async fn load_balancer(f: &Facts) -> Step<Outcome> {
         }
     }
     if problems.is_empty() {
-        return Ok(Outcome::pass("an Interface service behind an active Network Load Balancer").evidence(evidence));
+        return Ok(
+            Outcome::pass("an Interface service behind an active Network Load Balancer")
+                .evidence(evidence),
+        );
     }
     Ok(Outcome::fail(problems.join("; ")).evidence(evidence))
 }
@@ -357,10 +362,16 @@ async fn two_az(f: &Facts) -> Step<Outcome> {
     }
     let lbs = got(f.load_balancers().await)?;
     for l in lbs {
-        let zones: BTreeSet<&str> = l.availability_zones.iter().map(|z| z.zone_name.as_str()).collect();
+        let zones: BTreeSet<&str> = l
+            .availability_zones
+            .iter()
+            .map(|z| z.zone_name.as_str())
+            .collect();
         evidence.push(format!(
             "{}: {}",
-            l.load_balancer_name.as_deref().unwrap_or(&l.load_balancer_arn),
+            l.load_balancer_name
+                .as_deref()
+                .unwrap_or(&l.load_balancer_arn),
             zones.iter().copied().collect::<Vec<_>>().join(", ")
         ));
         if zones.len() < 2 {
@@ -400,9 +411,14 @@ async fn private_dns(f: &Facts) -> Step<Outcome> {
     let (name, state) = match found(f).await? {
         Found::Own(c) => (
             c.private_dns_name.clone(),
-            c.private_dns_name_configuration.as_ref().and_then(|p| p.state.clone()),
+            c.private_dns_name_configuration
+                .as_ref()
+                .and_then(|p| p.state.clone()),
         ),
-        Found::Other(d) => (d.private_dns_name.clone(), d.private_dns_name_verification_state.clone()),
+        Found::Other(d) => (
+            d.private_dns_name.clone(),
+            d.private_dns_name_verification_state.clone(),
+        ),
     };
     let Some(name) = name.filter(|n| !n.is_empty()) else {
         return Ok(Outcome::fail("the service has no private DNS name")
@@ -429,10 +445,16 @@ async fn endpoint_matches_dns(f: &Facts) -> Step<Outcome> {
         Found::Other(d) => d.private_dns_name.clone(),
     };
     let Some(name) = name.filter(|n| !n.is_empty()) else {
-        return Ok(Outcome::blocked("xks.vpce.private-dns", "the service has no private DNS name"));
+        return Ok(Outcome::blocked(
+            "xks.vpce.private-dns",
+            "the service has no private DNS name",
+        ));
     };
     let Some(host) = r.host() else {
-        return Ok(Outcome::blocked("xks.params.uri-endpoint", "the endpoint has no DNS name"));
+        return Ok(Outcome::blocked(
+            "xks.params.uri-endpoint",
+            "the endpoint has no DNS name",
+        ));
     };
     if host.eq_ignore_ascii_case(&name) {
         return Ok(Outcome::pass(format!(

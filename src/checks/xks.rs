@@ -423,7 +423,9 @@ async fn tcp(f: &Facts) -> Step<Outcome> {
                 .map(|m| format!(" in {m} ms"))
                 .unwrap_or_default()
         ))),
-        Some(Err(e)) if vpc_request(f) => Ok(not_reachable_from_here(&format!("{e}{}", redirected(p)))),
+        Some(Err(e)) if vpc_request(f) => {
+            Ok(not_reachable_from_here(&format!("{e}{}", redirected(p))))
+        }
         Some(Err(e)) => Ok(Outcome::fail(format!("{e}{}", redirected(p)))),
         None => Ok(Outcome::error(
             "could not check: no connection was attempted",

@@ -281,7 +281,11 @@ impl LiveSource {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| self.classify(ACTION, e))?;
-            out.extend(page.service_configurations().iter().map(convert::service_configuration));
+            out.extend(
+                page.service_configurations()
+                    .iter()
+                    .map(convert::service_configuration),
+            );
         }
         Ok(out)
     }
@@ -309,7 +313,10 @@ impl LiveSource {
         Ok(out)
     }
 
-    pub async fn describe_vpc_endpoint_services(&self, service_name: &str) -> Fact<Vec<ServiceDetail>> {
+    pub async fn describe_vpc_endpoint_services(
+        &self,
+        service_name: &str,
+    ) -> Fact<Vec<ServiceDetail>> {
         const ACTION: &str = "ec2:DescribeVpcEndpointServices";
         // A filter, not ServiceNames: an unknown name is an empty answer, not an error.
         let filter = aws_sdk_ec2::types::Filter::builder()
@@ -345,7 +352,11 @@ impl LiveSource {
             .send()
             .await;
         match result {
-            Ok(out) => Ok(out.load_balancers().iter().map(convert::load_balancer).collect()),
+            Ok(out) => Ok(out
+                .load_balancers()
+                .iter()
+                .map(convert::load_balancer)
+                .collect()),
             // One missing ARN fails the whole call: ask for each alone and keep what exists.
             Err(e) if e.code() == Some("LoadBalancerNotFound") => {
                 if arns.len() <= 1 {
@@ -353,7 +364,9 @@ impl LiveSource {
                 }
                 let mut each = Vec::new();
                 for arn in arns {
-                    each.extend(Box::pin(self.describe_load_balancers(std::slice::from_ref(arn))).await?);
+                    each.extend(
+                        Box::pin(self.describe_load_balancers(std::slice::from_ref(arn))).await?,
+                    );
                 }
                 Ok(each)
             }
@@ -652,12 +665,17 @@ mod convert {
     fn types(t: &[aws_sdk_ec2::types::ServiceTypeDetail]) -> Vec<ServiceTypeDetail> {
         t.iter()
             .map(|x| ServiceTypeDetail {
-                service_type: x.service_type().map(|v| v.as_str().to_string()).unwrap_or_default(),
+                service_type: x
+                    .service_type()
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_default(),
             })
             .collect()
     }
 
-    pub fn service_configuration(c: &aws_sdk_ec2::types::ServiceConfiguration) -> ServiceConfiguration {
+    pub fn service_configuration(
+        c: &aws_sdk_ec2::types::ServiceConfiguration,
+    ) -> ServiceConfiguration {
         ServiceConfiguration {
             service_type: types(c.service_type()),
             service_id: s(c.service_id()),
@@ -702,7 +720,10 @@ mod convert {
             scheme: l.scheme().map(|v| v.as_str().to_string()),
             vpc_id: o(l.vpc_id()),
             state: l.state().map(|st| LoadBalancerState {
-                code: st.code().map(|c| c.as_str().to_string()).unwrap_or_default(),
+                code: st
+                    .code()
+                    .map(|c| c.as_str().to_string())
+                    .unwrap_or_default(),
             }),
             availability_zones: l
                 .availability_zones()

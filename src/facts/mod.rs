@@ -101,7 +101,10 @@ impl Source {
             Source::Recorded(r) => r.describe_vpc_endpoint_service_configurations(name),
         }
     }
-    async fn describe_vpc_endpoint_service_permissions(&self, id: &str) -> Fact<Vec<AllowedPrincipal>> {
+    async fn describe_vpc_endpoint_service_permissions(
+        &self,
+        id: &str,
+    ) -> Fact<Vec<AllowedPrincipal>> {
         match self {
             Source::Live(l) => l.describe_vpc_endpoint_service_permissions(id).await,
             Source::Recorded(r) => r.describe_vpc_endpoint_service_permissions(id),
@@ -180,12 +183,18 @@ impl FetchCounts {
                 "ec2:DescribeVpcEndpointServicePermissions",
                 self.vpce_permissions.load(Ordering::Relaxed),
             ),
-            ("ec2:DescribeVpcEndpointServices", self.vpce_services.load(Ordering::Relaxed)),
+            (
+                "ec2:DescribeVpcEndpointServices",
+                self.vpce_services.load(Ordering::Relaxed),
+            ),
             (
                 "elasticloadbalancing:DescribeLoadBalancers",
                 self.load_balancers.load(Ordering::Relaxed),
             ),
-            ("sts:GetCallerIdentity", self.caller_identity.load(Ordering::Relaxed)),
+            (
+                "sts:GetCallerIdentity",
+                self.caller_identity.load(Ordering::Relaxed),
+            ),
         ]
     }
 }
@@ -350,7 +359,11 @@ impl Facts {
 
     /// The VPC endpoint service name of an XKS request with VPC connectivity.
     fn vpce_name(&self) -> Fact<String> {
-        match self.request.xks().and_then(|x| x.vpc_endpoint_service_name.clone()) {
+        match self
+            .request
+            .xks()
+            .and_then(|x| x.vpc_endpoint_service_name.clone())
+        {
             Some(n) => Ok(n),
             None => blocked("no VPC endpoint service name in the request"),
         }
@@ -362,8 +375,13 @@ impl Facts {
         self.vpce_configuration
             .get_or_init(|| async {
                 let name = self.vpce_name()?;
-                self.counts.vpce_configurations.fetch_add(1, Ordering::Relaxed);
-                let found = self.source.describe_vpc_endpoint_service_configurations(&name).await?;
+                self.counts
+                    .vpce_configurations
+                    .fetch_add(1, Ordering::Relaxed);
+                let found = self
+                    .source
+                    .describe_vpc_endpoint_service_configurations(&name)
+                    .await?;
                 Ok(found.into_iter().find(|c| c.service_name == name))
             })
             .await
@@ -379,7 +397,9 @@ impl Facts {
                     Err(e) => return Err(e.clone()),
                 };
                 self.counts.vpce_permissions.fetch_add(1, Ordering::Relaxed);
-                self.source.describe_vpc_endpoint_service_permissions(&id).await
+                self.source
+                    .describe_vpc_endpoint_service_permissions(&id)
+                    .await
             })
             .await
     }
@@ -469,10 +489,15 @@ impl Facts {
             .await
     }
 
-    /// Reads every fact (concurrently, each once) for `cks-doctor snapshot`. Facts that could
-    /// not be read are left out and listed with the reason; a cluster that does not exist is
-    /// recorded as an empty list, as the AWS CLI would print it.
+    /// Reads every fact the request needs (concurrently, each once) for `cks-doctor snapshot`.
+    /// Facts that could not be read are left out and listed with the reason; a cluster that
+    /// does not exist is recorded as an empty list, as the AWS CLI would print it.
     pub async fn capture(&self) -> (recorded::Capture, Vec<(&'static str, FactError)>) {
+        let cloudhsm = self.request.cluster_id().is_some();
+        let vpce = self
+            .request
+            .xks()
+            .is_some_and(|x| x.vpc_endpoint_service_name.is_some());
         let (cluster, group, subnets, stores, associated, routes, acls) = tokio::join!(
             self.cluster(),
             self.security_group(),
@@ -482,41 +507,88 @@ impl Facts {
             self.route_tables(),
             self.network_acls()
         );
+        let (config, permissions, service, lbs, caller) = tokio::join!(
+            self.vpce_configuration(),
+            self.vpce_permissions(),
+            self.vpce_service(),
+            self.load_balancers(),
+            self.caller_identity()
+        );
         let mut errors = Vec::new();
-        let mut keep = |file: &'static str, e: &FactError| {
-            // A fact blocked by a missing dependency is not an error of its own.
-            if !matches!(e, FactError::Unavailable(_)) {
-                errors.push((file, e.clone()));
+        fn take<T>(
+            errors: &mut Vec<(&'static str, FactError)>,
+            file: &'static str,
+            r: Result<T, &FactError>,
+        ) -> Option<T> {
+            match r {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    // A fact blocked by a missing dependency is not an error of its own.
+                    if !matches!(e, FactError::Unavailable(_)) {
+                        errors.push((file, e.clone()));
+                    }
+                    None
+                }
             }
-        };
+        }
         let mut capture = recorded::Capture::default();
-        match (cluster, associated) {
-            (Ok(c), Ok(a)) => {
-                let mut all: Vec<Cluster> = c.iter().cloned().collect();
-                all.extend(a.iter().cloned());
-                capture.clusters = Some(all);
-            }
-            (Err(e), _) | (_, Err(e)) => keep(recorded::CLUSTERS.file, e),
+        capture.custom_key_stores = take(
+            &mut errors,
+            recorded::CUSTOM_KEY_STORES.file,
+            stores.as_ref().map(Clone::clone),
+        );
+        capture.caller_identity = take(
+            &mut errors,
+            recorded::CALLER_IDENTITY.file,
+            caller.as_ref().map(Clone::clone),
+        );
+        if cloudhsm {
+            capture.clusters = match (cluster, associated) {
+                (Ok(c), Ok(a)) => Some(c.iter().chain(a.iter()).cloned().collect()),
+                (Err(e), _) | (_, Err(e)) => take(&mut errors, recorded::CLUSTERS.file, Err(e)),
+            };
+            capture.security_groups = take(
+                &mut errors,
+                recorded::SECURITY_GROUPS.file,
+                group.as_ref().map(|g| g.iter().cloned().collect()),
+            );
+            capture.subnets = take(
+                &mut errors,
+                recorded::SUBNETS.file,
+                subnets.as_ref().map(Clone::clone),
+            );
+            capture.route_tables = take(
+                &mut errors,
+                recorded::ROUTE_TABLES.file,
+                routes.as_ref().map(Clone::clone),
+            );
+            capture.network_acls = take(
+                &mut errors,
+                recorded::NETWORK_ACLS.file,
+                acls.as_ref().map(Clone::clone),
+            );
         }
-        match group {
-            Ok(g) => capture.security_groups = Some(g.iter().cloned().collect()),
-            Err(e) => keep(recorded::SECURITY_GROUPS.file, e),
-        }
-        match subnets {
-            Ok(s) => capture.subnets = Some(s.clone()),
-            Err(e) => keep(recorded::SUBNETS.file, e),
-        }
-        match stores {
-            Ok(s) => capture.custom_key_stores = Some(s.clone()),
-            Err(e) => keep(recorded::CUSTOM_KEY_STORES.file, e),
-        }
-        match routes {
-            Ok(r) => capture.route_tables = Some(r.clone()),
-            Err(e) => keep(recorded::ROUTE_TABLES.file, e),
-        }
-        match acls {
-            Ok(a) => capture.network_acls = Some(a.clone()),
-            Err(e) => keep(recorded::NETWORK_ACLS.file, e),
+        if vpce {
+            capture.vpce_configurations = take(
+                &mut errors,
+                recorded::VPCE_CONFIGURATIONS.file,
+                config.as_ref().map(|c| c.iter().cloned().collect()),
+            );
+            capture.vpce_permissions = take(
+                &mut errors,
+                recorded::VPCE_PERMISSIONS.file,
+                permissions.as_ref().map(Clone::clone),
+            );
+            capture.vpce_services = take(
+                &mut errors,
+                recorded::VPCE_SERVICES.file,
+                service.as_ref().map(|d| d.iter().cloned().collect()),
+            );
+            capture.load_balancers = take(
+                &mut errors,
+                recorded::LOAD_BALANCERS.file,
+                lbs.as_ref().map(Clone::clone),
+            );
         }
         (capture, errors)
     }

@@ -51,7 +51,8 @@ pub const VPCE_CONFIGURATIONS: FactFile = FactFile {
 };
 pub const VPCE_PERMISSIONS: FactFile = FactFile {
     file: "ec2-describe-vpc-endpoint-service-permissions.json",
-    command: "aws ec2 describe-vpc-endpoint-service-permissions --service-id <vpce-svc-id> --output json",
+    command:
+        "aws ec2 describe-vpc-endpoint-service-permissions --service-id <vpce-svc-id> --output json",
 };
 pub const VPCE_SERVICES: FactFile = FactFile {
     file: "ec2-describe-vpc-endpoint-services.json",
@@ -235,7 +236,11 @@ impl Recorded {
         service_name: &str,
     ) -> Fact<Vec<ServiceConfiguration>> {
         let all = Self::get(&self.vpce_configurations, &VPCE_CONFIGURATIONS)?;
-        Ok(all.iter().filter(|c| c.service_name == service_name).cloned().collect())
+        Ok(all
+            .iter()
+            .filter(|c| c.service_name == service_name)
+            .cloned()
+            .collect())
     }
 
     pub fn describe_vpc_endpoint_service_permissions(
@@ -252,19 +257,29 @@ impl Recorded {
 
     pub fn describe_vpc_endpoint_services(&self, service_name: &str) -> Fact<Vec<ServiceDetail>> {
         let all = Self::get(&self.vpce_services, &VPCE_SERVICES)?;
-        Ok(all.iter().filter(|d| d.service_name == service_name).cloned().collect())
+        Ok(all
+            .iter()
+            .filter(|d| d.service_name == service_name)
+            .cloned()
+            .collect())
     }
 
     pub fn describe_load_balancers(&self, arns: &[String]) -> Fact<Vec<LoadBalancer>> {
         let all = Self::get(&self.load_balancers, &LOAD_BALANCERS)?;
-        Ok(all.iter().filter(|l| arns.contains(&l.load_balancer_arn)).cloned().collect())
+        Ok(all
+            .iter()
+            .filter(|l| arns.contains(&l.load_balancer_arn))
+            .cloned()
+            .collect())
     }
 
     pub fn get_caller_identity(&self) -> Fact<CallerIdentity> {
-        self.caller_identity.clone().ok_or_else(|| FactError::SnapshotMissing {
-            file: CALLER_IDENTITY.file.to_string(),
-            command: CALLER_IDENTITY.command.to_string(),
-        })
+        self.caller_identity
+            .clone()
+            .ok_or_else(|| FactError::SnapshotMissing {
+                file: CALLER_IDENTITY.file.to_string(),
+                command: CALLER_IDENTITY.command.to_string(),
+            })
     }
 
     pub fn describe_network_acls(&self, vpc_id: &str) -> Fact<Vec<NetworkAcl>> {
@@ -286,6 +301,11 @@ pub struct Capture {
     pub custom_key_stores: Option<Vec<CustomKeyStore>>,
     pub route_tables: Option<Vec<RouteTable>>,
     pub network_acls: Option<Vec<NetworkAcl>>,
+    pub vpce_configurations: Option<Vec<ServiceConfiguration>>,
+    pub vpce_permissions: Option<Vec<AllowedPrincipal>>,
+    pub vpce_services: Option<Vec<ServiceDetail>>,
+    pub load_balancers: Option<Vec<LoadBalancer>>,
+    pub caller_identity: Option<CallerIdentity>,
 }
 
 fn write_json<T: serde::Serialize>(
@@ -347,6 +367,45 @@ impl Capture {
                     route_tables: v.clone(),
                 },
             )?);
+        }
+        if let Some(v) = &self.vpce_configurations {
+            written.push(write_json(
+                dir,
+                &VPCE_CONFIGURATIONS,
+                &DescribeVpcEndpointServiceConfigurationsOutput {
+                    service_configurations: v.clone(),
+                },
+            )?);
+        }
+        if let Some(v) = &self.vpce_permissions {
+            written.push(write_json(
+                dir,
+                &VPCE_PERMISSIONS,
+                &DescribeVpcEndpointServicePermissionsOutput {
+                    allowed_principals: v.clone(),
+                },
+            )?);
+        }
+        if let Some(v) = &self.vpce_services {
+            written.push(write_json(
+                dir,
+                &VPCE_SERVICES,
+                &DescribeVpcEndpointServicesOutput {
+                    service_details: v.clone(),
+                },
+            )?);
+        }
+        if let Some(v) = &self.load_balancers {
+            written.push(write_json(
+                dir,
+                &LOAD_BALANCERS,
+                &DescribeLoadBalancersOutput {
+                    load_balancers: v.clone(),
+                },
+            )?);
+        }
+        if let Some(v) = &self.caller_identity {
+            written.push(write_json(dir, &CALLER_IDENTITY, v)?);
         }
         if let Some(v) = &self.network_acls {
             written.push(write_json(

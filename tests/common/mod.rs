@@ -123,6 +123,7 @@ pub fn healthy() -> Recorded {
         )]),
         route_tables: Some(vec![main_route_table()]),
         network_acls: Some(vec![default_acl()]),
+        ..Default::default()
     }
 }
 
