@@ -90,6 +90,9 @@ pub struct Global {
     /// an XKS proxy under check is still probed)
     #[arg(long, global = true, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,
+    /// Run at most N checks at once (default: all at once)
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
     /// On standard error: -v how often each fact was fetched; -vv also what the XKS probe saw
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -578,10 +581,11 @@ async fn preflight(global: &Global, args: &PreflightArgs) -> Result<Done, InputE
         }
     }
     let facts = Facts::new(request, source);
-    let results = runner::run(
+    let results = runner::run_with_jobs(
         facts.clone(),
         &checks,
         Duration::from_secs_f64(global.timeout),
+        global.jobs.map(|j| j as usize).unwrap_or(usize::MAX),
     )
     .await;
     let mut report = Report::new(target, results);

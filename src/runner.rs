@@ -103,12 +103,28 @@ pub async fn run(
     checks: &[&'static Check],
     timeout: Duration,
 ) -> Vec<CheckResult> {
+    run_with_jobs(facts, checks, timeout, usize::MAX).await
+}
+
+/// As [`run`], with at most `jobs` checks in flight (`--jobs`; 1 runs them one after another).
+/// A check's timeout starts when it starts.
+pub async fn run_with_jobs(
+    facts: Arc<Facts>,
+    checks: &[&'static Check],
+    timeout: Duration,
+    jobs: usize,
+) -> Vec<CheckResult> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(
+        jobs.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+    ));
     let handles: Vec<_> = checks
         .iter()
         .map(|check| {
             let facts = facts.clone();
             let run = check.run;
+            let permits = permits.clone();
             tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await;
                 let start = Instant::now();
                 let outcome = tokio::time::timeout(timeout, run(facts)).await;
                 (outcome, start.elapsed())
