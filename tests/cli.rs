@@ -322,6 +322,11 @@ fn bad_input_is_one_line_and_exit_2() {
     let bad_json = write("request.json", b"{\"CloudHsmClusterId\": ");
     let unknown = write("unknown.json", br#"{"CloudHsmClusterId":"cluster-jxhlf7644ne","TrustAnchorCertificate":"x","Colour":"blue"}"#);
     let bad_users = write("users.json", b"[1,2,3]");
+    // 50 certificates in one trust anchor file, and a 10 MB file.
+    let one = std::fs::read_to_string(example("ready").join("customerCA.crt")).unwrap();
+    let fifty = write("fifty.pem", one.repeat(50).as_bytes());
+    let huge = write("huge.pem", &vec![b'A'; 10 * 1024 * 1024]);
+    let huge_json = write("huge.json", &vec![b' '; 10 * 1024 * 1024]);
     let snap = tempfile::tempdir().unwrap();
     std::fs::write(
         snap.path().join("cloudhsmv2-describe-clusters.json"),
@@ -332,6 +337,35 @@ fn bad_input_is_one_line_and_exit_2() {
     let ca = ca.to_str().unwrap();
 
     let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "--cluster-id",
+                CLUSTER,
+                "--trust-anchor",
+                fifty.to_str().unwrap(),
+            ],
+            "fifty.pem",
+        ),
+        (
+            vec![
+                "--cluster-id",
+                CLUSTER,
+                "--trust-anchor",
+                huge.to_str().unwrap(),
+            ],
+            "huge.pem",
+        ),
+        (
+            vec![
+                "--cluster-id",
+                CLUSTER,
+                "--trust-anchor",
+                ca,
+                "--cloudhsm-users",
+                huge_json.to_str().unwrap(),
+            ],
+            "huge.json",
+        ),
         (
             vec![
                 "--cluster-id",
