@@ -2,6 +2,8 @@
 # Regenerates the recorded example snapshots in examples/ (certificates and AWS CLI JSON).
 #
 #   examples/ready   a cluster that meets every prerequisite
+#   examples/failed-store  an existing store, FAILED with INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET, for
+#                    `cks-doctor diagnose`: one of its cluster's subnets has no free address left
 #   examples/broken  a cluster that fails several ways at once: HSMs in one Availability Zone,
 #                    a missing outbound security group rule, a subnet without free addresses
 #                    (and one public subnet, an advisory warning),
@@ -172,5 +174,21 @@ write(d, "ec2-describe-network-acls.json", network_acls(mapping3.values()))
 write(d, "cloudhsm-users.json", users_locked)
 write(d, "request.json", {"CustomKeyStoreName": "ExampleKeyStore", "CloudHsmClusterId": "cluster-jxhlf7644ne",
                           "TrustAnchorCertificate": read("impostor-ca.crt")})
+
+# ---- failed-store: diagnose an existing store ----
+d = os.path.join(out, "failed-store")
+write(d, "cloudhsmv2-describe-clusters.json", {"Clusters": [
+    cluster("cluster-jxhlf7644ne", [hsm("hsm-r2tk4e6pqwy", "us-east-1a", mapping2["us-east-1a"], "10.0.0.12"),
+                                    hsm("hsm-x7mc3bfd2sz", "us-east-1b", mapping2["us-east-1b"], "10.0.1.20")],
+            mapping2, read("ready-cluster.crt"), read("ready-cluster.csr"))]})
+write(d, "ec2-describe-security-groups.json", group(sg, [rule(sg)], [rule(sg)]))
+write(d, "ec2-describe-subnets.json", {"Subnets": [subnet(mapping2["us-east-1a"], "us-east-1a", 31, "10.0.0.0/27"),
+                                                   subnet(mapping2["us-east-1b"], "us-east-1b", 0, "10.0.1.0/28")]})
+write(d, "ec2-describe-route-tables.json", route_tables())
+write(d, "ec2-describe-network-acls.json", network_acls(mapping2.values()))
+failed = store("cks-0a1b2c3d4e5f60789", "ExampleKeyStore", "cluster-jxhlf7644ne", read("ready-ca.crt"), state="FAILED")
+failed["ConnectionErrorCode"] = "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET"
+write(d, "kms-describe-custom-key-stores.json", {"CustomKeyStores": [failed, xks]})
+write(d, "cloudhsm-users.json", users_ok)
 PY
 echo "examples regenerated in $root/examples"

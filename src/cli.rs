@@ -113,6 +113,8 @@ pub enum Command {
     Checks,
     /// Record the facts a pre-flight reads, as AWS CLI JSON files for --snapshot
     Snapshot(SnapshotArgs),
+    /// Find out why an existing key store is FAILED (or check a CONNECTED one)
+    Diagnose(DiagnoseArgs),
     /// Print the least-privilege read-only IAM policy the checks need
     IamPolicy {
         /// Only the checks of this key store kind
@@ -174,6 +176,21 @@ pub struct PasswordArgs {
     /// Read the kmsuser password from standard input (see --password-file)
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The custom key store id (cks-...)
+    #[arg(value_name = "STORE_ID", required_unless_present = "name")]
+    pub id: Option<String>,
+    /// Find the store by its name instead
+    #[arg(long, value_name = "NAME", conflicts_with = "id")]
+    pub name: Option<String>,
+    /// JSON output of `cloudhsm-cli user list`, evidence for the kmsuser codes
+    #[arg(long, value_name = "FILE")]
+    pub cloudhsm_users: Option<String>,
+    #[command(flatten)]
+    pub xks: XksProbeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -623,6 +640,107 @@ async fn preflight(global: &Global, args: &PreflightArgs) -> Result<Done, InputE
     })
 }
 
+fn render(global: &Global, report: &Report) -> String {
+    match global.output {
+        OutputFormat::Json => report.to_json() + "\n",
+        OutputFormat::Table => human::render(
+            report,
+            human::Style {
+                color: use_color(global.color),
+            },
+        ),
+    }
+}
+
+async fn diagnose(global: &Global, args: &DiagnoseArgs) -> Result<Done, InputError> {
+    // Everything the operator supplies is read before any network call.
+    let users = args
+        .cloudhsm_users
+        .as_deref()
+        .map(input::load_users)
+        .transpose()?;
+    let secret = read_xks_secret(&args.xks)?;
+    let mut trust_ca = Vec::new();
+    for f in &args.xks.trust_ca {
+        let text = input::read_text_file("--trust-ca", f)?;
+        let origin = f.strip_prefix("file://").unwrap_or(f);
+        trust_ca.extend(
+            crate::certs::parse_pem_chain(&text)
+                .map_err(|e| InputError(format!("--trust-ca {origin}: {e}")))?,
+        );
+    }
+    let (source, region) = source(global).await?;
+    let stores = match Facts::read_key_stores(&source).await {
+        Ok(s) => s,
+        Err(e) => {
+            return Err(InputError(format!(
+                "cannot read the account's custom key stores, so there is nothing to diagnose: {e}"
+            )))
+        }
+    };
+    let store = crate::diagnose::find(&stores, args.id.as_deref(), args.name.as_deref())
+        .map_err(InputError)?
+        .clone();
+    let kind = if store.is_cloudhsm() {
+        StoreKind::Cloudhsm
+    } else {
+        StoreKind::Xks
+    };
+    let checks: Vec<&'static Check> = selected(global, kind)?
+        .into_iter()
+        .filter(|c| !crate::diagnose::CREATE_ONLY.contains(&c.id))
+        .collect();
+    let extras = crate::diagnose::Extras {
+        secret,
+        users,
+        connect_to: args.xks.connect_to.clone(),
+        trust_ca,
+        region: region.clone().unwrap_or_default(),
+        timeout: Duration::from_secs_f64(global.timeout * 0.8),
+    };
+    if !store.is_cloudhsm() && extras.region.is_empty() {
+        return Err(InputError::new(
+            "diagnosing an external key store needs its Region (--region): it goes into the SigV4 scope",
+        ));
+    }
+    let request = crate::diagnose::request_for(&store, extras)
+        .map_err(|e| InputError(format!("{}: {e}", store.custom_key_store_id)))?;
+    let xks = request.xks();
+    let target = Target {
+        kind: if xks.is_some() { "xks" } else { "cloudhsm" }.into(),
+        operation: "ConnectCustomKeyStore".into(),
+        custom_key_store_name: Some(store.custom_key_store_name.clone()),
+        cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
+        trust_anchor: request
+            .cloudhsm()
+            .map(|_| "the store's TrustAnchorCertificate".to_string()),
+        xks_proxy_uri_endpoint: xks.map(|x| x.uri_endpoint.clone()),
+        xks_proxy_uri_path: xks.map(|x| x.uri_path.clone()),
+        xks_proxy_connectivity: xks.map(|x| x.connectivity.clone()),
+        connect_to: xks.and_then(|x| x.connect_addr()).map(|a| a.to_string()),
+        region,
+        source: source.describe(),
+    };
+    let facts = Facts::with_key_stores(request, source, stores);
+    let results = runner::run_with_jobs(
+        facts.clone(),
+        &checks,
+        Duration::from_secs_f64(global.timeout),
+        global.jobs.map(|j| j as usize).unwrap_or(usize::MAX),
+    )
+    .await;
+    let diagnosis = crate::diagnose::diagnose(&store, &results);
+    let mut report = Report::new(target, results);
+    report.latency = facts
+        .xks_probe_if_run()
+        .map(crate::report::Latency::from_probe);
+    report.diagnosis = Some(diagnosis);
+    Ok(Done {
+        stdout: render(global, &report),
+        code: report.exit_code(),
+    })
+}
+
 fn list_checks(global: &Global) -> Done {
     let all = meta::all();
     if global.output == OutputFormat::Json {
@@ -840,6 +958,7 @@ async fn snapshot(global: &Global, args: &SnapshotArgs) -> Result<Done, InputErr
 pub async fn run(cli: Cli) -> Result<Done, InputError> {
     match &cli.command {
         Command::Preflight(args) => preflight(&cli.global, args).await,
+        Command::Diagnose(args) => diagnose(&cli.global, args).await,
         Command::Checks => Ok(list_checks(&cli.global)),
         Command::Snapshot(args) => snapshot(&cli.global, args).await,
         Command::IamPolicy { kind } => {

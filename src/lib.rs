@@ -8,6 +8,7 @@ pub mod certs;
 pub mod checks;
 pub mod cli;
 pub mod codes;
+pub mod diagnose;
 pub mod facts;
 pub mod input;
 pub mod meta;

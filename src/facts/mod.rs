@@ -226,6 +226,31 @@ fn blocked<T>(why: &str) -> Fact<T> {
 
 impl Facts {
     pub fn new(request: Request, source: Source) -> Arc<Facts> {
+        Self::make(request, source, None)
+    }
+
+    /// Facts whose key store list was already read (diagnose reads it to find the store and
+    /// rebuild the request): the list is not fetched again.
+    pub fn with_key_stores(
+        request: Request,
+        source: Source,
+        stores: Vec<CustomKeyStore>,
+    ) -> Arc<Facts> {
+        let facts = Self::make(request, source, Some(Ok(stores)));
+        facts.counts.custom_key_stores.store(1, Ordering::Relaxed);
+        facts
+    }
+
+    /// Reads the account's key stores from a source before any request exists.
+    pub async fn read_key_stores(source: &Source) -> Fact<Vec<CustomKeyStore>> {
+        source.describe_custom_key_stores().await
+    }
+
+    fn make(
+        request: Request,
+        source: Source,
+        key_stores: Option<Fact<Vec<CustomKeyStore>>>,
+    ) -> Arc<Facts> {
         Arc::new(Facts {
             request,
             source,
@@ -233,7 +258,7 @@ impl Facts {
             cluster: OnceCell::new(),
             security_group: OnceCell::new(),
             subnets: OnceCell::new(),
-            key_stores: OnceCell::new(),
+            key_stores: OnceCell::new_with(key_stores),
             associated_clusters: OnceCell::new(),
             route_tables: OnceCell::new(),
             network_acls: OnceCell::new(),

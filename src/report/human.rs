@@ -110,12 +110,19 @@ pub fn render(report: &Report, style: Style) -> String {
         ),
         _ => t.kind.clone(),
     };
-    let _ = writeln!(
-        out,
-        "{} {} pre-flight for {what}",
-        style.bold("cks-doctor"),
-        t.operation
-    );
+    let headline = if t.operation == "ConnectCustomKeyStore" {
+        format!(
+            "{} diagnosis of the key store on {what}",
+            style.bold("cks-doctor")
+        )
+    } else {
+        format!(
+            "{} {} pre-flight for {what}",
+            style.bold("cks-doctor"),
+            t.operation
+        )
+    };
+    let _ = writeln!(out, "{headline}");
     let _ = writeln!(out, "{}", style.dim(&format!("facts from {}", t.source)));
     if let Some(c) = &t.connect_to {
         let _ = writeln!(
@@ -144,6 +151,9 @@ pub fn render(report: &Report, style: Style) -> String {
     }
     if let Some(l) = &report.latency {
         render_latency(&mut out, l, style);
+    }
+    if let Some(d) = &report.diagnosis {
+        render_diagnosis(&mut out, d, style);
     }
     let s = &report.summary;
     let _ = writeln!(
@@ -208,4 +218,36 @@ fn render_latency(out: &mut String, l: &super::Latency, style: Style) {
             ))
         );
     }
+}
+
+fn render_diagnosis(out: &mut String, d: &crate::diagnose::Diagnosis, style: Style) {
+    let _ = writeln!(out, "\n{}", style.bold("Diagnosis"));
+    let state = match &d.connection_error_code {
+        Some(c) => format!("{} with {c}", d.connection_state),
+        None => d.connection_state.clone(),
+    };
+    let _ = writeln!(
+        out,
+        "  {} ({}, {}) is {state}",
+        d.custom_key_store_id, d.custom_key_store_name, d.custom_key_store_type
+    );
+    if !d.meaning.is_empty() {
+        let _ = writeln!(out, "  {}", style.dim(&d.meaning));
+    }
+    let list = |out: &mut String, title: &str, ids: &[String]| {
+        if !ids.is_empty() {
+            let _ = writeln!(out, "  {title}: {}", ids.join(", "));
+        }
+    };
+    list(out, "Confirmed by", &d.confirmed_by);
+    list(out, "Ruled out", &d.ruled_out);
+    list(out, "Could not check", &d.not_checked);
+    list(out, "Other failures", &d.other_failures);
+    if !d.recovery.is_empty() {
+        let _ = writeln!(out, "  Recovery:");
+        for (i, step) in d.recovery.iter().enumerate() {
+            let _ = writeln!(out, "    {}. {step}", i + 1);
+        }
+    }
+    let _ = writeln!(out, "  {}", style.bold(&d.text));
 }

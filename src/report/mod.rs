@@ -165,6 +165,9 @@ pub struct Report {
     /// XKS only: the timed fresh connection to the proxy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<Latency>,
+    /// `diagnose` only: the store's state and error code against the checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<crate::diagnose::Diagnosis>,
     pub checks: Vec<CheckResult>,
 }
 
@@ -182,6 +185,7 @@ impl Report {
             summary,
             verdict,
             latency: None,
+            diagnosis: None,
             checks,
         }
     }
@@ -225,7 +229,16 @@ fn verdict(target: &Target, checks: &[CheckResult]) -> Verdict {
     } else {
         Outlook::NoFailureFound
     };
+    let existing = op == "ConnectCustomKeyStore";
     let mut text = match outlook {
+        Outlook::WouldFail if existing && !codes.is_empty() => format!(
+            "Connecting would fail with ConnectionErrorCode {}",
+            codes.join(", ")
+        ),
+        Outlook::WouldFail if existing => format!(
+            "The store has problems that CreateCustomKeyStore/UpdateCustomKeyStore would reject: {}",
+            exceptions.join(", ")
+        ),
         Outlook::WouldFail if !exceptions.is_empty() => {
             format!("{op} would fail with: {}", exceptions.join(", "))
         }
@@ -237,7 +250,7 @@ fn verdict(target: &Target, checks: &[CheckResult]) -> Verdict {
         }
         Outlook::NoFailureFound => format!("No failure found: {op} should succeed"),
     };
-    if !codes.is_empty() {
+    if !codes.is_empty() && !existing {
         text.push_str(&format!(
             ". Once created, connecting would fail with ConnectionErrorCode {}",
             codes.join(", ")
