@@ -115,6 +115,8 @@ pub enum Command {
     Snapshot(SnapshotArgs),
     /// Find out why an existing key store is FAILED (or check a CONNECTED one)
     Diagnose(DiagnoseArgs),
+    /// Diagnose every custom key store of the account in one or more Regions (and accounts)
+    Scan(ScanArgs),
     /// Print the least-privilege read-only IAM policy the checks need
     IamPolicy {
         /// Only the checks of this key store kind
@@ -176,6 +178,19 @@ pub struct PasswordArgs {
     /// Read the kmsuser password from standard input (see --password-file)
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Regions to scan (comma-separated or repeated); default: the configured Region
+    #[arg(long, value_delimiter = ',', value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// Every Region enabled for the account (ec2:DescribeRegions)
+    #[arg(long, conflicts_with = "regions")]
+    pub all_regions: bool,
+    /// AWS profiles (accounts) to scan into one report (comma-separated or repeated)
+    #[arg(long, value_delimiter = ',', value_name = "PROFILE")]
+    pub profiles: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -652,16 +667,33 @@ fn render(global: &Global, report: &Report) -> String {
     }
 }
 
-async fn diagnose(global: &Global, args: &DiagnoseArgs) -> Result<Done, InputError> {
-    // Everything the operator supplies is read before any network call.
-    let users = args
-        .cloudhsm_users
-        .as_deref()
-        .map(input::load_users)
-        .transpose()?;
-    let secret = read_xks_secret(&args.xks)?;
+/// Source for one profile and Region (scan), or the global ones.
+async fn source_for(
+    global: &Global,
+    profile: Option<&str>,
+    region: Option<&str>,
+) -> Result<(Source, Option<String>), InputError> {
+    match &global.snapshot {
+        Some(_) => source(global).await,
+        None => {
+            let opts = LiveOptions {
+                profile: profile.map(str::to_string).or_else(|| global.profile.clone()),
+                region: region.map(str::to_string).or_else(|| global.region.clone()),
+                endpoint_url: global.endpoint_url.clone(),
+                timeout: Duration::from_secs_f64(global.timeout * 0.9),
+            };
+            let live = LiveSource::connect(&opts)
+                .await
+                .map_err(|e| InputError(e.0))?;
+            let region = live.region().to_string();
+            Ok((Source::Live(live), Some(region)))
+        }
+    }
+}
+
+fn read_trust_ca(files: &[String]) -> Result<Vec<crate::certs::Cert>, InputError> {
     let mut trust_ca = Vec::new();
-    for f in &args.xks.trust_ca {
+    for f in files {
         let text = input::read_text_file("--trust-ca", f)?;
         let origin = f.strip_prefix("file://").unwrap_or(f);
         trust_ca.extend(
@@ -669,18 +701,18 @@ async fn diagnose(global: &Global, args: &DiagnoseArgs) -> Result<Done, InputErr
                 .map_err(|e| InputError(format!("--trust-ca {origin}: {e}")))?,
         );
     }
-    let (source, region) = source(global).await?;
-    let stores = match Facts::read_key_stores(&source).await {
-        Ok(s) => s,
-        Err(e) => {
-            return Err(InputError(format!(
-                "cannot read the account's custom key stores, so there is nothing to diagnose: {e}"
-            )))
-        }
-    };
-    let store = crate::diagnose::find(&stores, args.id.as_deref(), args.name.as_deref())
-        .map_err(InputError)?
-        .clone();
+    Ok(trust_ca)
+}
+
+/// Diagnoses one existing store: every check that applies to it, and the diagnosis.
+async fn diagnose_store(
+    global: &Global,
+    source: Source,
+    region: Option<String>,
+    stores: Vec<crate::facts::model::CustomKeyStore>,
+    store: crate::facts::model::CustomKeyStore,
+    extras: crate::diagnose::Extras,
+) -> Result<Report, InputError> {
     let kind = if store.is_cloudhsm() {
         StoreKind::Cloudhsm
     } else {
@@ -690,19 +722,6 @@ async fn diagnose(global: &Global, args: &DiagnoseArgs) -> Result<Done, InputErr
         .into_iter()
         .filter(|c| !crate::diagnose::CREATE_ONLY.contains(&c.id))
         .collect();
-    let extras = crate::diagnose::Extras {
-        secret,
-        users,
-        connect_to: args.xks.connect_to.clone(),
-        trust_ca,
-        region: region.clone().unwrap_or_default(),
-        timeout: Duration::from_secs_f64(global.timeout * 0.8),
-    };
-    if !store.is_cloudhsm() && extras.region.is_empty() {
-        return Err(InputError::new(
-            "diagnosing an external key store needs its Region (--region): it goes into the SigV4 scope",
-        ));
-    }
     let request = crate::diagnose::request_for(&store, extras)
         .map_err(|e| InputError(format!("{}: {e}", store.custom_key_store_id)))?;
     let xks = request.xks();
@@ -735,10 +754,219 @@ async fn diagnose(global: &Global, args: &DiagnoseArgs) -> Result<Done, InputErr
         .xks_probe_if_run()
         .map(crate::report::Latency::from_probe);
     report.diagnosis = Some(diagnosis);
+    Ok(report)
+}
+
+async fn diagnose(global: &Global, args: &DiagnoseArgs) -> Result<Done, InputError> {
+    // Everything the operator supplies is read before any network call.
+    let users = args
+        .cloudhsm_users
+        .as_deref()
+        .map(input::load_users)
+        .transpose()?;
+    let secret = read_xks_secret(&args.xks)?;
+    let trust_ca = read_trust_ca(&args.xks.trust_ca)?;
+    let (source, region) = source(global).await?;
+    let stores = Facts::read_key_stores(&source).await.map_err(|e| {
+        InputError(format!(
+            "cannot read the account's custom key stores, so there is nothing to diagnose: {e}"
+        ))
+    })?;
+    let store = crate::diagnose::find(&stores, args.id.as_deref(), args.name.as_deref())
+        .map_err(InputError)?
+        .clone();
+    if !store.is_cloudhsm() && region.is_none() {
+        return Err(InputError::new(
+            "diagnosing an external key store needs its Region (--region): it goes into the SigV4 scope",
+        ));
+    }
+    let extras = crate::diagnose::Extras {
+        secret,
+        users,
+        connect_to: args.xks.connect_to.clone(),
+        trust_ca,
+        region: region.clone().unwrap_or_default(),
+        timeout: Duration::from_secs_f64(global.timeout * 0.8),
+    };
+    let report = diagnose_store(global, source, region, stores, store, extras).await?;
     Ok(Done {
         stdout: render(global, &report),
         code: report.exit_code(),
     })
+}
+
+/// One place scan could not look at, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScanError {
+    pub profile: Option<String>,
+    pub region: Option<String>,
+    pub error: String,
+}
+
+async fn scan_one_region(
+    global: &Global,
+    profile: Option<String>,
+    region: Option<String>,
+) -> Result<Vec<Report>, ScanError> {
+    let fail = |e: String| ScanError {
+        profile: profile.clone(),
+        region: region.clone(),
+        error: e,
+    };
+    let (source, resolved) = source_for(global, profile.as_deref(), region.as_deref())
+        .await
+        .map_err(|e| fail(e.0))?;
+    let stores = Facts::read_key_stores(&source)
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let jobs = global.jobs.map(|j| j as usize).unwrap_or(8);
+    let work = stores.iter().cloned().map(|store| {
+        let source = source.clone();
+        let stores = stores.clone();
+        let resolved = resolved.clone();
+        async move {
+            let extras = crate::diagnose::Extras {
+                region: resolved.clone().unwrap_or_default(),
+                timeout: Duration::from_secs_f64(global.timeout * 0.8),
+                ..Default::default()
+            };
+            diagnose_store(global, source, resolved, stores, store, extras).await
+        }
+    });
+    use futures::StreamExt;
+    let results: Vec<Result<Report, InputError>> =
+        futures::stream::iter(work).buffered(jobs.max(1)).collect().await;
+    results
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(e.0))
+}
+
+async fn scan(global: &Global, args: &ScanArgs) -> Result<Done, InputError> {
+    let profiles: Vec<Option<String>> = if args.profiles.is_empty() {
+        vec![None]
+    } else {
+        args.profiles.iter().cloned().map(Some).collect()
+    };
+    let mut targets: Vec<(Option<String>, Option<String>)> = Vec::new();
+    for p in &profiles {
+        let regions: Vec<Option<String>> = if args.all_regions {
+            if global.snapshot.is_some() {
+                return Err(InputError::new(
+                    "--all-regions needs the live AWS APIs (a snapshot holds one Region)",
+                ));
+            }
+            let (source, _) = source_for(global, p.as_deref(), None).await?;
+            let Source::Live(live) = &source else {
+                return Err(InputError::new("--all-regions needs the live AWS APIs"));
+            };
+            live.describe_regions()
+                .await
+                .map_err(|e| InputError(format!("--all-regions: {e}")))?
+                .into_iter()
+                .map(Some)
+                .collect()
+        } else if args.regions.is_empty() {
+            vec![None]
+        } else {
+            args.regions.iter().cloned().map(Some).collect()
+        };
+        targets.extend(regions.into_iter().map(|r| (p.clone(), r)));
+    }
+    let runs = targets
+        .into_iter()
+        .map(|(p, r)| scan_one_region(global, p, r));
+    let outcomes = futures::future::join_all(runs).await;
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for o in outcomes {
+        match o {
+            Ok(r) => reports.extend(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    let code = reports
+        .iter()
+        .map(Report::exit_code)
+        .chain(std::iter::once(if errors.is_empty() {
+            EXIT_OK
+        } else {
+            EXIT_INCOMPLETE
+        }))
+        .fold(EXIT_OK, |a, b| match (a, b) {
+            (EXIT_FAIL, _) | (_, EXIT_FAIL) => EXIT_FAIL,
+            (EXIT_INCOMPLETE, _) | (_, EXIT_INCOMPLETE) => EXIT_INCOMPLETE,
+            _ => EXIT_OK,
+        });
+    let stdout = match global.output {
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(&serde_json::json!({
+                "schema_version": crate::report::SCHEMA_VERSION,
+                "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
+                "reports": reports,
+                "errors": errors,
+            }))
+            .expect("serializes")
+                + "\n"
+        }
+        OutputFormat::Table => scan_table(&reports, &errors),
+    };
+    Ok(Done { stdout, code })
+}
+
+fn scan_table(reports: &[Report], errors: &[ScanError]) -> String {
+    let mut table = Table::new();
+    let arrangement = if std::io::stdout().is_terminal() {
+        ContentArrangement::Dynamic
+    } else {
+        ContentArrangement::Disabled
+    };
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(arrangement)
+        .set_header(vec!["region", "store", "name", "kind", "state", "verdict", "failing checks"]);
+    for r in reports {
+        let d = r.diagnosis.as_ref();
+        let state = d
+            .map(|d| match &d.connection_error_code {
+                Some(c) => format!("{} ({c})", d.connection_state),
+                None => d.connection_state.clone(),
+            })
+            .unwrap_or_default();
+        let failing: Vec<&str> = r
+            .checks
+            .iter()
+            .filter(|c| c.status == crate::checks::Status::Fail)
+            .map(|c| c.id.as_str())
+            .collect();
+        let verdict = match r.exit_code() {
+            EXIT_OK => "ok",
+            EXIT_FAIL => "FAIL",
+            _ => "incomplete",
+        };
+        table.add_row(vec![
+            r.target.region.clone().unwrap_or_default(),
+            d.map(|d| d.custom_key_store_id.clone()).unwrap_or_default(),
+            r.target.custom_key_store_name.clone().unwrap_or_default(),
+            r.target.kind.clone(),
+            state,
+            verdict.to_string(),
+            failing.join("\n"),
+        ]);
+    }
+    let mut out = format!("{table}\n{} key store(s) scanned\n", reports.len());
+    for e in errors {
+        out += &format!(
+            "could not scan {}{}: {}\n",
+            e.region.as_deref().unwrap_or("the default Region"),
+            e.profile
+                .as_deref()
+                .map(|p| format!(" (profile {p})"))
+                .unwrap_or_default(),
+            e.error
+        );
+    }
+    out
 }
 
 fn list_checks(global: &Global) -> Done {
@@ -959,6 +1187,7 @@ pub async fn run(cli: Cli) -> Result<Done, InputError> {
     match &cli.command {
         Command::Preflight(args) => preflight(&cli.global, args).await,
         Command::Diagnose(args) => diagnose(&cli.global, args).await,
+        Command::Scan(args) => scan(&cli.global, args).await,
         Command::Checks => Ok(list_checks(&cli.global)),
         Command::Snapshot(args) => snapshot(&cli.global, args).await,
         Command::IamPolicy { kind } => {

@@ -928,7 +928,9 @@ fn proxy_without_tls_1_2_fails_the_version_check() {
     let server = std::thread::spawn(move || {
         // Two handshakes: KMS's suites, then every suite.
         for _ in 0..2 {
-            let Ok((mut s, _)) = listener.accept() else { return };
+            let Ok((mut s, _)) = listener.accept() else {
+                return;
+            };
             let mut buf = [0u8; 4096];
             let _ = s.read(&mut buf);
             // TLS 1.0 record, alert, fatal, protocol_version.
@@ -939,18 +941,49 @@ fn proxy_without_tls_1_2_fails_the_version_check() {
         .env("CKS_XKS_SECRET_ACCESS_KEY", SECRET)
         .arg("--snapshot")
         .arg(example("ready"))
-        .args(["--region", REGION, "--timeout", "5", "--output", "json", "preflight", "xks"])
-        .args(["--uri-endpoint", ENDPOINT, "--uri-path", PATH, "--access-key-id", ACCESS_KEY_ID])
+        .args([
+            "--region",
+            REGION,
+            "--timeout",
+            "5",
+            "--output",
+            "json",
+            "preflight",
+            "xks",
+        ])
+        .args([
+            "--uri-endpoint",
+            ENDPOINT,
+            "--uri-path",
+            PATH,
+            "--access-key-id",
+            ACCESS_KEY_ID,
+        ])
         .args(["--connect-to", &format!("{HOST}:443:{addr}")])
         .output()
         .unwrap();
     server.join().unwrap();
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let get = |id: &str| r["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+    let get = |id: &str| {
+        r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .clone()
+    };
     let v = get("xks.tls.version");
     assert_eq!(v["status"], "FAIL", "{}", v["message"]);
-    assert!(v["message"].as_str().unwrap().contains("ProtocolVersion"), "{}", v["message"]);
-    assert_eq!(v["connection_error_codes"][0], "XKS_PROXY_INVALID_TLS_CONFIGURATION");
+    assert!(
+        v["message"].as_str().unwrap().contains("ProtocolVersion"),
+        "{}",
+        v["message"]
+    );
+    assert_eq!(
+        v["connection_error_codes"][0],
+        "XKS_PROXY_INVALID_TLS_CONFIGURATION"
+    );
     assert_eq!(get("xks.tls.cipher-suite")["status"], "SKIP");
     assert_eq!(get("xks.health.response")["status"], "SKIP");
     assert_eq!(out.status.code(), Some(1));

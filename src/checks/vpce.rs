@@ -39,11 +39,15 @@ fn vpc(f: &Facts) -> Step<(&XksRequest, &str)> {
             "not applicable: the key store uses PUBLIC_ENDPOINT connectivity",
         ));
     }
+    let owner_ok = r
+        .vpc_endpoint_service_owner
+        .as_deref()
+        .is_none_or(|o| o.len() == 12 && o.chars().all(|c| c.is_ascii_digit()));
     match r.vpc_endpoint_service_name.as_deref() {
-        Some(n) if name_problem(n).is_none() => Ok((r, n)),
+        Some(n) if name_problem(n).is_none() && owner_ok => Ok((r, n)),
         _ => Err(Outcome::blocked(
             "xks.params.vpc-endpoint-service",
-            "no valid XksProxyVpcEndpointServiceName",
+            "no valid XksProxyVpcEndpointServiceName and owner",
         )),
     }
 }
@@ -157,10 +161,19 @@ async fn found(f: &Facts) -> Step<Found<'_>> {
     match seen(f).await? {
         Seen::Own(c) => Ok(Found::Own(c)),
         Seen::Other(d) => Ok(Found::Other(d)),
-        Seen::Unseen => Err(Outcome::blocked(
-            "xks.vpce.service-exists",
-            "the endpoint service is not visible from this account",
-        )),
+        Seen::Unseen => {
+            if let Some(o) = f.request.xks().and_then(|x| x.vpc_endpoint_service_owner.as_deref()) {
+                if got(f.caller_identity().await)?.account != o {
+                    return Err(Outcome::error(format!(
+                        "could not check from this account: the endpoint service would belong to {o} and is not visible from here"
+                    )));
+                }
+            }
+            Err(Outcome::blocked(
+                "xks.vpce.service-exists",
+                "the endpoint service is not visible from this account",
+            ))
+        }
     }
 }
 
@@ -192,18 +205,33 @@ async fn service_exists(f: &Facts) -> Step<Outcome> {
                     )));
                 }
             }
-            Ok(Outcome::pass(format!(
-                "{name} ({}) exists in this account{}",
-                c.service_id,
-                c.service_state
-                    .as_deref()
-                    .map(|s| format!(", state {s}"))
-                    .unwrap_or_default()
-            )))
+            match c.service_state.as_deref() {
+                Some("Available") | None => Ok(Outcome::pass(format!(
+                    "{name} ({}) exists in this account{}",
+                    c.service_id,
+                    c.service_state
+                        .as_deref()
+                        .map(|s| format!(", state {s}"))
+                        .unwrap_or_default()
+                ))),
+                Some("Pending") => Ok(Outcome::warn(format!(
+                    "{name} ({}) is still Pending: wait until it is Available",
+                    c.service_id
+                ))
+                .exceptions(&[])
+                .codes(&[])),
+                Some(state) => Ok(Outcome::fail(format!(
+                    "{name} ({}) is {state}, not Available",
+                    c.service_id
+                ))),
+            }
         }
         Seen::Other(d) => {
             let svc_owner = d.owner.as_deref().unwrap_or("another account");
             match owner {
+                Some(_) if d.owner.is_none() => Ok(Outcome::error(
+                    "could not check: DescribeVpcEndpointServices does not report the service's owner",
+                )),
                 Some(o) if Some(o) == d.owner.as_deref() => Ok(Outcome::pass(format!(
                     "{name} exists, owned by {o} (cross-account): its configuration can only be read from that account, so the checks that need it could not be made from here"
                 ))),
@@ -324,7 +352,7 @@ async fn load_balancer(f: &Facts) -> Step<Outcome> {
                 if kind != "network" {
                     problems.push(format!("{arn} is a {kind} load balancer, not network"));
                 }
-                if state != "active" {
+                if state != "active" && state != "active_impaired" {
                     problems.push(format!("{arn} is {state}, not active"));
                 }
             }
@@ -346,17 +374,16 @@ async fn two_az(f: &Facts) -> Step<Outcome> {
         Found::Other(d) => (d.availability_zones.clone(), false),
     };
     let mut evidence = vec![format!("service: {}", service_azs.join(", "))];
-    if service_azs.iter().collect::<BTreeSet<_>>().len() < 2 {
+    let distinct = service_azs.iter().collect::<BTreeSet<_>>().len();
+    if distinct < 2 {
         return Ok(Outcome::fail(format!(
-            "the service is in {} Availability Zone(s); KMS needs at least two",
-            service_azs.len()
+            "the service is in {distinct} Availability Zone(s); KMS needs at least two"
         ))
         .evidence(evidence));
     }
     if !owner_view {
         return Ok(Outcome::pass(format!(
-            "the service is in {} Availability Zones (its load balancer's zones can only be read from the owner account)",
-            service_azs.len()
+            "the service is in {distinct} Availability Zones (its load balancer's zones can only be read from the owner account)"
         ))
         .evidence(evidence));
     }
@@ -384,8 +411,7 @@ async fn two_az(f: &Facts) -> Step<Outcome> {
         }
     }
     Ok(Outcome::pass(format!(
-        "the service and its load balancer span {} Availability Zones",
-        service_azs.len()
+        "the service and its load balancer span {distinct} or more Availability Zones"
     ))
     .evidence(evidence))
 }

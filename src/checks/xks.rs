@@ -38,14 +38,18 @@ register! {
 
 /// With VPC endpoint service connectivity KMS contacts the proxy only when it connects the
 /// store, not at CreateCustomKeyStore: the proxy checks then predict ConnectionErrorCodes only.
-fn connect_time(f: &Facts, mut o: Outcome) -> Outcome {
+fn connect_time(f: &Facts, id: &str, mut o: Outcome) -> Outcome {
     let vpc = f
         .request
         .xks()
         .is_some_and(|r| r.connectivity == super::vpce::VPC);
     if vpc {
         o.kms_exceptions = Some(Vec::new());
-        if matches!(o.status, super::Status::Fail | super::Status::Warn) {
+        let predicts_code = match &o.connection_error_codes {
+            Some(c) => !c.is_empty(),
+            None => crate::meta::get(id).is_some_and(|m| !m.connection_error_codes.is_empty()),
+        };
+        if predicts_code && matches!(o.status, super::Status::Fail | super::Status::Warn) {
             o.message.push_str(
                 " (VPC endpoint service connectivity: KMS contacts the proxy only when it connects the store, so this predicts a ConnectionErrorCode, not a CreateCustomKeyStore error)",
             );
@@ -55,30 +59,30 @@ fn connect_time(f: &Facts, mut o: Outcome) -> Outcome {
 }
 
 macro_rules! at_connect {
-    ($($outer:ident => $inner:ident),* $(,)?) => {$(
+    ($($outer:ident => $inner:ident : $id:literal),* $(,)?) => {$(
         async fn $outer(f: &Facts) -> Step<Outcome> {
-            Ok(connect_time(f, super::flatten($inner(f).await)))
+            Ok(connect_time(f, $id, super::flatten($inner(f).await)))
         }
     )*};
 }
 
 at_connect! {
-    at_connect_dns => dns,
-    at_connect_tcp => tcp,
-    at_connect_tls_version => tls_version,
-    at_connect_cipher_suite => cipher_suite,
-    at_connect_certificate_validity => certificate_validity,
-    at_connect_certificate_name => certificate_name,
-    at_connect_certificate_trust => certificate_trust,
-    at_connect_health_response => health_response,
-    at_connect_health_fleet => health_fleet,
-    at_connect_latency_budget => latency_budget,
-    at_connect_clock_skew => clock_skew,
-    at_connect_rejects_unsigned => rejects_unsigned,
-    at_connect_rejects_wrong_secret => rejects_wrong_secret,
-    at_connect_spec_unknown_path => spec_unknown_path,
-    at_connect_spec_get => spec_get,
-    at_connect_spec_empty_body => spec_empty_body,
+    at_connect_dns => dns: "xks.connection.dns",
+    at_connect_tcp => tcp: "xks.connection.tcp",
+    at_connect_tls_version => tls_version: "xks.tls.version",
+    at_connect_cipher_suite => cipher_suite: "xks.tls.cipher-suite",
+    at_connect_certificate_validity => certificate_validity: "xks.tls.certificate-validity",
+    at_connect_certificate_name => certificate_name: "xks.tls.certificate-name",
+    at_connect_certificate_trust => certificate_trust: "xks.tls.certificate-trust",
+    at_connect_health_response => health_response: "xks.health.response",
+    at_connect_health_fleet => health_fleet: "xks.health.fleet",
+    at_connect_latency_budget => latency_budget: "xks.latency.budget",
+    at_connect_clock_skew => clock_skew: "xks.clock.skew",
+    at_connect_rejects_unsigned => rejects_unsigned: "xks.security.rejects-unsigned",
+    at_connect_rejects_wrong_secret => rejects_wrong_secret: "xks.security.rejects-wrong-secret",
+    at_connect_spec_unknown_path => spec_unknown_path: "xks.spec.unknown-path",
+    at_connect_spec_get => spec_get: "xks.spec.get-method",
+    at_connect_spec_empty_body => spec_empty_body: "xks.spec.empty-body",
 }
 
 const UNREACHABLE: &str = "XksProxyUriUnreachableException";

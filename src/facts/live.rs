@@ -28,6 +28,7 @@ pub struct LiveOptions {
     pub timeout: Duration,
 }
 
+#[derive(Clone)]
 pub struct LiveSource {
     region: String,
     endpoint_url: Option<String>,
@@ -372,6 +373,24 @@ impl LiveSource {
             }
             Err(e) => Err(self.classify(ACTION, e)),
         }
+    }
+
+    /// The Regions enabled for the account (for `scan --all-regions`).
+    pub async fn describe_regions(&self) -> Fact<Vec<String>> {
+        const ACTION: &str = "ec2:DescribeRegions";
+        let out = self
+            .ec2
+            .describe_regions()
+            .send()
+            .await
+            .map_err(|e| self.classify(ACTION, e))?;
+        let mut regions: Vec<String> = out
+            .regions()
+            .iter()
+            .filter_map(|r| r.region_name().map(str::to_string))
+            .collect();
+        regions.sort();
+        Ok(regions)
     }
 
     pub async fn get_caller_identity(&self) -> Fact<CallerIdentity> {

@@ -41,6 +41,7 @@ pub enum FactError {
 pub type Fact<T> = Result<T, FactError>;
 
 /// Where facts come from: the AWS APIs, or files recorded with the AWS CLI.
+#[derive(Clone)]
 pub enum Source {
     Live(live::LiveSource),
     Recorded(recorded::Recorded),
@@ -375,7 +376,14 @@ impl Facts {
     pub async fn xks_probe(&self) -> Option<&crate::xks::probe::ProbeReport> {
         self.xks_probe
             .get_or_init(|| async {
-                let cfg = self.request.xks()?.probe_config("CreateCustomKeyStore")?;
+                let x = self.request.xks()?;
+                // KMS contacts a proxy behind a VPC endpoint service only when it connects.
+                let operation = if x.connectivity == "VPC_ENDPOINT_SERVICE" {
+                    "ConnectCustomKeyStore"
+                } else {
+                    "CreateCustomKeyStore"
+                };
+                let cfg = x.probe_config(operation)?;
                 Some(crate::xks::probe::run(&cfg).await)
             })
             .await
