@@ -10,13 +10,16 @@
 //!
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
+#[path = "support/live_server.rs"]
+#[allow(dead_code)]
+mod live_server;
+
 use assert_cmd::Command;
+use live_server::{root, run_cks_doctor, tmp, Run, Server};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -33,185 +36,12 @@ const CLUSTER_CERT: &str = "rsa2048-pkcs1-sha256-cluster.crt";
 const IMPOSTOR: &str = "impostor-ca.crt";
 const NAME: &str = "NewKeyStore";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn cert(name: &str) -> PathBuf {
     root().join("tests/fixtures/certs").join(name)
 }
 
-fn tmp(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
-}
-
 // ------------------------------------------------------------------------------------------------
-// the server
-
-/// `tests/live/server.py` as a child process: started with a free port, killed and waited for on
-/// drop. It also exits by itself when its stdin closes (this process ending).
-struct Server {
-    child: Child,
-    /// Held open for the server's lifetime: closing it stops the server.
-    stdin: Option<ChildStdin>,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(log_name: &str, extra: &[&str]) -> Server {
-        let python = root().join(".venv/bin/python");
-        if !python.exists() {
-            panic!(
-                "the live tests need the project's Python environment {}: run scripts/setup-venv.sh (scripts/test.sh does it)",
-                python.display()
-            );
-        }
-        let log = tmp(log_name);
-        let log_file =
-            std::fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let mut child = std::process::Command::new(&python)
-            .arg(root().join("tests/live/server.py"))
-            .arg("--verbose")
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log_file))
-            .env("PYTHONUNBUFFERED", "1")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {}: {e}", python.display()));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped stdout");
-        // The port line, with a deadline: a server that never gets ready must not hang the tests.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(90)).unwrap_or_default();
-        let port = match line.trim().parse::<u16>() {
-            Ok(p) if p > 0 => p,
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "tests/live/server.py did not print its port (got {line:?}); its log {}:\n{}",
-                    log.display(),
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-        };
-        Server {
-            child,
-            stdin,
-            port,
-            log,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// One HTTP/1.1 request to the server (no HTTP client crate needed): (status, body).
-    fn http(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))
-            .unwrap_or_else(|e| panic!("cannot reach the live server on port {}: {e}", self.port));
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            self.port,
-            body.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        s.write_all(req.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let raw = String::from_utf8_lossy(&raw).into_owned();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("not an HTTP response: {raw:?}"));
-        (status, body.to_string())
-    }
-
-    /// A control call (`/_cks/...`): the JSON answer, or a panic with the server's reason.
-    fn control(&self, method: &str, what: &str, body: Option<&Value>) -> Value {
-        let text = body.map(|b| b.to_string()).unwrap_or_default();
-        let (status, answer) = self.http(
-            method,
-            &format!("/_cks/{what}"),
-            &[("Content-Type", "application/json")],
-            &text,
-        );
-        let value: Value = serde_json::from_str(&answer)
-            .unwrap_or_else(|e| panic!("/_cks/{what}: {status} not JSON ({e}): {answer}"));
-        assert_eq!(
-            status,
-            200,
-            "/_cks/{what} failed: {value:#} (server log {})",
-            self.log.display()
-        );
-        value
-    }
-
-    /// Resets the server and builds the scenario: answers the ids it made.
-    fn seed(&self, scenario: &Value) -> Seeded {
-        Seeded(self.control("POST", "seed", Some(scenario)))
-    }
-
-    fn faults(&self, faults: Value) {
-        self.control("POST", "faults", Some(&faults));
-    }
-
-    fn calls(&self) -> BTreeMap<String, u64> {
-        serde_json::from_value(self.control("GET", "calls", None)).unwrap()
-    }
-
-    fn requests(&self, action: &str) -> Vec<Value> {
-        self.control("GET", "requests", None)
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["action"] == action)
-            .map(|r| r["params"].clone())
-            .collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// What a seed made: refs → the ids moto gave the EC2 resources.
-struct Seeded(Value);
-
-impl Seeded {
-    fn id(&self, r: &str) -> String {
-        self.0["refs"][r]
-            .as_str()
-            .unwrap_or_else(|| panic!("the seed made no {r}: {:#}", self.0))
-            .to_string()
-    }
-}
+// the server (Server, Seeded: tests/support/live_server.rs)
 
 struct Shared {
     server: Server,
@@ -254,123 +84,7 @@ fn scenario(name: &'static str, f: fn(&Server)) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// running the binary
-
-struct Run {
-    report: Value,
-    code: i32,
-    elapsed: Duration,
-    args: String,
-}
-
-impl Run {
-    fn checks(&self) -> &Vec<Value> {
-        self.report["checks"].as_array().unwrap()
-    }
-
-    fn check(&self, id: &str) -> &Value {
-        self.checks()
-            .iter()
-            .find(|c| c["id"] == id)
-            .unwrap_or_else(|| panic!("no result for {id} ({})", self.args))
-    }
-
-    fn message(&self, id: &str) -> &str {
-        self.check(id)["message"].as_str().unwrap()
-    }
-
-    fn evidence(&self, id: &str) -> String {
-        self.check(id)["evidence"]
-            .as_array()
-            .map(|v| {
-                v.iter()
-                    .map(|e| e.as_str().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            })
-            .unwrap_or_default()
-    }
-
-    /// The check has this status (with its message and evidence on failure).
-    fn expect(&self, id: &str, status: &str) -> &Value {
-        let c = self.check(id);
-        assert_eq!(
-            c["status"], status,
-            "{id}: expected {status}, got {} ({})\nmessage: {}\nevidence: {}",
-            c["status"], self.args, c["message"], c["evidence"]
-        );
-        c
-    }
-
-    /// The check FAILs predicting this exception and/or connection error code, and the verdict
-    /// names them.
-    fn expect_fail(&self, id: &str, exception: Option<&str>, code: Option<&str>) -> &Value {
-        let c = self.expect(id, "FAIL");
-        if let Some(e) = exception {
-            assert!(
-                c["kms_exceptions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|x| x == e),
-                "{id} should predict {e}: {c:#}"
-            );
-            assert!(
-                self.report["verdict"]["kms_exceptions"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|x| x == e),
-                "the verdict should name {e}: {:#}",
-                self.report["verdict"]
-            );
-        }
-        if let Some(code) = code {
-            assert!(
-                c["connection_error_codes"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|x| x == code),
-                "{id} should predict {code}: {c:#}"
-            );
-            assert!(
-                self.report["verdict"]["connection_error_codes"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|x| x == code),
-                "the verdict should name {code}: {:#}",
-                self.report["verdict"]
-            );
-        }
-        c
-    }
-
-    fn expect_code(&self, code: i32) {
-        assert_eq!(
-            self.code,
-            code,
-            "exit code ({}): {}",
-            self.args,
-            serde_json::to_string_pretty(&self.summary_lines()).unwrap()
-        );
-    }
-
-    fn summary_lines(&self) -> Vec<String> {
-        self.checks()
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} {}: {}",
-                    c["status"].as_str().unwrap_or("?"),
-                    c["id"].as_str().unwrap_or("?"),
-                    c["message"].as_str().unwrap_or("")
-                )
-            })
-            .collect()
-    }
-}
+// running the binary (Run, run_cks_doctor: tests/support/live_server.rs)
 
 /// `cks-doctor --output json preflight cloudhsm --cluster-id C --trust-anchor A ...` against the
 /// server, with an environment that can reach no real AWS configuration or credentials.
@@ -389,44 +103,6 @@ fn preflight(srv: &Server, cluster: &str, anchor: &str, extra: &[&str]) -> Run {
 
 /// The same against any endpoint URL.
 fn preflight_at(url: &str, cluster: &str, anchor: &str, extra: &[&str]) -> Run {
-    let mut cmd = Command::cargo_bin("cks-doctor").unwrap();
-    for var in [
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_SESSION_TOKEN",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_KMS",
-        "AWS_ENDPOINT_URL_EC2",
-        "AWS_ENDPOINT_URL_CLOUDHSM_V2",
-        "AWS_CA_BUNDLE",
-        "AWS_ROLE_ARN",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "CKS_KEY_STORE_PASSWORD",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-        .env(
-            "AWS_SECRET_ACCESS_KEY",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/cks-doctor-live-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/cks-doctor-live-credentials",
-        )
-        .env("NO_PROXY", "127.0.0.1")
-        .env("NO_COLOR", "1");
     let anchor_path = cert(anchor);
     let mut args: Vec<String> = vec![
         "--region".into(),
@@ -443,61 +119,7 @@ fn preflight_at(url: &str, cluster: &str, anchor: &str, extra: &[&str]) -> Run {
         anchor_path.display().to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    cmd.args(&args).timeout(Duration::from_secs(60));
-    let start = Instant::now();
-    let out = cmd.output().unwrap();
-    let elapsed = start.elapsed();
-    let shown = format!("cks-doctor {}", args.join(" "));
-    let code = out.status.code().unwrap_or_else(|| {
-        panic!(
-            "{shown} did not exit by itself within 60s ({:?}); server log {}",
-            out.status,
-            tmp("live-server.log").display()
-        )
-    });
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{shown}: stdout is not JSON ({e}), exit {code}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let run = Run {
-        report,
-        code,
-        elapsed,
-        args: shown,
-    };
-    // The report is consistent with itself: the summary counts the checks, the exit code
-    // follows the verdict.
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for c in run.checks() {
-        *counts
-            .entry(c["status"].as_str().unwrap().to_lowercase())
-            .or_default() += 1;
-    }
-    for k in ["pass", "fail", "warn", "error", "skip", "manual"] {
-        assert_eq!(
-            run.report["summary"][k].as_u64().unwrap(),
-            counts.get(k).copied().unwrap_or(0),
-            "summary.{k}"
-        );
-    }
-    let outlook = run.report["verdict"]["outlook"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let expected = match (counts.contains_key("fail"), counts.contains_key("error")) {
-        (true, _) => ("would_fail", 1),
-        (false, true) => ("incomplete", 3),
-        (false, false) => ("no_failure_found", 0),
-    };
-    assert_eq!(
-        (outlook.as_str(), run.code),
-        expected,
-        "verdict and exit code ({})",
-        run.args
-    );
+    let run = run_cks_doctor(&args, &tmp("live-server.log"));
     let mut s = seen();
     for c in run.checks() {
         s.insert((

@@ -48,7 +48,8 @@ async fn capture_round_trips_through_files() {
     assert!(errors.is_empty(), "{errors:?}");
     let dir = tempfile::tempdir().unwrap();
     let written = capture.write_dir(dir.path()).unwrap();
-    assert_eq!(written.len(), FILES.len());
+    // The six files of a CloudHSM pre-flight (VPC endpoint service files are for XKS).
+    assert_eq!(written.len(), 6, "{written:?} of {}", FILES.len());
     let loaded = Recorded::load_dir(dir.path()).unwrap();
     assert_eq!(loaded.clusters, original.clusters);
     assert_eq!(loaded.security_groups, original.security_groups);

@@ -162,7 +162,11 @@ async fn found(f: &Facts) -> Step<Found<'_>> {
         Seen::Own(c) => Ok(Found::Own(c)),
         Seen::Other(d) => Ok(Found::Other(d)),
         Seen::Unseen => {
-            if let Some(o) = f.request.xks().and_then(|x| x.vpc_endpoint_service_owner.as_deref()) {
+            if let Some(o) = f
+                .request
+                .xks()
+                .and_then(|x| x.vpc_endpoint_service_owner.as_deref())
+            {
                 if got(f.caller_identity().await)?.account != o {
                     return Err(Outcome::error(format!(
                         "could not check from this account: the endpoint service would belong to {o} and is not visible from here"
@@ -350,7 +354,14 @@ async fn load_balancer(f: &Facts) -> Step<Outcome> {
                     .unwrap_or("unknown");
                 evidence.push(format!("{arn}: {kind}, {state}"));
                 if kind != "network" {
-                    problems.push(format!("{arn} is a {kind} load balancer, not network"));
+                    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                        "an"
+                    } else {
+                        "a"
+                    };
+                    problems.push(format!(
+                        "{arn} is {article} {kind} load balancer, not network"
+                    ));
                 }
                 if state != "active" && state != "active_impaired" {
                     problems.push(format!("{arn} is {state}, not active"));

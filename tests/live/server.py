@@ -5,12 +5,19 @@ One HTTP server on 127.0.0.1 (port 0 = a free port) that speaks, like AWS, every
 endpoint, routed by the service in the SigV4 credential scope:
 
 * EC2 (Query protocol) is moto's (VPCs, subnets with AvailableIpAddressCount, security groups,
-  route tables, network ACLs, ENIs).
+  route tables, network ACLs, ENIs, VPC endpoint services and their permissions), and so are
+  Elastic Load Balancing v2 and STS (AWS Query protocol), with moto 5.2.5's differences from AWS
+  corrected in moto's own objects (``patch_moto``): ``net/``/``gwy/`` load balancer ARNs, strict
+  DescribeLoadBalancers, a private DNS verification state per endpoint service, working Filters,
+  principal types, and another account's endpoint service listed by DescribeVpcEndpointServices
+  (with its Owner) to the accounts it allows while DescribeVpcEndpointServiceConfigurations does
+  not show it. Every passed-through call is made as the scenario's ``account`` (moto's
+  ``x-moto-account-id``), so GetCallerIdentity answers that account.
 * CloudHSM v2 ``BaldrApiService.DescribeClusters`` and KMS ``TrentService.DescribeCustomKeyStores``
   (AWS JSON 1.1) are served here from seeded state: moto's CloudHSM v2 is not usable by the Rust
   SDK and moto has no custom key stores.
 * Everything else goes to moto; a moto 500 ("not implemented") is turned into a 501 error in
-  the service's own error shape, which the SDK does not retry.
+  the service's own error shape (AWS JSON, EC2 Query or AWS Query), which the SDK does not retry.
 
 A control API lives under ``/_cks/`` (a path moto never uses); it is not counted as AWS calls:
 
@@ -22,11 +29,14 @@ A control API lives under ``/_cks/`` (a path moto never uses); it is not counted
 ``POST /_cks/faults``  add faults (one object or a list, see ``Fault``)
 ``GET /_cks/calls``    calls per action since the last reset: ``{"ec2:DescribeSubnets": 1}``
 ``GET /_cks/requests`` every call since the last reset with its parameters, in order
-``GET /_cks/state``    the seeded clusters and key stores, as served
+``GET /_cks/state``    the seeded clusters and key stores, as served, and the caller's account
 =====================  ==================================================================
 
 Actions are named as in IAM: ``cloudhsm:DescribeClusters``, ``kms:DescribeCustomKeyStores``,
-``ec2:DescribeSecurityGroups`` (the service is the SigV4 signing name).
+``ec2:DescribeSecurityGroups``, ``ec2:DescribeVpcEndpointServicePermissions``,
+``elasticloadbalancing:DescribeLoadBalancers`` (``elbv2:`` is accepted too),
+``sts:GetCallerIdentity`` (the service is the SigV4 signing name). Faults answer in the
+service's error shape.
 
 On start the server warms up moto's EC2 backend (its first call takes ~2 s), then prints the
 port on stdout (one line, just the number) and serves. It exits when its standard input
@@ -62,7 +72,6 @@ HERE = Path(__file__).resolve().parent
 FIXTURES = HERE.parent / "fixtures" / "certs"
 
 ACCOUNT_ID = "123456789012"
-CALLER_ARN = f"arn:aws:iam::{ACCOUNT_ID}:user/cks-doctor-live-test"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_CLUSTER_CERT = "rsa2048-pkcs1-sha256-cluster.crt"
 DEFAULT_TRUST_ANCHOR = "rsa2048-pkcs1-sha256-ca.crt"
@@ -180,39 +189,55 @@ def request_id() -> str:
 
 
 # ----------------------------------------------------------------------------------------------
-# talking to moto in-process (seeding): EC2 Query calls straight into moto's WSGI app
+# talking to moto in-process (seeding): EC2 and ELBv2 Query calls straight into moto's WSGI app
 
 
-class Ec2Seeder:
-    def __init__(self, moto_app: Callable, region: str) -> None:
+class QuerySeeder:
+    """Calls one AWS Query-protocol service of moto in-process, as ``account`` (moto's
+    ``x-moto-account-id``; None: moto's default account)."""
+
+    service = "ec2"
+    version = "2016-11-15"
+
+    def __init__(self, moto_app: Callable, region: str, account: str | None = None) -> None:
         from werkzeug.test import Client
 
         self.client = Client(moto_app)
         self.region = region
+        self.account = account
         self.auth = (
             "AWS4-HMAC-SHA256 Credential=AKIDCKSDOCTORSEED/20250101/"
-            f"{region}/ec2/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
+            f"{region}/{self.service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=00"
         )
 
-    def call(self, action: str, params: dict[str, Any] | None = None) -> ET.Element:
-        data = {"Action": action, "Version": "2016-11-15"}
+    def call(self, action: str, params: dict[str, Any] | None = None, account: str | None = None) -> ET.Element:
+        data = {"Action": action, "Version": self.version}
         for k, v in (params or {}).items():
             if v is None:
                 continue
             data[k] = str(v).lower() if isinstance(v, bool) else str(v)
-        resp = self.client.post(
-            "/",
-            data=data,
-            headers={"Authorization": self.auth, "Host": f"ec2.{self.region}.amazonaws.com"},
-        )
+        headers = {"Authorization": self.auth, "Host": f"{self.service}.{self.region}.amazonaws.com"}
+        if account or self.account:
+            headers["x-moto-account-id"] = account or self.account
+        resp = self.client.post("/", data=data, headers=headers)
         text = resp.get_data(as_text=True)
         if resp.status_code != 200:
-            raise ControlError(f"moto EC2 {action} {params} failed ({resp.status_code}): {text[:600]}")
+            raise ControlError(f"moto {self.service} {action} {params} failed ({resp.status_code}): {text[:600]}")
         root = ET.fromstring(text)
         for el in root.iter():  # drop namespaces
             if "}" in el.tag:
                 el.tag = el.tag.split("}", 1)[1]
         return root
+
+
+class Ec2Seeder(QuerySeeder):
+    service = "ec2"
+    version = "2016-11-15"
+
+
+class Elbv2Seeder(QuerySeeder):
+    service = "elasticloadbalancing"
+    version = "2015-12-01"
 
 
 def text_of(root: ET.Element, path: str) -> str:
@@ -260,7 +285,7 @@ def normalize_action(action: str) -> str:
     service, _, name = action.partition(":")
     if not name:
         raise ControlError(f"actions are service:Name (as in IAM), got {action!r}")
-    service = {"cloudhsmv2": "cloudhsm"}.get(service.lower(), service.lower())
+    service = {"cloudhsmv2": "cloudhsm", "elbv2": "elasticloadbalancing"}.get(service.lower(), service.lower())
     return f"{service}:{name}"
 
 
@@ -274,6 +299,8 @@ class State:
         self.calls: Counter[str] = Counter()
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()
+        # The caller's account: moto serves every passed-through call as this account.
+        self.account = ACCOUNT_ID
 
     def clear(self) -> None:
         with self.lock:
@@ -283,6 +310,7 @@ class State:
             self.faults = {}
             self.calls = Counter()
             self.requests = []
+            self.account = ACCOUNT_ID
             # Requests left hanging by a fault are let go (they answer an error to nobody).
             self.release.set()
             self.release = threading.Event()
@@ -306,6 +334,235 @@ class State:
                     return f
                 queue.pop(0)
             return None
+
+
+# ----------------------------------------------------------------------------------------------
+# moto 5.2.5, corrected where it differs from AWS for what cks-doctor reads (VPC endpoint
+# services, their load balancers). Installed once, before the first request; see ``patch_moto``.
+
+# Per-thread: the type of the load balancer moto is creating (its ARN helper is not told).
+_LB_TYPE = threading.local()
+LB_ARN_KIND = {"application": "app", "network": "net", "gateway": "gwy"}
+PRIVATE_DNS_STATES = ("pendingVerification", "verified", "failed")
+
+
+def stable_hex(*parts: str, n: int = 17) -> str:
+    """A hex id derived from ``parts``: the same resource gets the same id on every call."""
+    import hashlib
+
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
+
+
+def principal_type(principal: str) -> str:
+    """The PrincipalType AWS reports for an allowed principal of an endpoint service."""
+    if principal == "*":
+        return "All"
+    if principal.endswith(".amazonaws.com"):
+        return "Service"
+    if principal.endswith(":root"):
+        return "Account"
+    if ":role/" in principal:
+        return "Role"
+    if ":user/" in principal:
+        return "User"
+    if ":organization/" in principal or ":ou/" in principal:
+        return "OrganizationUnit"
+    return "Account"
+
+
+def allows_account(principals: Iterable[str], account: str) -> bool:
+    """Whether an endpoint service with these allowed principals is visible to ``account``
+    (DescribeVpcEndpointServices lists another account's service only to its allowed principals)."""
+    return any(p == "*" or p.startswith(f"arn:aws:iam::{account}:") or p == account for p in principals)
+
+
+_PATCHED = False
+
+
+def patch_moto() -> None:
+    """Corrects moto 5.2.5 where it differs from AWS, in moto's own objects (so that every call,
+    seeding included, sees AWS's behaviour, and moto still serializes the answers):
+
+    * ELBv2 ARNs: moto names every load balancer ``loadbalancer/app/...``; AWS uses ``net/`` for
+      network and ``gwy/`` for gateway load balancers.
+    * ELBv2 DescribeLoadBalancers with several ARNs: moto raises LoadBalancerNotFound only when
+      the first ARN is unknown and silently drops later unknown ones; AWS fails the whole call.
+    * Endpoint services: moto reports every private DNS name as ``verified`` with the TXT record
+      ``n``/``val``; here each service has a state (``cks_private_dns_state``, default
+      ``verified``) and a TXT record shaped like AWS's (``_<hex>`` / ``vpce:<hex>``).
+    * DescribeVpcEndpointServiceConfigurations: moto ignores Filters (answers every service);
+      service-name, service-id and service-state are applied here, other names are InvalidFilter.
+    * DescribeVpcEndpointServicePermissions: moto answers bare principals; AWS adds
+      PrincipalType, ServicePermissionId and ServiceId.
+    * DescribeVpcEndpointServices: moto crashes (KeyError 'Value') on any Filter and lists only
+      the caller's own services, without PrivateDnsNameVerificationState; here filters work, the
+      detail carries the verification state, and another account's service is listed (with its
+      Owner) to the accounts its allowed principals name (``*`` or ``arn:aws:iam::<acct>:...``),
+      as AWS does for cross-account endpoint services.
+    """
+    global _PATCHED
+    if _PATCHED:
+        return
+    _PATCHED = True
+    import moto
+
+    if moto.__version__ != "5.2.5":
+        log.warning("moto %s: patch_moto was written against 5.2.5 (tests/live/requirements.txt)", moto.__version__)
+
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import InvalidFilter, InvalidNextToken, InvalidServiceName
+    from moto.ec2.models import ec2_backends
+    from moto.ec2.models import vpcs as ec2_vpcs
+    from moto.ec2.models.vpc_service_configuration import VPCServiceConfiguration
+    from moto.ec2.responses.vpc_service_configuration import VPCEndpointServiceConfiguration
+    from moto.elbv2 import models as elbv2_models
+    from moto.elbv2.exceptions import LoadBalancerNotFoundError
+
+    # -- ELBv2: ARNs by type; strict DescribeLoadBalancers
+
+    original_arn = elbv2_models.make_arn_for_load_balancer
+
+    def make_arn_for_load_balancer(account_id: str, lb_id: str, name: str, region_name: str) -> str:
+        arn = original_arn(account_id=account_id, lb_id=lb_id, name=name, region_name=region_name)
+        kind = LB_ARN_KIND.get(getattr(_LB_TYPE, "value", None) or "application", "app")
+        return arn.replace(":loadbalancer/app/", f":loadbalancer/{kind}/", 1)
+
+    elbv2_models.make_arn_for_load_balancer = make_arn_for_load_balancer
+    original_create_lb = elbv2_models.ELBv2Backend.create_load_balancer
+
+    def create_load_balancer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _LB_TYPE.value = kwargs.get("loadbalancer_type") or "application"
+        try:
+            return original_create_lb(self, *args, **kwargs)
+        finally:
+            _LB_TYPE.value = None
+
+    elbv2_models.ELBv2Backend.create_load_balancer = create_load_balancer
+    original_describe_lbs = elbv2_models.ELBv2Backend.describe_load_balancers
+
+    def describe_load_balancers(self: Any, arns: list[str] | None, names: list[str] | None) -> Any:
+        if any(a not in self.load_balancers for a in arns or []):
+            raise LoadBalancerNotFoundError()
+        return original_describe_lbs(self, arns, names)
+
+    elbv2_models.ELBv2Backend.describe_load_balancers = describe_load_balancers
+
+    # -- endpoint services: private DNS verification state and record
+
+    def dns_record(self: Any) -> dict[str, str]:
+        rec = self.__dict__.get("cks_private_dns_record")
+        if rec is None:
+            rec = {
+                "Name": "_" + stable_hex(self.id, "name", n=20),
+                "Value": "vpce:" + stable_hex(self.id, "value", n=20),
+            }
+            self.__dict__["cks_private_dns_record"] = rec
+        return rec
+
+    def private_dns_name_configuration(self: Any) -> dict[str, str]:
+        if not self.private_dns_name:
+            return {}
+        rec = dns_record(self)
+        state = self.__dict__.get("cks_private_dns_state", "verified")
+        return {"State": state, "Type": "TXT", "Value": rec["Value"], "Name": rec["Name"]}
+
+    VPCServiceConfiguration.private_dns_name_configuration = property(private_dns_name_configuration)
+    original_to_dict = VPCServiceConfiguration.to_dict
+
+    def to_dict(self: Any) -> dict[str, Any]:
+        d = original_to_dict(self)
+        if self.private_dns_name:
+            d["PrivateDnsNameVerificationState"] = self.private_dns_name_configuration["State"]
+        else:
+            d.pop("PrivateDnsName", None)
+            d["PrivateDnsNames"] = []
+        d["AvailabilityZones"] = sorted(set(self.availability_zones))
+        return d
+
+    VPCServiceConfiguration.to_dict = to_dict
+
+    # -- DescribeVpcEndpointServiceConfigurations: filters
+
+    def describe_vpc_endpoint_service_configurations(self: Any) -> Any:
+        service_ids = self._get_param("ServiceIds", [])
+        configs = self.ec2_backend.describe_vpc_endpoint_service_configurations(service_ids)
+        for name, values in self._filters_from_querystring().items():
+            if name == "service-name":
+                configs = [c for c in configs if c.service_name in values]
+            elif name == "service-id":
+                configs = [c for c in configs if c.id in values]
+            elif name == "service-state":
+                configs = [c for c in configs if c.service_state in values]
+            else:
+                raise InvalidFilter(name)
+        return ActionResult({"ServiceConfigurations": configs})
+
+    VPCEndpointServiceConfiguration.describe_vpc_endpoint_service_configurations = (
+        describe_vpc_endpoint_service_configurations
+    )
+
+    # -- DescribeVpcEndpointServicePermissions: the fields AWS sends
+
+    def describe_vpc_endpoint_service_permissions(self: Any) -> Any:
+        service_id = self._get_param("ServiceId")
+        principals = self.ec2_backend.describe_vpc_endpoint_service_permissions(service_id)
+        allowed = [
+            {
+                "PrincipalType": principal_type(p),
+                "Principal": p,
+                "ServicePermissionId": "vpce-svc-perm-" + stable_hex(service_id, p),
+                "ServiceId": service_id,
+            }
+            for p in sorted(principals)
+        ]
+        return ActionResult({"AllowedPrincipals": allowed})
+
+    VPCEndpointServiceConfiguration.describe_vpc_endpoint_service_permissions = (
+        describe_vpc_endpoint_service_permissions
+    )
+
+    # -- DescribeVpcEndpointServices: filters, other accounts' services
+
+    def foreign_services(account_id: str, region: str) -> list[dict[str, Any]]:
+        out = []
+        for other in list(ec2_backends.keys()):
+            if other == account_id:
+                continue
+            regions = ec2_backends[other]
+            if region not in regions:
+                continue
+            for config in list(regions[region].configurations.values()):
+                if allows_account(config.principals, account_id):
+                    out.append(config.to_dict())
+        return out
+
+    def describe_vpc_endpoint_services(
+        self: Any, service_names: list[str], filters: Any, max_results: int, next_token: str | None, region: str
+    ) -> dict[str, Any]:
+        # moto's filter code reads "Value"; its request parser gives "Values".
+        filters = [dict(f, Value=f.get("Values", f.get("Value", []))) for f in filters or []]
+        services = self._collect_default_endpoint_services(self.account_id, region)
+        services = services + [c.to_dict() for c in self.configurations.values()]
+        services = services + foreign_services(self.account_id, region)
+        for name in service_names:
+            if name not in [s["ServiceName"] for s in services]:
+                raise InvalidServiceName(name)
+        found = sorted(self._filter_endpoint_services(service_names, filters, services), key=lambda s: s["ServiceName"])
+        ids = [s["ServiceId"] for s in found]
+        start = 0
+        if next_token:
+            if next_token not in ids:
+                raise InvalidNextToken(next_token)
+            start = ids.index(next_token)
+        size = max_results if max_results and max_results <= ec2_vpcs.MAX_NUMBER_OF_ENDPOINT_SERVICES_RESULTS else ec2_vpcs.MAX_NUMBER_OF_ENDPOINT_SERVICES_RESULTS
+        page = found[start : start + size]
+        return {
+            "servicesDetails": page,
+            "serviceNames": [s["ServiceName"] for s in page],
+            "nextToken": found[start + size]["ServiceId"] if len(found) > start + size else None,
+        }
+
+    ec2_vpcs.VPCBackend.describe_vpc_endpoint_services = describe_vpc_endpoint_services
 
 
 # ----------------------------------------------------------------------------------------------
@@ -377,10 +634,36 @@ def ec2_error(code: str, message: str, status: int | None = None) -> Response:
     return Response(status or STATUS_BY_CODE.get(code, 400), body.encode(), [("Content-Type", "text/xml;charset=UTF-8")])
 
 
-def default_message(action: str, code: str) -> str:
+# Services that speak the AWS Query protocol (their errors are <ErrorResponse>, not EC2's <Response>).
+QUERY_SERVICES = {"elasticloadbalancing", "sts", "iam", "sns", "sqs", "rds", "cloudformation", "autoscaling"}
+
+
+def protocol_of(service: str | None, target: str | None) -> str:
+    """``json`` (AWS JSON 1.0/1.1, X-Amz-Target), ``query`` (AWS Query) or ``ec2`` (EC2 Query)."""
+    if target:
+        return "json"
+    return "query" if service in QUERY_SERVICES else "ec2"
+
+
+def query_error(code: str, message: str, status: int | None = None) -> Response:
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type>"
+        f"<Code>{xml_escape(code)}</Code><Message>{xml_escape(message)}</Message></Error>"
+        f"<RequestId>{request_id()}</RequestId></ErrorResponse>"
+    )
+    return Response(status or STATUS_BY_CODE.get(code, 400), body.encode(), [("Content-Type", "text/xml")])
+
+
+def error_response(protocol: str, code: str, message: str, status: int | None = None) -> Response:
+    """An error in the shape the protocol's SDK parser expects."""
+    return {"json": json_error, "query": query_error}.get(protocol, ec2_error)(code, message, status)
+
+
+def default_message(action: str, code: str, account: str = ACCOUNT_ID) -> str:
+    caller = f"arn:aws:iam::{account}:user/cks-doctor-live-test"
     if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
         denial = (
-            f"User: {CALLER_ARN} is not authorized to perform: {action} "
+            f"User: {caller} is not authorized to perform: {action} "
             f"because no identity-based policy allows the {action} action"
         )
         if code == "UnauthorizedOperation":
@@ -393,6 +676,7 @@ def default_message(action: str, code: str) -> str:
 
 class CksApp:
     def __init__(self, moto_app: Callable, state: State, pki: Pki, verbose: bool) -> None:
+        patch_moto()
         self.moto = moto_app
         self.state = state
         self.pki = pki
@@ -424,6 +708,7 @@ class CksApp:
         region = region or DEFAULT_REGION
         target = environ.get("HTTP_X_AMZ_TARGET")
         json_protocol = bool(target)
+        protocol = protocol_of(service, target)
         if target:
             action_name = target.split(".", 1)[-1]
             try:
@@ -446,13 +731,10 @@ class CksApp:
                 release = self.state.release
                 log.info("%s: hanging (fault)", action)
                 release.wait()
-                return json_error("ServiceUnavailableException", "released by reset") if json_protocol else ec2_error(
-                    "ServiceUnavailable", "released by reset"
-                )
-            message = fault.message or default_message(action, fault.code)
-            if json_protocol:
-                return json_error(fault.code, message, fault.status)
-            return ec2_error(fault.code, message, fault.status)
+                code = "ServiceUnavailableException" if json_protocol else "ServiceUnavailable"
+                return error_response(protocol, code, "released by reset")
+            message = fault.message or default_message(action, fault.code, self.state.account)
+            return error_response(protocol, fault.code, message, fault.status)
 
         if json_protocol and params is None:
             return json_error("SerializationException", "the request body is not valid JSON")
@@ -465,7 +747,9 @@ class CksApp:
             )
         if target == "TrentService.DescribeCustomKeyStores":
             return self.describe_custom_key_stores(params, region)
-        return Passthrough(self.moto, environ, action, json_protocol)
+        # moto serves the call as the scenario's account (its x-moto-account-id header).
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.state.account
+        return Passthrough(self.moto, environ, action, protocol)
 
     # -- CloudHSM v2
 
@@ -587,6 +871,7 @@ class CksApp:
                             "clusters": self.state.clusters,
                             "key_stores": self.state.key_stores,
                             "options": self.state.options,
+                            "account": self.state.account,
                             "faults": {k: [f.describe() for f in v] for k, v in self.state.faults.items()},
                         }
                     )
@@ -609,19 +894,31 @@ class CksApp:
     def seed(self, spec: dict[str, Any]) -> dict[str, Any]:
         """Builds a scenario. Every section is optional:
 
-        ``region`` (us-east-1), ``options`` (``kms_page_size``, ``cloudhsm_page_size``,
-        ``unknown_cluster_ids``: ``omit`` | ``not_found``), ``ec2`` (see ``seed_ec2``),
+        ``region`` (us-east-1), ``account`` (the caller's account, 123456789012: moto serves
+        every EC2, ELBv2 and STS call as this account, so GetCallerIdentity answers it),
+        ``options`` (``kms_page_size``, ``cloudhsm_page_size``, ``unknown_cluster_ids``:
+        ``omit`` | ``not_found``), ``ec2`` (see ``seed_ec2``), ``load_balancers`` (see
+        ``seed_load_balancers``), ``endpoint_services`` (see ``seed_endpoint_services``),
         ``clusters`` (see ``make_cluster``), ``key_stores`` (see ``make_key_store``), ``faults``.
 
         Where a cluster names a VPC, subnet or security group, a ref defined in ``ec2`` is
-        replaced by the id moto gave it; anything else is used as a literal id.
-        Answers ``{"refs": {ref: id}, "clusters": [ids], "key_stores": [ids], "hsms": {...}}``.
+        replaced by the id moto gave it; anything else is used as a literal id. In key stores,
+        ``${ref}`` is replaced (an endpoint service's ref is its service name).
+        Answers ``{"refs": {ref: id}, "clusters": [ids], "key_stores": [ids], "hsms": {...},
+        "load_balancers": {ref: arn}, "endpoint_services": {ref: {"id", "name", "owner"}}}``.
         """
         region = spec.get("region", DEFAULT_REGION)
-        ec2 = Ec2Seeder(self.moto, region)
+        account = str(spec.get("account") or ACCOUNT_ID)
+        ec2 = Ec2Seeder(self.moto, region, account)
         refs: dict[str, str] = {}
         ec2_spec = spec.get("ec2") or {}
         later = self.seed_ec2(ec2, ec2_spec, refs)
+        lbs = self.seed_load_balancers(Elbv2Seeder(self.moto, region, account), spec.get("load_balancers") or [], refs)
+        services = self.seed_endpoint_services(ec2, spec.get("endpoint_services") or [], refs, lbs, account, region)
+        elbv2 = Elbv2Seeder(self.moto, region, account)
+        for lb in lbs.values():
+            if lb["deleted"]:
+                elbv2.call("DeleteLoadBalancer", {"LoadBalancerArn": lb["arn"]}, account=lb["account"])
         clusters = []
         hsm_ids: dict[str, list[str]] = {}
         for c in spec.get("clusters") or []:
@@ -630,13 +927,15 @@ class CksApp:
             hsm_ids[data["ClusterId"]] = [h["HsmId"] for h in data.get("Hsms", [])]
         later["finish"]()
         stores = [
-            {"region": s.get("region", region), "data": self.make_key_store(s)} for s in spec.get("key_stores") or []
+            {"region": s.get("region", region), "data": self.make_key_store({k: substitute(v, refs) for k, v in s.items()}, account)}
+            for s in spec.get("key_stores") or []
         ]
         faults = [Fault(f) for f in spec.get("faults") or []]
         with self.state.lock:
             self.state.clusters = clusters
             self.state.key_stores = stores
             self.state.options = dict(spec.get("options") or {})
+            self.state.account = account
             for f in faults:
                 self.state.faults.setdefault(f.action, []).append(f)
             # Seeding talks to moto directly: nothing is counted, but start from zero anyway.
@@ -647,13 +946,128 @@ class CksApp:
             "clusters": [c["data"]["ClusterId"] for c in clusters],
             "hsms": hsm_ids,
             "key_stores": [s["data"]["CustomKeyStoreId"] for s in stores],
+            "load_balancers": {ref: lb["arn"] for ref, lb in lbs.items()},
+            "endpoint_services": services,
         }
+
+    def seed_load_balancers(self, elbv2: Elbv2Seeder, specs: list[dict[str, Any]], refs: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """ELBv2 load balancers, made through moto's ELBv2 Query API:
+        ``[{"ref", "type": "network" (default) | "application" | "gateway", "subnets": [refs],
+        "scheme": "internal" (default), "name", "state": "active" (default; moto's describe
+        turns "provisioning" into it) | "provisioning" | "failed" | ..., "account", "deleted": bool}]``
+        -- ``account`` makes it in another account (with that account's subnets); ``deleted``
+        deletes it once the endpoint services are made (AWS refuses to delete a load balancer
+        that serves one; moto does not, which leaves a service naming a missing ARN).
+        Answers ``{ref: {"arn", "type", "account"}}``; ``refs[ref]`` is the ARN.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for i, lb in enumerate(specs):
+            ref = lb.get("ref")
+            if not ref:
+                raise ControlError(f"a load balancer needs a ref: {lb!r}")
+            kind = lb.get("type", "network")
+            params: dict[str, Any] = {
+                "Name": lb.get("name", f"cks-{ref}"[:32]),
+                "Type": kind,
+                "Scheme": lb.get("scheme", "internal"),
+            }
+            for j, subnet in enumerate(lb.get("subnets") or [], 1):
+                params[f"Subnets.member.{j}"] = refs.get(subnet, subnet)
+            root = elbv2.call("CreateLoadBalancer", params, account=lb.get("account"))
+            arn = text_of(root, "CreateLoadBalancerResult/LoadBalancers/member/LoadBalancerArn")
+            if lb.get("state") not in (None, "active"):
+                from moto.elbv2.models import elbv2_backends
+
+                account = lb.get("account") or elbv2.account or ACCOUNT_ID
+                balancer = elbv2_backends[account][elbv2.region].load_balancers[arn]
+                balancer.state = lb["state"]
+            refs[ref] = arn
+            out[ref] = {"arn": arn, "type": kind, "account": lb.get("account") or elbv2.account, "deleted": bool(lb.get("deleted"))}
+        return out
+
+    def seed_endpoint_services(
+        self,
+        ec2: Ec2Seeder,
+        specs: list[dict[str, Any]],
+        refs: dict[str, str],
+        lbs: dict[str, dict[str, Any]],
+        account: str,
+        region: str,
+    ) -> dict[str, dict[str, str]]:
+        """VPC endpoint services, made with moto's CreateVpcEndpointServiceConfiguration and
+        ModifyVpcEndpointServicePermissions, then set in moto's objects where no API can:
+
+        ``[{"ref", "load_balancers": [refs] (network ones become NetworkLoadBalancerArns, gateway
+        ones GatewayLoadBalancerArns), "acceptance_required": false, "private_dns_name": str,
+        "private_dns_state": "verified" (default) | "pendingVerification" | "failed",
+        "principals": [str] (AllowedPrincipals), "owner": account (default: the caller's; another
+        account's service is invisible to DescribeVpcEndpointServiceConfigurations and listed by
+        DescribeVpcEndpointServices to the accounts its principals allow -- its load balancers
+        must be made in that account), "service_type": "Interface" | "Gateway" (overrides what
+        moto derives from the load balancers), "state": ServiceState (default Available),
+        "network_load_balancers": [refs] (sets NetworkLoadBalancerArns to these as they are, with
+        no GatewayLoadBalancerArns and the type Interface: e.g. an application load balancer,
+        which AWS's API refuses and moto files as a Gateway service)}]``
+
+        Answers ``{ref: {"id", "name", "owner"}}``; ``refs[ref]`` is the service name and
+        ``refs[ref + ".id"]`` its id.
+        """
+        from moto.ec2.models import ec2_backends
+
+        out: dict[str, dict[str, str]] = {}
+        for svc in specs:
+            ref = svc.get("ref")
+            if not ref:
+                raise ControlError(f"an endpoint service needs a ref: {svc!r}")
+            owner = str(svc.get("owner") or account)
+            params: dict[str, Any] = {"AcceptanceRequired": bool(svc.get("acceptance_required", False))}
+            if svc.get("private_dns_name"):
+                params["PrivateDnsName"] = svc["private_dns_name"]
+            nlb = gwlb = 0
+            # moto needs a load balancer to make the service; "network_load_balancers" alone uses those.
+            for lb_ref in svc.get("load_balancers") or svc.get("network_load_balancers") or []:
+                lb = lbs.get(lb_ref)
+                if lb is None:
+                    raise ControlError(f"endpoint service {ref}: no load balancer {lb_ref!r} in load_balancers")
+                if (lb["account"] or account) != owner:
+                    raise ControlError(f"endpoint service {ref} (account {owner}): load balancer {lb_ref} is in {lb['account'] or account}")
+                if lb["type"] == "gateway":
+                    gwlb += 1
+                    params[f"GatewayLoadBalancerArn.{gwlb}"] = lb["arn"]
+                else:
+                    nlb += 1
+                    params[f"NetworkLoadBalancerArn.{nlb}"] = lb["arn"]
+            root = ec2.call("CreateVpcEndpointServiceConfiguration", params, account=owner)
+            sid = text_of(root, "serviceConfiguration/serviceId")
+            name = text_of(root, "serviceConfiguration/serviceName")
+            principals = svc.get("principals") or []
+            if principals:
+                perms = {f"AddAllowedPrincipals.{i}": p for i, p in enumerate(principals, 1)}
+                ec2.call("ModifyVpcEndpointServicePermissions", {"ServiceId": sid, **perms}, account=owner)
+            config = ec2_backends[owner][region].configurations[sid]
+            config.availability_zones = sorted(set(config.availability_zones))
+            state = svc.get("private_dns_state", "verified")
+            if state not in PRIVATE_DNS_STATES:
+                raise ControlError(f"private_dns_state {state!r} is not one of {PRIVATE_DNS_STATES}")
+            config.cks_private_dns_state = state
+            if svc.get("network_load_balancers") is not None:
+                config.network_load_balancer_arns = [refs.get(r, r) for r in svc["network_load_balancers"]]
+                config.gateway_load_balancer_arns = []
+                config._service_type_name = "Interface"
+            if svc.get("service_type"):
+                config._service_type_name = svc["service_type"]
+            if svc.get("state"):
+                config.service_state = svc["state"]
+            refs[ref] = name
+            refs[ref + ".id"] = sid
+            out[ref] = {"id": sid, "name": name, "owner": owner}
+        return out
 
     def seed_ec2(self, ec2: Ec2Seeder, spec: dict[str, Any], refs: dict[str, str]) -> dict[str, Any]:
         """EC2 resources, made through moto's own Query API:
 
-        * ``vpcs``: ``[{"ref", "cidr"}]``
-        * ``subnets``: ``[{"ref", "vpc", "cidr", "az", "free": N, "deleted": bool}]`` -- ``free``
+        * ``vpcs``: ``[{"ref", "cidr", "account"}]`` -- ``account``: made in another account
+        * ``subnets``: ``[{"ref", "vpc", "cidr", "az", "free": N, "deleted": bool, "account"}]`` -- ``free``
           fills the subnet with network interfaces (after the HSMs have theirs) until exactly N
           addresses are free (a /28 has 11); ``deleted`` removes it once everything is built
         * ``security_groups``: ``[{"ref", "vpc", "name", "description", "ingress": [rule],
@@ -678,13 +1092,14 @@ class CksApp:
             return ref
 
         for v in spec.get("vpcs") or []:
-            root = ec2.call("CreateVpc", {"CidrBlock": v.get("cidr", "10.0.0.0/16")})
+            root = ec2.call("CreateVpc", {"CidrBlock": v.get("cidr", "10.0.0.0/16")}, account=v.get("account"))
             refs[need_ref(v, "vpc")] = text_of(root, "vpc/vpcId")
         subnets: dict[str, dict[str, Any]] = {}
         for s in spec.get("subnets") or []:
             root = ec2.call(
                 "CreateSubnet",
                 {"VpcId": r(s["vpc"]), "CidrBlock": s["cidr"], "AvailabilityZone": s.get("az")},
+                account=s.get("account"),
             )
             sid = text_of(root, "subnet/subnetId")
             refs[need_ref(s, "subnet")] = sid
@@ -800,18 +1215,18 @@ class CksApp:
                 want = s.get("free")
                 if want is None or sid in deleted_subnets:
                     continue
-                root = ec2.call("DescribeSubnets", {"SubnetId.1": sid})
+                root = ec2.call("DescribeSubnets", {"SubnetId.1": sid}, account=s.get("account"))
                 have = int(text_of(root, "subnetSet/item/availableIpAddressCount"))
                 if want > have:
                     raise ControlError(f"subnet {s.get('ref')} has only {have} free addresses, {want} asked")
                 for _ in range(have - want):
-                    ec2.call("CreateNetworkInterface", {"SubnetId": sid, "Description": "cks-live filler"})
-                root = ec2.call("DescribeSubnets", {"SubnetId.1": sid})
+                    ec2.call("CreateNetworkInterface", {"SubnetId": sid, "Description": "cks-live filler"}, account=s.get("account"))
+                root = ec2.call("DescribeSubnets", {"SubnetId.1": sid}, account=s.get("account"))
                 got = int(text_of(root, "subnetSet/item/availableIpAddressCount"))
                 if got != want:
                     raise ControlError(f"subnet {s.get('ref')}: {got} free addresses after filling, {want} asked")
             for sid in deleted_subnets:
-                ec2.call("DeleteSubnet", {"SubnetId": sid})
+                ec2.call("DeleteSubnet", {"SubnetId": sid}, account=subnets[sid].get("account"))
             for gid in deleted_groups:
                 ec2.call("DeleteSecurityGroup", {"GroupId": gid})
 
@@ -919,7 +1334,7 @@ class CksApp:
             data.pop(key, None)
         return data
 
-    def make_key_store(self, spec: dict[str, Any]) -> dict[str, Any]:
+    def make_key_store(self, spec: dict[str, Any], account: str = ACCOUNT_ID) -> dict[str, Any]:
         """A key store as DescribeCustomKeyStores returns it.
 
         ``{"id", "name", "type": "AWS_CLOUDHSM" (default) | "EXTERNAL_KEY_STORE" | null (omitted,
@@ -958,7 +1373,7 @@ class CksApp:
                 proxy["VpcEndpointServiceName"] = spec.get(
                     "vpc_endpoint_service_name", "com.amazonaws.vpce.us-east-1.vpce-svc-0123456789abcdef0"
                 )
-                proxy["VpcEndpointServiceOwner"] = spec.get("vpc_endpoint_service_owner", ACCOUNT_ID)
+                proxy["VpcEndpointServiceOwner"] = spec.get("vpc_endpoint_service_owner", account)
             data["XksProxyConfiguration"] = proxy
         data.update(spec.get("extra") or {})
         return data
@@ -1004,8 +1419,8 @@ class Passthrough:
     """Hands the request to moto; a moto 500 (an unimplemented call, answered as an HTML page
     the SDK would retry for seconds) becomes a 501 in the service's error shape."""
 
-    def __init__(self, moto: Callable, environ: dict[str, Any], action: str, json_protocol: bool) -> None:
-        self.moto, self.environ, self.action, self.json_protocol = moto, environ, action, json_protocol
+    def __init__(self, moto: Callable, environ: dict[str, Any], action: str, protocol: str) -> None:
+        self.moto, self.environ, self.action, self.protocol = moto, environ, action, protocol
 
     def run(self, start_response: Callable) -> Iterable[bytes]:
         captured: dict[str, Any] = {}
@@ -1028,7 +1443,7 @@ class Passthrough:
                 f"moto does not implement {self.action} (or failed on it); "
                 "extend tests/live/server.py to serve it"
             )
-            resp = json_error("NotImplemented", message, 501) if self.json_protocol else ec2_error("NotImplemented", message, 501)
+            resp = error_response(self.protocol, "NotImplemented", message, 501)
             status, headers, body = f"501 {status_text(501)}", resp.headers, resp.body
         start_response(status, headers + [("Content-Length", str(len(body)))])
         return [body]
