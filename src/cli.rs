@@ -44,6 +44,47 @@ pub struct Cli {
 pub enum OutputFormat {
     Table,
     Json,
+    Junit,
+    Sarif,
+    Markdown,
+    Html,
+    Csv,
+}
+
+impl OutputFormat {
+    /// The format a report file's extension names.
+    pub fn from_path(p: &std::path::Path) -> Option<OutputFormat> {
+        let ext = p.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "json" => OutputFormat::Json,
+            "xml" | "junit" => OutputFormat::Junit,
+            "sarif" => OutputFormat::Sarif,
+            "md" | "markdown" => OutputFormat::Markdown,
+            "html" | "htm" => OutputFormat::Html,
+            "csv" => OutputFormat::Csv,
+            "txt" => OutputFormat::Table,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SeverityArg {
+    Critical,
+    High,
+    Medium,
+    Low,
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum StatusArg {
+    Pass,
+    Fail,
+    Warn,
+    Error,
+    Skip,
+    Manual,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -90,6 +131,16 @@ pub struct Global {
     /// an XKS proxy under check is still probed)
     #[arg(long, global = true, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,
+    /// Also write the report to FILE, in the format its extension names (.json, .xml, .sarif, .md,
+    /// .html, .csv) or else in --output's
+    #[arg(long, global = true, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Show only checks of at least this severity
+    #[arg(long, global = true, value_enum)]
+    pub severity: Option<SeverityArg>,
+    /// Show only checks with these statuses (comma-separated)
+    #[arg(long, global = true, value_enum, value_delimiter = ',')]
+    pub status: Vec<StatusArg>,
     /// Run at most N checks at once (default: all at once)
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
@@ -640,31 +691,117 @@ async fn preflight(global: &Global, args: &PreflightArgs) -> Result<Done, InputE
             }
         }
     }
-    let stdout = match global.output {
-        OutputFormat::Json => report.to_json() + "\n",
-        OutputFormat::Table => human::render(
-            &report,
-            human::Style {
-                color: use_color(global.color),
-            },
-        ),
-    };
-    Ok(Done {
-        stdout,
-        code: report.exit_code(),
-    })
+    finish(global, vec![report], None)
 }
 
-fn render(global: &Global, report: &Report) -> String {
-    match global.output {
-        OutputFormat::Json => report.to_json() + "\n",
-        OutputFormat::Table => human::render(
-            report,
-            human::Style {
-                color: use_color(global.color),
-            },
-        ),
+/// Applies --severity and --status to what is shown (the exit code keeps every check).
+fn filtered(global: &Global, report: &Report) -> Report {
+    if global.severity.is_none() && global.status.is_empty() {
+        return report.clone();
     }
+    let min = global.severity.map(|s| match s {
+        SeverityArg::Critical => crate::meta::Severity::Critical,
+        SeverityArg::High => crate::meta::Severity::High,
+        SeverityArg::Medium => crate::meta::Severity::Medium,
+        SeverityArg::Low => crate::meta::Severity::Low,
+        SeverityArg::Info => crate::meta::Severity::Info,
+    });
+    let statuses: Vec<crate::checks::Status> = global
+        .status
+        .iter()
+        .map(|s| match s {
+            StatusArg::Pass => crate::checks::Status::Pass,
+            StatusArg::Fail => crate::checks::Status::Fail,
+            StatusArg::Warn => crate::checks::Status::Warn,
+            StatusArg::Error => crate::checks::Status::Error,
+            StatusArg::Skip => crate::checks::Status::Skip,
+            StatusArg::Manual => crate::checks::Status::Manual,
+        })
+        .collect();
+    let checks = report
+        .checks
+        .iter()
+        .filter(|c| min.is_none_or(|m| c.severity.is_none_or(|s| s <= m)))
+        .filter(|c| statuses.is_empty() || statuses.contains(&c.status))
+        .cloned()
+        .collect();
+    // The summary and verdict keep covering every check: the filters only hide rows.
+    Report {
+        checks,
+        ..report.clone()
+    }
+}
+
+/// Renders reports in one format. `scan_errors` is Some for a scan (many stores).
+fn render_as(
+    global: &Global,
+    format: OutputFormat,
+    reports: &[Report],
+    scan_errors: Option<&[ScanError]>,
+) -> String {
+    match (format, scan_errors) {
+        (OutputFormat::Json, None) if reports.len() == 1 => reports[0].to_json() + "\n",
+        (OutputFormat::Json, errors) => {
+            serde_json::to_string_pretty(&serde_json::json!({
+                "schema_version": crate::report::SCHEMA_VERSION,
+                "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
+                "reports": reports,
+                "errors": errors.unwrap_or_default(),
+            }))
+            .expect("serializes")
+                + "\n"
+        }
+        (OutputFormat::Table, Some(errors)) => scan_table(reports, errors),
+        (OutputFormat::Table, None) => reports
+            .iter()
+            .map(|r| {
+                human::render(
+                    r,
+                    human::Style {
+                        color: use_color(global.color),
+                    },
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        (OutputFormat::Junit, _) => crate::report::junit::render(reports),
+        (OutputFormat::Sarif, _) => crate::report::sarif::render(reports),
+        (OutputFormat::Markdown, _) => crate::report::markdown::render(reports),
+        (OutputFormat::Html, _) => crate::report::html::render(reports),
+        (OutputFormat::Csv, _) => crate::report::csv::render(reports),
+    }
+}
+
+/// Prints in --output's format, writes --report's file, and picks the exit code.
+fn finish(
+    global: &Global,
+    reports: Vec<Report>,
+    scan_errors: Option<&[ScanError]>,
+) -> Result<Done, InputError> {
+    let code = reports
+        .iter()
+        .map(Report::exit_code)
+        .chain(
+            scan_errors
+                .filter(|e| !e.is_empty())
+                .map(|_| EXIT_INCOMPLETE),
+        )
+        .fold(EXIT_OK, |a, b| match (a, b) {
+            (EXIT_FAIL, _) | (_, EXIT_FAIL) => EXIT_FAIL,
+            (EXIT_INCOMPLETE, _) | (_, EXIT_INCOMPLETE) => EXIT_INCOMPLETE,
+            _ => EXIT_OK,
+        });
+    let shown: Vec<Report> = reports.iter().map(|r| filtered(global, r)).collect();
+    if let Some(path) = &global.report {
+        let format = OutputFormat::from_path(path).unwrap_or(global.output);
+        let text = render_as(global, format, &shown, scan_errors);
+        std::fs::write(path, text)
+            .map_err(|e| InputError(format!("--report {}: {e}", path.display())))?;
+    }
+    Ok(Done {
+        stdout: render_as(global, global.output, &shown, scan_errors),
+        code,
+    })
 }
 
 /// Source for one profile and Region (scan), or the global ones.
@@ -677,7 +814,9 @@ async fn source_for(
         Some(_) => source(global).await,
         None => {
             let opts = LiveOptions {
-                profile: profile.map(str::to_string).or_else(|| global.profile.clone()),
+                profile: profile
+                    .map(str::to_string)
+                    .or_else(|| global.profile.clone()),
                 region: region.map(str::to_string).or_else(|| global.region.clone()),
                 endpoint_url: global.endpoint_url.clone(),
                 timeout: Duration::from_secs_f64(global.timeout * 0.9),
@@ -789,10 +928,7 @@ async fn diagnose(global: &Global, args: &DiagnoseArgs) -> Result<Done, InputErr
         timeout: Duration::from_secs_f64(global.timeout * 0.8),
     };
     let report = diagnose_store(global, source, region, stores, store, extras).await?;
-    Ok(Done {
-        stdout: render(global, &report),
-        code: report.exit_code(),
-    })
+    finish(global, vec![report], None)
 }
 
 /// One place scan could not look at, and why.
@@ -834,8 +970,10 @@ async fn scan_one_region(
         }
     });
     use futures::StreamExt;
-    let results: Vec<Result<Report, InputError>> =
-        futures::stream::iter(work).buffered(jobs.max(1)).collect().await;
+    let results: Vec<Result<Report, InputError>> = futures::stream::iter(work)
+        .buffered(jobs.max(1))
+        .collect()
+        .await;
     results
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
@@ -885,33 +1023,7 @@ async fn scan(global: &Global, args: &ScanArgs) -> Result<Done, InputError> {
             Err(e) => errors.push(e),
         }
     }
-    let code = reports
-        .iter()
-        .map(Report::exit_code)
-        .chain(std::iter::once(if errors.is_empty() {
-            EXIT_OK
-        } else {
-            EXIT_INCOMPLETE
-        }))
-        .fold(EXIT_OK, |a, b| match (a, b) {
-            (EXIT_FAIL, _) | (_, EXIT_FAIL) => EXIT_FAIL,
-            (EXIT_INCOMPLETE, _) | (_, EXIT_INCOMPLETE) => EXIT_INCOMPLETE,
-            _ => EXIT_OK,
-        });
-    let stdout = match global.output {
-        OutputFormat::Json => {
-            serde_json::to_string_pretty(&serde_json::json!({
-                "schema_version": crate::report::SCHEMA_VERSION,
-                "tool": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
-                "reports": reports,
-                "errors": errors,
-            }))
-            .expect("serializes")
-                + "\n"
-        }
-        OutputFormat::Table => scan_table(&reports, &errors),
-    };
-    Ok(Done { stdout, code })
+    finish(global, reports, Some(&errors))
 }
 
 fn scan_table(reports: &[Report], errors: &[ScanError]) -> String {
@@ -924,7 +1036,15 @@ fn scan_table(reports: &[Report], errors: &[ScanError]) -> String {
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(arrangement)
-        .set_header(vec!["region", "store", "name", "kind", "state", "verdict", "failing checks"]);
+        .set_header(vec![
+            "region",
+            "store",
+            "name",
+            "kind",
+            "state",
+            "verdict",
+            "failing checks",
+        ]);
     for r in reports {
         let d = r.diagnosis.as_ref();
         let state = d

@@ -771,3 +771,87 @@ fn live_run_against_a_closed_port_is_could_not_check() {
     // Local-only checks still run.
     assert_eq!(status(&r, "cloudhsm.trust-anchor.valid"), "PASS");
 }
+
+#[test]
+fn report_file_format_follows_its_extension_and_filters_only_hide_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = example("broken");
+    for (name, needle) in [
+        ("r.html", "<html"),
+        ("r.sarif", "\"version\": \"2.1.0\""),
+        ("r.xml", "<testsuites"),
+        ("r.csv", "cloudhsm.hsms.two-az"),
+        ("r.md", "cloudhsm.hsms.two-az"),
+        ("r.json", "\"schema_version\": 1"),
+    ] {
+        let file = tmp.path().join(name);
+        let out = preflight(&dir, &["--report", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        // The screen keeps the table.
+        assert!(String::from_utf8_lossy(&out.stdout).contains("[✗]"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains(needle),
+            "{name}: {}",
+            &text[..text.len().min(300)]
+        );
+    }
+    // --status/--severity hide rows; the summary, verdict and exit code still cover everything.
+    let out = preflight(
+        &dir,
+        &[
+            "--output",
+            "json",
+            "--status",
+            "fail",
+            "--severity",
+            "critical",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let r = json_of(&out);
+    let shown = r["checks"].as_array().unwrap();
+    assert!(!shown.is_empty());
+    assert!(shown
+        .iter()
+        .all(|c| c["status"] == "FAIL" && c["severity"] == "critical"));
+    assert!(r["summary"]["fail"].as_u64().unwrap() > shown.len() as u64);
+}
+
+#[test]
+fn iam_policy_covers_every_action_the_checks_name() {
+    let out = bin().args(["iam-policy"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let actions: Vec<&str> = v["Statement"][0]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    for m in cks_doctor::meta::all() {
+        for a in &m.iam_actions {
+            assert!(actions.contains(&a.as_str()), "{a} of {} missing", m.id);
+        }
+    }
+    assert!(actions
+        .iter()
+        .all(|a| a.contains(":Describe") || a.contains(":Get") || a.contains(":List")));
+    let out = bin()
+        .args(["iam-policy", "--kind", "cloudhsm"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cloudhsm: Vec<&str> = v["Statement"][0]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(cloudhsm.contains(&"cloudhsm:DescribeClusters"));
+    assert!(!cloudhsm.contains(&"elasticloadbalancing:DescribeLoadBalancers"));
+}

@@ -1,7 +1,12 @@
 //! The report model and its renderers (one per output format). The model is what
 //! `--output json` prints; every other format renders the same facts.
 
+pub mod csv;
+pub mod html;
 pub mod human;
+pub mod junit;
+pub mod markdown;
+pub mod sarif;
 
 use crate::checks::Status;
 use crate::meta::Severity;
