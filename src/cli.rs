@@ -141,6 +141,11 @@ pub struct Global {
     /// Show only checks with these statuses (comma-separated)
     #[arg(long, global = true, value_enum, value_delimiter = ',')]
     pub status: Vec<StatusArg>,
+    /// No progress display on standard error
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    #[arg(skip)]
+    pub progress: Option<indicatif::ProgressBar>,
     /// Run at most N checks at once (default: all at once)
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
@@ -168,6 +173,13 @@ pub enum Command {
     Diagnose(DiagnoseArgs),
     /// Diagnose every custom key store of the account in one or more Regions (and accounts)
     Scan(ScanArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to standard output
+    Man,
     /// Print the least-privilege read-only IAM policy the checks need
     IamPolicy {
         /// Only the checks of this key store kind
@@ -664,13 +676,7 @@ async fn preflight(global: &Global, args: &PreflightArgs) -> Result<Done, InputE
         }
     }
     let facts = Facts::new(request, source);
-    let results = runner::run_with_jobs(
-        facts.clone(),
-        &checks,
-        Duration::from_secs_f64(global.timeout),
-        global.jobs.map(|j| j as usize).unwrap_or(usize::MAX),
-    )
-    .await;
+    let results = run_checks(global, facts.clone(), &checks).await;
     let mut report = Report::new(target, results);
     report.latency = facts
         .xks_probe_if_run()
@@ -880,13 +886,7 @@ async fn diagnose_store(
         source: source.describe(),
     };
     let facts = Facts::with_key_stores(request, source, stores);
-    let results = runner::run_with_jobs(
-        facts.clone(),
-        &checks,
-        Duration::from_secs_f64(global.timeout),
-        global.jobs.map(|j| j as usize).unwrap_or(usize::MAX),
-    )
-    .await;
+    let results = run_checks(global, facts.clone(), &checks).await;
     let diagnosis = crate::diagnose::diagnose(&store, &results);
     let mut report = Report::new(target, results);
     report.latency = facts
@@ -1302,12 +1302,84 @@ async fn snapshot(global: &Global, args: &SnapshotArgs) -> Result<Done, InputErr
     })
 }
 
+/// Runs checks with --jobs and --timeout, ticking the progress display as each one ends.
+async fn run_checks(
+    global: &Global,
+    facts: std::sync::Arc<Facts>,
+    checks: &[&'static Check],
+) -> Vec<crate::report::CheckResult> {
+    let on_done: Option<runner::OnDone> = global.progress.clone().map(|pb| {
+        pb.inc_length(checks.len() as u64);
+        std::sync::Arc::new(move |_: &str| pb.inc(1)) as runner::OnDone
+    });
+    runner::run_observed(
+        facts,
+        checks,
+        Duration::from_secs_f64(global.timeout),
+        global.jobs.map(|j| j as usize).unwrap_or(usize::MAX),
+        on_done,
+    )
+    .await
+}
+
+/// A progress bar on standard error, only for a person watching a terminal: never with a
+/// machine format on standard output, never in a pipe, never with --no-progress.
+fn progress_bar(global: &Global, command: &Command) -> Option<indicatif::ProgressBar> {
+    let runs_checks = matches!(
+        command,
+        Command::Preflight(_) | Command::Diagnose(_) | Command::Scan(_)
+    );
+    if !runs_checks
+        || global.no_progress
+        || global.output != OutputFormat::Table
+        || !std::io::stderr().is_terminal()
+    {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} checks done {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(120));
+    Some(pb)
+}
+
 /// Runs a parsed command line.
-pub async fn run(cli: Cli) -> Result<Done, InputError> {
+pub async fn run(mut cli: Cli) -> Result<Done, InputError> {
+    cli.global.progress = progress_bar(&cli.global, &cli.command);
+    let done = dispatch(&cli).await;
+    if let Some(pb) = &cli.global.progress {
+        pb.finish_and_clear();
+    }
+    done
+}
+
+async fn dispatch(cli: &Cli) -> Result<Done, InputError> {
     match &cli.command {
         Command::Preflight(args) => preflight(&cli.global, args).await,
         Command::Diagnose(args) => diagnose(&cli.global, args).await,
         Command::Scan(args) => scan(&cli.global, args).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "cks-doctor", &mut out);
+            Ok(Done {
+                stdout: String::from_utf8_lossy(&out).into_owned(),
+                code: EXIT_OK,
+            })
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map_err(|e| InputError(format!("man page: {e}")))?;
+            Ok(Done {
+                stdout: String::from_utf8_lossy(&out).into_owned(),
+                code: EXIT_OK,
+            })
+        }
         Command::Checks => Ok(list_checks(&cli.global)),
         Command::Snapshot(args) => snapshot(&cli.global, args).await,
         Command::IamPolicy { kind } => {

@@ -106,6 +106,10 @@ pub async fn run(
     run_with_jobs(facts, checks, timeout, usize::MAX).await
 }
 
+/// Called with a check's id as soon as it is done (progress display); the engine itself knows
+/// nothing about how that is shown.
+pub type OnDone = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// As [`run`], with at most `jobs` checks in flight (`--jobs`; 1 runs them one after another).
 /// A check's timeout starts when it starts.
 pub async fn run_with_jobs(
@@ -113,6 +117,17 @@ pub async fn run_with_jobs(
     checks: &[&'static Check],
     timeout: Duration,
     jobs: usize,
+) -> Vec<CheckResult> {
+    run_observed(facts, checks, timeout, jobs, None).await
+}
+
+/// As [`run_with_jobs`], calling `on_done` as each check finishes.
+pub async fn run_observed(
+    facts: Arc<Facts>,
+    checks: &[&'static Check],
+    timeout: Duration,
+    jobs: usize,
+    on_done: Option<OnDone>,
 ) -> Vec<CheckResult> {
     let permits = Arc::new(tokio::sync::Semaphore::new(
         jobs.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
@@ -123,10 +138,15 @@ pub async fn run_with_jobs(
             let facts = facts.clone();
             let run = check.run;
             let permits = permits.clone();
+            let on_done = on_done.clone();
+            let id = check.id;
             tokio::spawn(async move {
                 let _permit = permits.acquire_owned().await;
                 let start = Instant::now();
                 let outcome = tokio::time::timeout(timeout, run(facts)).await;
+                if let Some(f) = &on_done {
+                    f(id);
+                }
                 (outcome, start.elapsed())
             })
         })

@@ -855,3 +855,25 @@ fn iam_policy_covers_every_action_the_checks_name() {
     assert!(cloudhsm.contains(&"cloudhsm:DescribeClusters"));
     assert!(!cloudhsm.contains(&"elasticloadbalancing:DescribeLoadBalancers"));
 }
+
+#[test]
+fn completions_man_page_and_no_progress_in_a_pipe() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = bin().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("preflight"),
+            "{shell}"
+        );
+    }
+    let out = bin().args(["man"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(".ie"));
+    // Standard error is not a terminal here: no progress display, nothing on stderr.
+    let out = preflight(&example("broken"), &[]).output().unwrap();
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
