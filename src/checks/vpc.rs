@@ -263,8 +263,9 @@ fn problems_for(
 
 async fn network_acls(f: &Facts) -> Step<Outcome> {
     let c = need_cluster(f).await?;
-    let subnets = got(f.subnets().await)?;
-    let acls = got(f.network_acls().await)?;
+    // Both facts at once: awaiting one after the other would add a round trip.
+    let (subnets, acls) = tokio::join!(f.subnets(), f.network_acls());
+    let (subnets, acls) = (got(subnets)?, got(acls)?);
     let (problems, evidence) = problems_for(c, subnets, acls);
     if problems.is_empty() {
         return Ok(Outcome::pass(
