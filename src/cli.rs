@@ -889,6 +889,16 @@ async fn diagnose_store(
     let results = run_checks(global, facts.clone(), &checks).await;
     let diagnosis = crate::diagnose::diagnose(&store, &results);
     let mut report = Report::new(target, results);
+    // A FAILED store whose cause no check confirms is not "no failure found".
+    if let Some(code) = &diagnosis.connection_error_code {
+        if diagnosis.confirmed_by.is_empty()
+            && report.verdict.outlook == crate::report::Outlook::NoFailureFound
+        {
+            report.verdict.outlook = crate::report::Outlook::Incomplete;
+            report.verdict.connection_error_codes = vec![code.clone()];
+            report.verdict.text = diagnosis.text.clone();
+        }
+    }
     report.latency = facts
         .xks_probe_if_run()
         .map(crate::report::Latency::from_probe);
@@ -943,7 +953,7 @@ async fn scan_one_region(
     global: &Global,
     profile: Option<String>,
     region: Option<String>,
-) -> Result<Vec<Report>, ScanError> {
+) -> Result<(Vec<Report>, Vec<ScanError>), ScanError> {
     let fail = |e: String| ScanError {
         profile: profile.clone(),
         region: region.clone(),
@@ -956,7 +966,16 @@ async fn scan_one_region(
         .await
         .map_err(|e| fail(e.to_string()))?;
     let jobs = global.jobs.map(|j| j as usize).unwrap_or(8);
-    let work = stores.iter().cloned().map(|store| {
+    // Stores of a kind that --only/--skip leave no check for are not scanned.
+    let wanted = |s: &crate::facts::model::CustomKeyStore| {
+        let kind = if s.is_cloudhsm() {
+            StoreKind::Cloudhsm
+        } else {
+            StoreKind::Xks
+        };
+        selected(global, kind).is_ok()
+    };
+    let work = stores.iter().filter(|s| wanted(s)).cloned().map(|store| {
         let source = source.clone();
         let stores = stores.clone();
         let resolved = resolved.clone();
@@ -966,18 +985,27 @@ async fn scan_one_region(
                 timeout: Duration::from_secs_f64(global.timeout * 0.8),
                 ..Default::default()
             };
-            diagnose_store(global, source, resolved, stores, store, extras).await
+            let id = store.custom_key_store_id.clone();
+            diagnose_store(global, source, resolved, stores, store, extras)
+                .await
+                .map_err(|e| format!("{id}: {}", e.0))
         }
     });
     use futures::StreamExt;
-    let results: Vec<Result<Report, InputError>> = futures::stream::iter(work)
+    let results: Vec<Result<Report, String>> = futures::stream::iter(work)
         .buffered(jobs.max(1))
         .collect()
         .await;
-    results
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(e.0))
+    // One store that cannot be diagnosed does not hide the others.
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(report) => reports.push(report),
+            Err(e) => errors.push(fail(e)),
+        }
+    }
+    Ok((reports, errors))
 }
 
 async fn scan(global: &Global, args: &ScanArgs) -> Result<Done, InputError> {
@@ -1019,7 +1047,10 @@ async fn scan(global: &Global, args: &ScanArgs) -> Result<Done, InputError> {
     let mut errors = Vec::new();
     for o in outcomes {
         match o {
-            Ok(r) => reports.extend(r),
+            Ok((r, e)) => {
+                reports.extend(r);
+                errors.extend(e);
+            }
             Err(e) => errors.push(e),
         }
     }

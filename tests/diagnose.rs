@@ -124,8 +124,18 @@ fn codes_whose_cause_is_inside_the_hsm_get_recovery_steps_and_evidence() {
     let dir = variant("failed-store", |v| {
         v["CustomKeyStores"][0]["ConnectionErrorCode"] = "USER_LOCKED_OUT".into();
     });
-    // Without the users file: no evidence, the documented steps.
-    let (_, r, _) = diagnose(dir.path(), &["cks-0a1b2c3d4e5f60789"]);
+    // Free the subnet, so that nothing else fails.
+    let subnets = dir.path().join("ec2-describe-subnets.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&subnets).unwrap()).unwrap();
+    for s in v["Subnets"].as_array_mut().unwrap() {
+        s["AvailableIpAddressCount"] = 20.into();
+    }
+    std::fs::write(&subnets, v.to_string()).unwrap();
+    // Without the users file: no evidence, the documented steps; not "no failure found".
+    let (code, r, _) = diagnose(dir.path(), &["cks-0a1b2c3d4e5f60789"]);
+    assert_eq!(code, 3);
+    assert_eq!(r["verdict"]["outlook"], "incomplete");
+    assert_eq!(r["verdict"]["connection_error_codes"][0], "USER_LOCKED_OUT");
     let d = &r["diagnosis"];
     assert!(ids(&d["confirmed_by"]).is_empty());
     assert!(ids(&d["not_checked"]).contains(&"cloudhsm.kmsuser.unlocked".to_string()));

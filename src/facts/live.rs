@@ -463,7 +463,15 @@ where
             action,
             detail: root_causes(&err),
         },
-        SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
+        // The connection broke while the answer was being read.
+        SdkError::ResponseError(_) => FactError::Unreachable {
+            action,
+            detail: format!(
+                "the connection broke during the answer: {}",
+                root_causes(&err)
+            ),
+        },
+        SdkError::ServiceError(_) => {
             let code = err.code().unwrap_or_default();
             let message = err.message().map(one_line);
             let detail = match (code, message) {

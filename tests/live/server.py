@@ -15,7 +15,9 @@ endpoint, routed by the service in the SigV4 credential scope:
   ``x-moto-account-id``), so GetCallerIdentity answers that account.
 * CloudHSM v2 ``BaldrApiService.DescribeClusters`` and KMS ``TrentService.DescribeCustomKeyStores``
   (AWS JSON 1.1) are served here from seeded state: moto's CloudHSM v2 is not usable by the Rust
-  SDK and moto has no custom key stores.
+  SDK and moto has no custom key stores. That state is per Region, as in AWS: a call sees what
+  was seeded in the Region of its SigV4 credential scope (scenarios default to us-east-1;
+  ``regions`` in a seed adds others).
 * Everything else goes to moto; a moto 500 ("not implemented") is turned into a 501 error in
   the service's own error shape (AWS JSON, EC2 Query or AWS Query), which the SDK does not retry.
 
@@ -27,8 +29,9 @@ A control API lives under ``/_cks/`` (a path moto never uses); it is not counted
                        requests left hanging are released
 ``POST /_cks/seed``    reset, then build a scenario (JSON, see ``seed``); answers the ids made
 ``POST /_cks/faults``  add faults (one object or a list, see ``Fault``)
-``GET /_cks/calls``    calls per action since the last reset: ``{"ec2:DescribeSubnets": 1}``
-``GET /_cks/requests`` every call since the last reset with its parameters, in order
+``GET /_cks/calls``    calls per action since the last reset: ``{"ec2:DescribeSubnets": 1}``;
+                       ``?region=eu-west-1``: only the calls signed for that Region
+``GET /_cks/requests`` every call since the last reset with its parameters and Region, in order
 ``GET /_cks/state``    the seeded clusters and key stores, as served, and the caller's account
 =====================  ==================================================================
 
@@ -36,7 +39,8 @@ Actions are named as in IAM: ``cloudhsm:DescribeClusters``, ``kms:DescribeCustom
 ``ec2:DescribeSecurityGroups``, ``ec2:DescribeVpcEndpointServicePermissions``,
 ``elasticloadbalancing:DescribeLoadBalancers`` (``elbv2:`` is accepted too),
 ``sts:GetCallerIdentity`` (the service is the SigV4 signing name). Faults answer in the
-service's error shape.
+service's error shape, hang, or reset the connection mid-response (see ``Fault``); a fault
+may be limited to one Region.
 
 On start the server warms up moto's EC2 backend (its first call takes ~2 s), then prints the
 port on stdout (one line, just the number) and serves. It exits when its standard input
@@ -57,6 +61,8 @@ import logging
 import os
 import random
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
@@ -257,6 +263,11 @@ class Fault:
     ``{"action": ..., "error": "ThrottlingException", "message": ..., "status": 400, "times": 2}``
     answers that error ``times`` times (null: for ever), then lets calls through.
     ``{"action": ..., "hang": true}`` accepts the request and never answers (until reset).
+    ``{"action": ..., "reset": true, "after": N}`` sends the status line, the headers (with the
+    whole body's Content-Length) and the first ``N`` bytes of the body (default: half of it),
+    then cuts the connection (TCP RST): a connection reset mid-response. The answer cut is the
+    normal one, or the ``error`` when one is given.
+    ``"region": "eu-west-1"`` limits any fault to calls signed for that Region (default: all).
     """
 
     def __init__(self, spec: dict[str, Any]) -> None:
@@ -264,19 +275,35 @@ class Fault:
             raise ControlError(f"a fault needs an action: {spec!r}")
         self.action = normalize_action(spec["action"])
         self.hang = bool(spec.get("hang", False))
+        self.reset = bool(spec.get("reset", False))
         self.code = spec.get("error")
-        if not self.hang and not self.code:
-            raise ControlError(f"a fault needs \"error\" (a code) or \"hang\": true: {spec!r}")
+        if not self.hang and not self.reset and not self.code:
+            raise ControlError(f"a fault needs \"error\" (a code), \"hang\": true or \"reset\": true: {spec!r}")
+        if self.hang and self.reset:
+            raise ControlError(f"a fault either hangs or resets, not both: {spec!r}")
+        after = spec.get("after")
+        if after is not None and (not isinstance(after, int) or after < 0):
+            raise ControlError(f"\"after\" is a number of body bytes: {spec!r}")
+        self.after: int | None = after
+        region = spec.get("region")
+        if region is not None and not isinstance(region, str):
+            raise ControlError(f"\"region\" is a Region name: {spec!r}")
+        self.region: str | None = region
         self.message = spec.get("message")
         self.status = spec.get("status")
         times = spec.get("times", None)
         self.remaining = None if times is None else int(times)
 
+    def applies_to(self, region: str) -> bool:
+        return self.region is None or self.region == region
+
     def describe(self) -> dict[str, Any]:
         return {
             "action": self.action,
             "hang": self.hang,
+            "reset": self.reset,
             "error": self.code,
+            "region": self.region,
             "remaining": self.remaining,
         }
 
@@ -297,6 +324,8 @@ class State:
         self.options: dict[str, Any] = {}
         self.faults: dict[str, list[Fault]] = {}
         self.calls: Counter[str] = Counter()
+        # The same calls per Region (the Region of the SigV4 credential scope).
+        self.calls_by_region: dict[str, Counter[str]] = {}
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()
         # The caller's account: moto serves every passed-through call as this account.
@@ -309,30 +338,35 @@ class State:
             self.options = {}
             self.faults = {}
             self.calls = Counter()
+            self.calls_by_region = {}
             self.requests = []
             self.account = ACCOUNT_ID
             # Requests left hanging by a fault are let go (they answer an error to nobody).
             self.release.set()
             self.release = threading.Event()
 
-    def record(self, action: str, params: Any) -> None:
+    def record(self, action: str, params: Any, region: str = DEFAULT_REGION) -> None:
         with self.lock:
             self.calls[action] += 1
-            self.requests.append({"action": action, "params": params, "time": time.time()})
+            self.calls_by_region.setdefault(region, Counter())[action] += 1
+            self.requests.append({"action": action, "params": params, "region": region, "time": time.time()})
 
-    def take_fault(self, action: str) -> Fault | None:
+    def take_fault(self, action: str, region: str = DEFAULT_REGION) -> Fault | None:
+        """The first fault for this action that applies to the Region and has calls left (a
+        fault whose ``times`` are used up is dropped)."""
         with self.lock:
             queue = self.faults.get(action) or []
-            while queue:
-                f = queue[0]
+            for f in list(queue):
+                if not f.applies_to(region):
+                    continue
                 if f.remaining is None:
                     return f
                 if f.remaining > 0:
                     f.remaining -= 1
                     if f.remaining == 0:
-                        queue.pop(0)
+                        queue.remove(f)
                     return f
-                queue.pop(0)
+                queue.remove(f)
             return None
 
 
@@ -693,6 +727,8 @@ class CksApp:
             tb = traceback.format_exc()
             log.error("internal error:\n%s", tb)
             resp = Response(500, f"tests/live/server.py internal error:\n{tb}".encode(), [("Content-Type", "text/plain")])
+        if isinstance(resp, Truncated):
+            return resp.run(environ, start_response)
         if isinstance(resp, Passthrough):
             return resp.run(start_response)
         start_response(f"{resp.status} {status_text(resp.status)}", resp.headers + [("Content-Length", str(len(resp.body)))])
@@ -721,11 +757,11 @@ class CksApp:
             params = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
             action_name = params.get("Action") or f"{environ.get('REQUEST_METHOD')} {path}"
         action = f"{service or 'unsigned'}:{action_name}"
-        self.state.record(action, params)
+        self.state.record(action, params, region)
         if self.verbose:
-            log.info("%s %s", action, json.dumps(params)[:300])
+            log.info("%s %s %s", region, action, json.dumps(params)[:300])
 
-        fault = self.state.take_fault(action)
+        fault = self.state.take_fault(action, region)
         if fault is not None:
             if fault.hang:
                 release = self.state.release
@@ -733,10 +769,29 @@ class CksApp:
                 release.wait()
                 code = "ServiceUnavailableException" if json_protocol else "ServiceUnavailable"
                 return error_response(protocol, code, "released by reset")
-            message = fault.message or default_message(action, fault.code, self.state.account)
-            return error_response(protocol, fault.code, message, fault.status)
+            if fault.code:
+                message = fault.message or default_message(action, fault.code, self.state.account)
+                resp: Any = error_response(protocol, fault.code, message, fault.status)
+            else:
+                resp = self.answer(environ, action, action_name, target, params, region, protocol)
+            if fault.reset:
+                log.info("%s: reset mid-response (fault)", action)
+                return Truncated(resp, fault.after)
+            return resp
+        return self.answer(environ, action, action_name, target, params, region, protocol)
 
-        if json_protocol and params is None:
+    def answer(
+        self,
+        environ: dict[str, Any],
+        action: str,
+        action_name: str,
+        target: str | None,
+        params: Any,
+        region: str,
+        protocol: str,
+    ) -> Any:
+        """The normal answer to a call: served here from seeded state, or by moto."""
+        if target and params is None:
             return json_error("SerializationException", "the request body is not valid JSON")
         if target == "BaldrApiService.DescribeClusters":
             return self.describe_clusters(params, region)
@@ -859,7 +914,10 @@ class CksApp:
                         self.state.faults.setdefault(f.action, []).append(f)
                 return plain_json({"ok": True, "faults": [f.describe() for f in faults]})
             if what == "calls":
+                query = parse_qs(environ.get("QUERY_STRING", ""))
                 with self.state.lock:
+                    if "region" in query:
+                        return plain_json(dict(self.state.calls_by_region.get(query["region"][0], Counter())))
                     return plain_json(dict(self.state.calls))
             if what == "requests":
                 with self.state.lock:
@@ -899,18 +957,79 @@ class CksApp:
         ``options`` (``kms_page_size``, ``cloudhsm_page_size``, ``unknown_cluster_ids``:
         ``omit`` | ``not_found``), ``ec2`` (see ``seed_ec2``), ``load_balancers`` (see
         ``seed_load_balancers``), ``endpoint_services`` (see ``seed_endpoint_services``),
-        ``clusters`` (see ``make_cluster``), ``key_stores`` (see ``make_key_store``), ``faults``.
+        ``clusters`` (see ``make_cluster``), ``key_stores`` (see ``make_key_store``), ``faults``,
+        ``regions``.
+
+        The state is per Region, as in AWS: DescribeClusters and DescribeCustomKeyStores answer
+        what was seeded in the Region of the call's SigV4 credential scope (moto's EC2, ELBv2
+        and STS are per Region by themselves). The top-level sections are built in ``region``;
+        ``regions`` builds more Regions in the same scenario:
+        ``[{"region": "eu-west-1", "ec2", "load_balancers", "endpoint_services", "clusters",
+        "key_stores"}]`` (the same sections, made in that Region; refs are shared by all
+        Regions, so give each its own names). A cluster or key store may also name its own
+        ``region`` (its EC2 resources are still made in its section's Region).
 
         Where a cluster names a VPC, subnet or security group, a ref defined in ``ec2`` is
         replaced by the id moto gave it; anything else is used as a literal id. In key stores,
         ``${ref}`` is replaced (an endpoint service's ref is its service name).
         Answers ``{"refs": {ref: id}, "clusters": [ids], "key_stores": [ids], "hsms": {...},
-        "load_balancers": {ref: arn}, "endpoint_services": {ref: {"id", "name", "owner"}}}``.
+        "load_balancers": {ref: arn}, "endpoint_services": {ref: {"id", "name", "owner"}},
+        "regions": {region: {"clusters": [ids], "key_stores": [ids]}}}``.
         """
         region = spec.get("region", DEFAULT_REGION)
         account = str(spec.get("account") or ACCOUNT_ID)
-        ec2 = Ec2Seeder(self.moto, region, account)
         refs: dict[str, str] = {}
+        sections = [(region, spec)]
+        for extra in spec.get("regions") or []:
+            if not isinstance(extra, dict) or not isinstance(extra.get("region"), str):
+                raise ControlError(f"each of \"regions\" is an object with a \"region\": {extra!r}")
+            unknown = set(extra) - {"region", "ec2", "load_balancers", "endpoint_services", "clusters", "key_stores"}
+            if unknown:
+                raise ControlError(f"regions[{extra['region']}]: sections not made per Region: {sorted(unknown)}")
+            sections.append((extra["region"], extra))
+        clusters: list[dict[str, Any]] = []
+        stores: list[dict[str, Any]] = []
+        hsm_ids: dict[str, list[str]] = {}
+        lbs: dict[str, dict[str, Any]] = {}
+        services: dict[str, dict[str, str]] = {}
+        by_region: dict[str, dict[str, list[str]]] = {}
+        for r, section in sections:
+            made = self.seed_region(section, r, account, refs)
+            clusters += made["clusters"]
+            stores += made["key_stores"]
+            hsm_ids.update(made["hsms"])
+            lbs.update(made["load_balancers"])
+            services.update(made["endpoint_services"])
+        for c in clusters:
+            by_region.setdefault(c["region"], {"clusters": [], "key_stores": []})["clusters"].append(c["data"]["ClusterId"])
+        for s in stores:
+            by_region.setdefault(s["region"], {"clusters": [], "key_stores": []})["key_stores"].append(s["data"]["CustomKeyStoreId"])
+        faults = [Fault(f) for f in spec.get("faults") or []]
+        with self.state.lock:
+            self.state.clusters = clusters
+            self.state.key_stores = stores
+            self.state.options = dict(spec.get("options") or {})
+            self.state.account = account
+            for f in faults:
+                self.state.faults.setdefault(f.action, []).append(f)
+            # Seeding talks to moto directly: nothing is counted, but start from zero anyway.
+            self.state.calls = Counter()
+            self.state.calls_by_region = {}
+            self.state.requests = []
+        return {
+            "refs": refs,
+            "clusters": [c["data"]["ClusterId"] for c in clusters],
+            "hsms": hsm_ids,
+            "key_stores": [s["data"]["CustomKeyStoreId"] for s in stores],
+            "load_balancers": {ref: lb["arn"] for ref, lb in lbs.items()},
+            "endpoint_services": services,
+            "regions": by_region,
+        }
+
+    def seed_region(self, spec: dict[str, Any], region: str, account: str, refs: dict[str, str]) -> dict[str, Any]:
+        """One Region's sections of a scenario (see ``seed``): EC2, load balancers, endpoint
+        services, clusters and key stores, made in ``region``."""
+        ec2 = Ec2Seeder(self.moto, region, account)
         ec2_spec = spec.get("ec2") or {}
         later = self.seed_ec2(ec2, ec2_spec, refs)
         lbs = self.seed_load_balancers(Elbv2Seeder(self.moto, region, account), spec.get("load_balancers") or [], refs)
@@ -930,23 +1049,11 @@ class CksApp:
             {"region": s.get("region", region), "data": self.make_key_store({k: substitute(v, refs) for k, v in s.items()}, account)}
             for s in spec.get("key_stores") or []
         ]
-        faults = [Fault(f) for f in spec.get("faults") or []]
-        with self.state.lock:
-            self.state.clusters = clusters
-            self.state.key_stores = stores
-            self.state.options = dict(spec.get("options") or {})
-            self.state.account = account
-            for f in faults:
-                self.state.faults.setdefault(f.action, []).append(f)
-            # Seeding talks to moto directly: nothing is counted, but start from zero anyway.
-            self.state.calls = Counter()
-            self.state.requests = []
         return {
-            "refs": refs,
-            "clusters": [c["data"]["ClusterId"] for c in clusters],
+            "clusters": clusters,
             "hsms": hsm_ids,
-            "key_stores": [s["data"]["CustomKeyStoreId"] for s in stores],
-            "load_balancers": {ref: lb["arn"] for ref, lb in lbs.items()},
+            "key_stores": stores,
+            "load_balancers": lbs,
             "endpoint_services": services,
         }
 
@@ -1422,7 +1529,8 @@ class Passthrough:
     def __init__(self, moto: Callable, environ: dict[str, Any], action: str, protocol: str) -> None:
         self.moto, self.environ, self.action, self.protocol = moto, environ, action, protocol
 
-    def run(self, start_response: Callable) -> Iterable[bytes]:
+    def result(self) -> tuple[str, list[tuple[str, str]], bytes]:
+        """moto's answer: (status line, headers without Content-Length, body)."""
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
@@ -1445,8 +1553,51 @@ class Passthrough:
             )
             resp = error_response(self.protocol, "NotImplemented", message, 501)
             status, headers, body = f"501 {status_text(501)}", resp.headers, resp.body
+        return status, headers, body
+
+    def run(self, start_response: Callable) -> Iterable[bytes]:
+        status, headers, body = self.result()
         start_response(status, headers + [("Content-Length", str(len(body)))])
         return [body]
+
+
+RESET_MARK = "connection reset by a fault of tests/live/server.py"
+
+
+class Truncated:
+    """An answer cut off mid-body: the status line and headers (announcing the whole body's
+    Content-Length) and the first ``after`` bytes of the body (default: half), then the TCP
+    connection is reset: SO_LINGER 0 and the descriptor closed at once, so the client gets a
+    RST (not a FIN) while it waits for the rest of the body."""
+
+    def __init__(self, inner: Any, after: int | None) -> None:
+        self.inner, self.after = inner, after
+
+    def run(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if isinstance(self.inner, Passthrough):
+            status, headers, body = self.inner.result()
+        else:
+            status = f"{self.inner.status} {status_text(self.inner.status)}"
+            headers, body = self.inner.headers, self.inner.body
+        cut = len(body) // 2 if self.after is None else self.after
+        cut = max(0, min(cut, len(body) - 1))
+        start_response(status, headers + [("Content-Length", str(len(body)))])
+        sock = environ.get("werkzeug.socket")
+
+        def parts() -> Iterable[bytes]:
+            yield body[:cut]
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    # Close the descriptor now (RST), not after werkzeug's shutdown (FIN).
+                    # Detached, the socket object has no descriptor left: werkzeug's later
+                    # calls on it fail instead of touching a descriptor reused meanwhile.
+                    os.close(sock.detach())
+                except OSError:
+                    pass
+            raise ConnectionResetError(RESET_MARK)
+
+        return parts()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1463,6 +1614,8 @@ def main() -> int:
 
     logging.basicConfig(stream=sys.stderr, level=logging.INFO if args.verbose else logging.WARNING, format="server.py: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    # A "reset" fault closes the socket under werkzeug, which then logs the request as failed.
+    logging.getLogger("werkzeug").addFilter(lambda record: RESET_MARK not in record.getMessage())
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server

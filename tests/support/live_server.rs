@@ -1,4 +1,5 @@
-//! Shared by the live test binaries (`tests/live.rs`, `tests/live_vpce.rs`): the local AWS
+//! Shared by the live test binaries (`tests/live.rs`, `tests/live_vpce.rs`,
+//! `tests/live_diagnose.rs`, `tests/live_faults.rs`): the local AWS
 //! endpoint `tests/live/server.py` as a child process (moto extended, with a control API under
 //! `/_cks/`), and the built binary run against it in an environment that can reach no real AWS
 //! configuration or credentials, its JSON report checked for consistency.
@@ -160,6 +161,12 @@ impl Server {
         serde_json::from_value(self.control("GET", "calls", None)).unwrap()
     }
 
+    /// Calls per action signed for one Region (the server's state is per Region).
+    pub fn calls_in(&self, region: &str) -> BTreeMap<String, u64> {
+        serde_json::from_value(self.control("GET", &format!("calls?region={region}"), None))
+            .unwrap()
+    }
+
     pub fn requests(&self, action: &str) -> Vec<Value> {
         self.control("GET", "requests", None)
             .as_array()
@@ -199,6 +206,7 @@ pub struct Run {
     pub code: i32,
     pub elapsed: Duration,
     pub args: String,
+    pub stderr: String,
 }
 
 impl Run {
@@ -372,10 +380,43 @@ const SCRUBBED_ENV: &[&str] = &[
     "all_proxy",
 ];
 
-/// `cks-doctor ARGS` with dummy credentials and no AWS configuration: the report, checked for
-/// consistency (the summary counts the checks, the exit code follows the verdict). `server_log`
-/// is named when the binary does not exit by itself within 60 s.
-pub fn run_cks_doctor(args: &[String], server_log: &Path) -> Run {
+/// What the binary printed, as it is.
+pub struct RawRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    pub args: String,
+}
+
+/// `cks-doctor ARGS` with dummy credentials and no AWS configuration, whatever its output
+/// format (`scan`'s JSON, JUnit, CSV...). `server_log` is named when the binary does not exit by
+/// itself within 60 s.
+pub fn run_cks_doctor_raw(args: &[String], server_log: &Path) -> RawRun {
+    let mut cmd = cks_doctor_command();
+    cmd.args(args).timeout(Duration::from_secs(60));
+    let start = Instant::now();
+    let out = cmd.output().unwrap();
+    let elapsed = start.elapsed();
+    let shown = format!("cks-doctor {}", args.join(" "));
+    let code = out.status.code().unwrap_or_else(|| {
+        panic!(
+            "{shown} did not exit by itself within 60s ({:?}); server log {}",
+            out.status,
+            server_log.display()
+        )
+    });
+    RawRun {
+        code,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed,
+        args: shown,
+    }
+}
+
+/// The binary in an environment that can reach no real AWS configuration or credentials.
+pub fn cks_doctor_command() -> Command {
     let mut cmd = Command::cargo_bin("cks-doctor").unwrap();
     for var in SCRUBBED_ENV {
         cmd.env_remove(var);
@@ -393,6 +434,14 @@ pub fn run_cks_doctor(args: &[String], server_log: &Path) -> Run {
         )
         .env("NO_PROXY", "127.0.0.1")
         .env("NO_COLOR", "1");
+    cmd
+}
+
+/// `cks-doctor ARGS` with dummy credentials and no AWS configuration: the report, checked for
+/// consistency (the summary counts the checks, the exit code follows the verdict). `server_log`
+/// is named when the binary does not exit by itself within 60 s.
+pub fn run_cks_doctor(args: &[String], server_log: &Path) -> Run {
+    let mut cmd = cks_doctor_command();
     cmd.args(args).timeout(Duration::from_secs(60));
     let start = Instant::now();
     let out = cmd.output().unwrap();
@@ -412,11 +461,19 @@ pub fn run_cks_doctor(args: &[String], server_log: &Path) -> Run {
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // Whatever AWS answered, the binary never panics (a panicking check is reported as ERROR,
+    // and says so in the report, not on stderr).
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("cks-doctor: internal error"),
+        "{shown} panicked:\n{stderr}"
+    );
     let run = Run {
         report,
         code,
         elapsed,
         args: shown,
+        stderr,
     };
     // The report is consistent with itself: the summary counts the checks, the exit code
     // follows the verdict.
@@ -437,7 +494,14 @@ pub fn run_cks_doctor(args: &[String], server_log: &Path) -> Run {
         .as_str()
         .unwrap()
         .to_string();
-    let expected = match (counts.contains_key("fail"), counts.contains_key("error")) {
+    // A diagnosed store whose ConnectionErrorCode no check confirms is never "no failure found".
+    let d = &run.report["diagnosis"];
+    let unconfirmed_code = d["connection_error_code"].is_string()
+        && d["confirmed_by"].as_array().is_some_and(|c| c.is_empty());
+    let expected = match (
+        counts.contains_key("fail"),
+        counts.contains_key("error") || unconfirmed_code,
+    ) {
         (true, _) => ("would_fail", 1),
         (false, true) => ("incomplete", 3),
         (false, false) => ("no_failure_found", 0),
