@@ -696,6 +696,86 @@ fn free_addresses(srv: &Server) {
     }
 }
 
+/// Live run → `cks-doctor snapshot` → offline run on the recorded files: the same results.
+fn snapshot_round_trip(srv: &Server) {
+    srv.seed(&with(healthy(), |v| {
+        v["ec2"]["subnets"][0]["cidr"] = json!("10.0.0.0/28");
+        v["ec2"]["subnets"][0]["free"] = json!(0);
+        main_cluster(v)["hsms"][1]["az"] = json!("us-east-1a");
+    }));
+    let live = preflight(srv, CLUSTER, ANCHOR, &["--name", NAME]);
+    live.expect_code(1);
+    let dir = tmp("snapshot-round-trip");
+    let _ = std::fs::remove_dir_all(&dir);
+    let args: Vec<String> = [
+        "--region",
+        REGION,
+        "--endpoint-url",
+        &srv.url(),
+        "snapshot",
+        "cloudhsm",
+        "--cluster-id",
+        CLUSTER,
+        "--out",
+        dir.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let rec = live_server::run_cks_doctor_raw(&args, &srv.log);
+    assert_eq!(rec.code, 0, "{}\n{}", rec.stdout, rec.stderr);
+    for f in [
+        "cloudhsmv2-describe-clusters.json",
+        "ec2-describe-security-groups.json",
+        "ec2-describe-subnets.json",
+        "kms-describe-custom-key-stores.json",
+        "ec2-describe-route-tables.json",
+        "ec2-describe-network-acls.json",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} not recorded: {}", rec.stdout);
+    }
+    let offline = run_cks_doctor(
+        &[
+            "--snapshot",
+            dir.to_str().unwrap(),
+            "--region",
+            REGION,
+            "--output",
+            "json",
+            "preflight",
+            "cloudhsm",
+            "--cluster-id",
+            CLUSTER,
+            "--trust-anchor",
+            cert(ANCHOR).to_str().unwrap(),
+            "--name",
+            NAME,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>(),
+        &srv.log,
+    );
+    let view = |r: &Run| -> Vec<(String, String, Value, Value)> {
+        r.checks()
+            .iter()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap().to_string(),
+                    c["status"].as_str().unwrap().to_string(),
+                    c["kms_exceptions"].clone(),
+                    c["connection_error_codes"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(view(&live), view(&offline));
+    assert_eq!(
+        live.report["verdict"]["text"],
+        offline.report["verdict"]["text"]
+    );
+}
+
 fn security_group_rules(srv: &Server) {
     let exception = Some("CloudHsmClusterInvalidConfigurationException");
     for (direction, words) in [
@@ -1235,6 +1315,7 @@ const SCENARIOS: &[(&str, fn(&Server))] = &[
     ),
     ("deleted_subnet", deleted_subnet),
     ("free_addresses", free_addresses),
+    ("snapshot_round_trip", snapshot_round_trip),
     ("security_group_rules", security_group_rules),
     ("trust_anchors", trust_anchors),
     (
@@ -1300,6 +1381,11 @@ fn live_hsms_in_one_az_and_no_active_hsm() {
 #[test]
 fn live_deleted_subnet() {
     run_named("deleted_subnet");
+}
+
+#[test]
+fn live_snapshot_round_trip() {
+    run_named("snapshot_round_trip");
 }
 
 #[test]
