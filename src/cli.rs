@@ -770,11 +770,19 @@ fn render_as(
             })
             .collect::<Vec<_>>()
             .join("\n"),
-        (OutputFormat::Junit, _) => crate::report::junit::render(reports),
-        (OutputFormat::Sarif, _) => crate::report::sarif::render(reports),
-        (OutputFormat::Markdown, _) => crate::report::markdown::render(reports),
-        (OutputFormat::Html, _) => crate::report::html::render(reports),
-        (OutputFormat::Csv, _) => crate::report::csv::render(reports),
+        (format, errors) => {
+            // A Region or account that could not be scanned is a report of its own, with one
+            // "could not check" row, so that no format drops it.
+            let mut all = reports.to_vec();
+            all.extend(errors.unwrap_or_default().iter().map(scan_error_report));
+            match format {
+                OutputFormat::Junit => crate::report::junit::render(&all),
+                OutputFormat::Sarif => crate::report::sarif::render(&all),
+                OutputFormat::Markdown => crate::report::markdown::render(&all),
+                OutputFormat::Html => crate::report::html::render(&all),
+                _ => crate::report::csv::render(&all),
+            }
+        }
     }
 }
 
@@ -1055,6 +1063,41 @@ async fn scan(global: &Global, args: &ScanArgs) -> Result<Done, InputError> {
         }
     }
     finish(global, reports, Some(&errors))
+}
+
+fn scan_error_report(e: &ScanError) -> Report {
+    let place = format!(
+        "{}{}",
+        e.region.as_deref().unwrap_or("the default Region"),
+        e.profile
+            .as_deref()
+            .map(|p| format!(" (profile {p})"))
+            .unwrap_or_default()
+    );
+    let check = crate::report::CheckResult {
+        id: "scan.region".into(),
+        title: format!("Key stores of {place} could be read"),
+        area: "Account".into(),
+        severity: None,
+        advisory: false,
+        status: crate::checks::Status::Error,
+        message: format!("could not check: {}", e.error),
+        evidence: Vec::new(),
+        kms_exceptions: Vec::new(),
+        connection_error_codes: Vec::new(),
+        remediation: Some("Fix what stopped the scan (permissions: kms:DescribeCustomKeyStores) and run it again.".into()),
+        duration_ms: 0,
+    };
+    Report::new(
+        Target {
+            kind: "scan".into(),
+            operation: "ConnectCustomKeyStore".into(),
+            region: e.region.clone(),
+            source: place,
+            ..Default::default()
+        },
+        vec![check],
+    )
 }
 
 fn scan_table(reports: &[Report], errors: &[ScanError]) -> String {

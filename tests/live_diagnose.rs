@@ -1332,6 +1332,18 @@ fn scan_denied_region(srv: &Server) {
         "{}",
         table.stdout
     );
+    // Every file format carries the Region that could not be scanned, as a could-not-check row.
+    for (format, needle) in [
+        ("junit", "scan.region"),
+        ("csv", "scan.region"),
+        ("sarif", "scan.region"),
+        ("markdown", OTHER_REGION),
+        ("html", OTHER_REGION),
+    ] {
+        let out = scan(srv, format);
+        assert_eq!(out.code, 3, "{format}");
+        assert!(out.stdout.contains(needle), "{format}: {}", out.stdout);
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
