@@ -1382,6 +1382,13 @@ async fn run_checks(
     facts: std::sync::Arc<Facts>,
     checks: &[&'static Check],
 ) -> Vec<crate::report::CheckResult> {
+    // Every fact the selected checks read starts at once (not when a check first asks).
+    let actions: std::collections::BTreeSet<&str> = checks
+        .iter()
+        .filter_map(|c| meta::get(c.id))
+        .flat_map(|m| m.iam_actions.iter().map(String::as_str))
+        .collect();
+    facts.prefetch(&actions);
     let on_done: Option<runner::OnDone> = global.progress.clone().map(|pb| {
         pb.inc_length(checks.len() as u64);
         std::sync::Arc::new(move |_: &str| pb.inc(1)) as runner::OnDone

@@ -397,7 +397,9 @@ impl Facts {
             .xks()
             .and_then(|x| x.vpc_endpoint_service_name.clone())
         {
-            Some(n) => Ok(n),
+            // A name that breaks the API's pattern is never sent to AWS.
+            Some(n) if crate::checks::vpce::name_problem(&n).is_none() => Ok(n),
+            Some(_) => blocked("the VPC endpoint service name is not valid"),
             None => blocked("no VPC endpoint service name in the request"),
         }
     }
@@ -481,6 +483,43 @@ impl Facts {
                 self.source.get_caller_identity().await
             })
             .await
+    }
+
+    /// Starts, in the background, every AWS fact the given IAM actions read (those of the checks
+    /// about to run), so that a fact that depends on another is asked for as soon as that one
+    /// is known, whatever order the checks happen to await them in. Each fact is still fetched
+    /// once: the checks then find it fetched or in flight.
+    pub fn prefetch(self: &Arc<Self>, iam_actions: &std::collections::BTreeSet<&str>) {
+        macro_rules! start {
+            ($($action:literal => $fact:ident),* $(,)?) => {$(
+                if iam_actions.contains($action) {
+                    let facts = self.clone();
+                    tokio::spawn(async move {
+                        let _ = facts.$fact().await;
+                    });
+                }
+            )*};
+        }
+        start! {
+            "cloudhsm:DescribeClusters" => cluster,
+            "kms:DescribeCustomKeyStores" => key_stores,
+            "ec2:DescribeSecurityGroups" => security_group,
+            "ec2:DescribeSubnets" => subnets,
+            "ec2:DescribeRouteTables" => route_tables,
+            "ec2:DescribeNetworkAcls" => network_acls,
+            "ec2:DescribeVpcEndpointServiceConfigurations" => vpce_configuration,
+            "ec2:DescribeVpcEndpointServicePermissions" => vpce_permissions,
+            "elasticloadbalancing:DescribeLoadBalancers" => load_balancers,
+        }
+        if iam_actions.contains("cloudhsm:DescribeClusters")
+            && iam_actions.contains("kms:DescribeCustomKeyStores")
+            && self.request.cluster_id().is_some()
+        {
+            let facts = self.clone();
+            tokio::spawn(async move {
+                let _ = facts.associated_clusters().await;
+            });
+        }
     }
 
     /// The probe if it already ran (for the report), without starting it.
