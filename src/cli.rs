@@ -488,14 +488,7 @@ fn xks_request(
         read_xks_secret(probe)?,
         "RawSecretAccessKey",
     )?;
-    let mut trust_ca = Vec::new();
-    for f in &probe.trust_ca {
-        let text = input::read_text_file("--trust-ca", f)?;
-        let origin = f.strip_prefix("file://").unwrap_or(f);
-        let chain = crate::certs::parse_pem_chain(&text)
-            .map_err(|e| InputError(format!("--trust-ca {origin}: {e}")))?;
-        trust_ca.extend(chain);
-    }
+    let trust_ca = read_trust_ca(&probe.trust_ca)?;
     Ok(Request::Xks(input::XksRequest {
         name,
         uri_endpoint,
