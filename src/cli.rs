@@ -942,6 +942,9 @@ async fn diagnose(global: &Global, args: &DiagnoseArgs) -> Result<Done, InputErr
     finish(global, vec![report], None)
 }
 
+/// How many stores a scan diagnoses at once unless --jobs says otherwise.
+const SCAN_STORES_AT_ONCE: usize = 32;
+
 /// One place scan could not look at, and why.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ScanError {
@@ -966,17 +969,44 @@ async fn scan_one_region(
     let stores = Facts::read_key_stores(&source)
         .await
         .map_err(|e| fail(e.to_string()))?;
-    let jobs = global.jobs.map(|j| j as usize).unwrap_or(8);
+    // Stores at once: the AWS facts are read for all of them together (below), so this
+    // bounds the XKS proxies probed at the same time.
+    let jobs = global
+        .jobs
+        .map(|j| j as usize)
+        .unwrap_or(SCAN_STORES_AT_ONCE);
     // Stores of a kind that --only/--skip leave no check for are not scanned.
-    let wanted = |s: &crate::facts::model::CustomKeyStore| {
+    let checks_for = |s: &crate::facts::model::CustomKeyStore| {
         let kind = if s.is_cloudhsm() {
             StoreKind::Cloudhsm
         } else {
             StoreKind::Xks
         };
-        selected(global, kind).is_ok()
+        selected(global, kind).ok()
     };
-    let work = stores.iter().filter(|s| wanted(s)).cloned().map(|store| {
+    let scanned: Vec<_> = stores
+        .iter()
+        .filter(|s| checks_for(s).is_some())
+        .cloned()
+        .collect();
+    // Every fact the stores' checks read, for all the stores at once: one call per kind of
+    // fact (per batch AWS allows), not one per store.
+    let source = match source {
+        Source::Live(_) => {
+            let actions: std::collections::BTreeSet<&str> = scanned
+                .iter()
+                .filter_map(checks_for)
+                .flatten()
+                .filter(|c| !crate::diagnose::CREATE_ONLY.contains(&c.id))
+                .filter_map(|c| meta::get(c.id))
+                .flat_map(|m| m.iam_actions.iter().map(String::as_str))
+                .collect();
+            let shared = crate::facts::shared::Shared::fetch(source, &scanned, &actions).await;
+            Source::Shared(std::sync::Arc::new(shared))
+        }
+        other => other,
+    };
+    let work = scanned.into_iter().map(|store| {
         let source = source.clone();
         let stores = stores.clone();
         let resolved = resolved.clone();

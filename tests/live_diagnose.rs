@@ -1200,18 +1200,25 @@ fn scan_two_regions(srv: &Server) {
             found[id]["summary"]
         );
     }
-    // One DescribeCustomKeyStores per Region, each signed for its Region.
+    // Each Region's facts were read once for all its stores, each call signed for its Region:
+    // one call per kind of fact, however many stores (not one DescribeClusters per store and
+    // another for the clusters of the other stores).
     for region in [REGION, OTHER_REGION] {
         let calls = srv.calls_in(region);
-        assert_eq!(
-            calls.get("kms:DescribeCustomKeyStores").copied(),
-            Some(1),
-            "{region}: {calls:?}"
-        );
-        assert!(
-            calls.get("cloudhsm:DescribeClusters").copied().unwrap_or(0) >= 1,
-            "{region}: {calls:?}"
-        );
+        for action in [
+            "kms:DescribeCustomKeyStores",
+            "cloudhsm:DescribeClusters",
+            "ec2:DescribeSecurityGroups",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeRouteTables",
+            "ec2:DescribeNetworkAcls",
+        ] {
+            assert_eq!(
+                calls.get(action).copied(),
+                Some(1),
+                "{region} {action}: {calls:?}"
+            );
+        }
     }
 
     // JUnit: one suite per store, counts as in the JSON.

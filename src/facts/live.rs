@@ -168,13 +168,12 @@ impl LiveSource {
                     if ids.len() <= 1 {
                         return Ok(out);
                     }
-                    let mut each = Vec::new();
-                    for id in ids {
-                        each.extend(
-                            Box::pin(self.describe_clusters(std::slice::from_ref(id))).await?,
-                        );
-                    }
-                    return Ok(each);
+                    let each = futures::future::try_join_all(
+                        ids.iter()
+                            .map(|id| Box::pin(self.describe_clusters(std::slice::from_ref(id)))),
+                    )
+                    .await?;
+                    return Ok(each.into_iter().flatten().collect());
                 }
                 Err(e) => return Err(self.classify(ACTION, e)),
             };
@@ -224,11 +223,11 @@ impl LiveSource {
         Ok(out)
     }
 
-    pub async fn describe_route_tables(&self, vpc_id: &str) -> Fact<Vec<RouteTable>> {
+    pub async fn describe_route_tables(&self, vpc_ids: &[String]) -> Fact<Vec<RouteTable>> {
         const ACTION: &str = "ec2:DescribeRouteTables";
         let filter = aws_sdk_ec2::types::Filter::builder()
             .name("vpc-id")
-            .values(vpc_id)
+            .set_values(Some(vpc_ids.to_vec()))
             .build();
         let mut pages = self
             .ec2
@@ -244,11 +243,11 @@ impl LiveSource {
         Ok(out)
     }
 
-    pub async fn describe_network_acls(&self, vpc_id: &str) -> Fact<Vec<NetworkAcl>> {
+    pub async fn describe_network_acls(&self, vpc_ids: &[String]) -> Fact<Vec<NetworkAcl>> {
         const ACTION: &str = "ec2:DescribeNetworkAcls";
         let filter = aws_sdk_ec2::types::Filter::builder()
             .name("vpc-id")
-            .values(vpc_id)
+            .set_values(Some(vpc_ids.to_vec()))
             .build();
         let mut pages = self
             .ec2
@@ -266,12 +265,12 @@ impl LiveSource {
 
     pub async fn describe_vpc_endpoint_service_configurations(
         &self,
-        service_name: &str,
+        service_names: &[String],
     ) -> Fact<Vec<ServiceConfiguration>> {
         const ACTION: &str = "ec2:DescribeVpcEndpointServiceConfigurations";
         let filter = aws_sdk_ec2::types::Filter::builder()
             .name("service-name")
-            .values(service_name)
+            .set_values(Some(service_names.to_vec()))
             .build();
         let mut pages = self
             .ec2
@@ -316,13 +315,13 @@ impl LiveSource {
 
     pub async fn describe_vpc_endpoint_services(
         &self,
-        service_name: &str,
+        service_names: &[String],
     ) -> Fact<Vec<ServiceDetail>> {
         const ACTION: &str = "ec2:DescribeVpcEndpointServices";
         // A filter, not ServiceNames: an unknown name is an empty answer, not an error.
         let filter = aws_sdk_ec2::types::Filter::builder()
             .name("service-name")
-            .values(service_name)
+            .set_values(Some(service_names.to_vec()))
             .build();
         let mut out = Vec::new();
         let mut token: Option<String> = None;
@@ -363,13 +362,12 @@ impl LiveSource {
                 if arns.len() <= 1 {
                     return Ok(Vec::new());
                 }
-                let mut each = Vec::new();
-                for arn in arns {
-                    each.extend(
-                        Box::pin(self.describe_load_balancers(std::slice::from_ref(arn))).await?,
-                    );
-                }
-                Ok(each)
+                let each =
+                    futures::future::try_join_all(arns.iter().map(|arn| {
+                        Box::pin(self.describe_load_balancers(std::slice::from_ref(arn)))
+                    }))
+                    .await?;
+                Ok(each.into_iter().flatten().collect())
             }
             Err(e) => Err(self.classify(ACTION, e)),
         }

@@ -9,6 +9,7 @@
 pub mod live;
 pub mod model;
 pub mod recorded;
+pub mod shared;
 
 use crate::input::Request;
 use model::*;
@@ -45,6 +46,8 @@ pub type Fact<T> = Result<T, FactError>;
 pub enum Source {
     Live(live::LiveSource),
     Recorded(recorded::Recorded),
+    /// A scan's Region: what was read for all its stores at once, in front of the APIs.
+    Shared(Arc<shared::Shared>),
 }
 
 impl Source {
@@ -52,54 +55,68 @@ impl Source {
         match self {
             Source::Live(l) => l.describe(),
             Source::Recorded(r) => r.describe(),
+            Source::Shared(s) => s.inner().describe(),
         }
     }
     pub fn is_live(&self) -> bool {
-        matches!(self, Source::Live(_))
+        match self {
+            Source::Live(_) => true,
+            Source::Recorded(_) => false,
+            Source::Shared(s) => s.inner().is_live(),
+        }
     }
     async fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
         match self {
             Source::Live(l) => l.describe_clusters(ids).await,
             Source::Recorded(r) => r.describe_clusters(ids),
+            Source::Shared(s) => Box::pin(s.describe_clusters(ids)).await,
         }
     }
     async fn describe_security_groups(&self, ids: &[String]) -> Fact<Vec<SecurityGroup>> {
         match self {
             Source::Live(l) => l.describe_security_groups(ids).await,
             Source::Recorded(r) => r.describe_security_groups(ids),
+            Source::Shared(s) => Box::pin(s.describe_security_groups(ids)).await,
         }
     }
     async fn describe_subnets(&self, ids: &[String]) -> Fact<Vec<Subnet>> {
         match self {
             Source::Live(l) => l.describe_subnets(ids).await,
             Source::Recorded(r) => r.describe_subnets(ids),
+            Source::Shared(s) => Box::pin(s.describe_subnets(ids)).await,
         }
     }
     async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
         match self {
             Source::Live(l) => l.describe_custom_key_stores().await,
             Source::Recorded(r) => r.describe_custom_key_stores(),
+            Source::Shared(s) => Box::pin(s.describe_custom_key_stores()).await,
         }
     }
-    async fn describe_route_tables(&self, vpc_id: &str) -> Fact<Vec<RouteTable>> {
+    async fn describe_route_tables(&self, vpc_ids: &[String]) -> Fact<Vec<RouteTable>> {
         match self {
-            Source::Live(l) => l.describe_route_tables(vpc_id).await,
-            Source::Recorded(r) => r.describe_route_tables(vpc_id),
+            Source::Live(l) => l.describe_route_tables(vpc_ids).await,
+            Source::Recorded(r) => r.describe_route_tables(vpc_ids),
+            Source::Shared(s) => Box::pin(s.describe_route_tables(vpc_ids)).await,
         }
     }
-    async fn describe_network_acls(&self, vpc_id: &str) -> Fact<Vec<NetworkAcl>> {
+    async fn describe_network_acls(&self, vpc_ids: &[String]) -> Fact<Vec<NetworkAcl>> {
         match self {
-            Source::Live(l) => l.describe_network_acls(vpc_id).await,
-            Source::Recorded(r) => r.describe_network_acls(vpc_id),
+            Source::Live(l) => l.describe_network_acls(vpc_ids).await,
+            Source::Recorded(r) => r.describe_network_acls(vpc_ids),
+            Source::Shared(s) => Box::pin(s.describe_network_acls(vpc_ids)).await,
         }
     }
     async fn describe_vpc_endpoint_service_configurations(
         &self,
-        name: &str,
+        name: &[String],
     ) -> Fact<Vec<ServiceConfiguration>> {
         match self {
             Source::Live(l) => l.describe_vpc_endpoint_service_configurations(name).await,
             Source::Recorded(r) => r.describe_vpc_endpoint_service_configurations(name),
+            Source::Shared(s) => {
+                Box::pin(s.describe_vpc_endpoint_service_configurations(name)).await
+            }
         }
     }
     async fn describe_vpc_endpoint_service_permissions(
@@ -109,24 +126,28 @@ impl Source {
         match self {
             Source::Live(l) => l.describe_vpc_endpoint_service_permissions(id).await,
             Source::Recorded(r) => r.describe_vpc_endpoint_service_permissions(id),
+            Source::Shared(s) => Box::pin(s.describe_vpc_endpoint_service_permissions(id)).await,
         }
     }
-    async fn describe_vpc_endpoint_services(&self, name: &str) -> Fact<Vec<ServiceDetail>> {
+    async fn describe_vpc_endpoint_services(&self, name: &[String]) -> Fact<Vec<ServiceDetail>> {
         match self {
             Source::Live(l) => l.describe_vpc_endpoint_services(name).await,
             Source::Recorded(r) => r.describe_vpc_endpoint_services(name),
+            Source::Shared(s) => Box::pin(s.describe_vpc_endpoint_services(name)).await,
         }
     }
     async fn describe_load_balancers(&self, arns: &[String]) -> Fact<Vec<LoadBalancer>> {
         match self {
             Source::Live(l) => l.describe_load_balancers(arns).await,
             Source::Recorded(r) => r.describe_load_balancers(arns),
+            Source::Shared(s) => Box::pin(s.describe_load_balancers(arns)).await,
         }
     }
     async fn get_caller_identity(&self) -> Fact<CallerIdentity> {
         match self {
             Source::Live(l) => l.get_caller_identity().await,
             Source::Recorded(r) => r.get_caller_identity(),
+            Source::Shared(s) => Box::pin(s.get_caller_identity()).await,
         }
     }
 }
@@ -415,7 +436,7 @@ impl Facts {
                     .fetch_add(1, Ordering::Relaxed);
                 let found = self
                     .source
-                    .describe_vpc_endpoint_service_configurations(&name)
+                    .describe_vpc_endpoint_service_configurations(std::slice::from_ref(&name))
                     .await?;
                 Ok(found.into_iter().find(|c| c.service_name == name))
             })
@@ -446,7 +467,10 @@ impl Facts {
             .get_or_init(|| async {
                 let name = self.vpce_name()?;
                 self.counts.vpce_services.fetch_add(1, Ordering::Relaxed);
-                let found = self.source.describe_vpc_endpoint_services(&name).await?;
+                let found = self
+                    .source
+                    .describe_vpc_endpoint_services(std::slice::from_ref(&name))
+                    .await?;
                 Ok(found.into_iter().find(|d| d.service_name == name))
             })
             .await
@@ -545,7 +569,7 @@ impl Facts {
             .get_or_init(|| async {
                 let vpc = self.vpc_id().await?;
                 self.counts.route_tables.fetch_add(1, Ordering::Relaxed);
-                self.source.describe_route_tables(&vpc).await
+                self.source.describe_route_tables(&[vpc]).await
             })
             .await
     }
@@ -556,7 +580,7 @@ impl Facts {
             .get_or_init(|| async {
                 let vpc = self.vpc_id().await?;
                 self.counts.network_acls.fetch_add(1, Ordering::Relaxed);
-                self.source.describe_network_acls(&vpc).await
+                self.source.describe_network_acls(&[vpc]).await
             })
             .await
     }

@@ -222,23 +222,23 @@ impl Recorded {
         Self::get(&self.custom_key_stores, &CUSTOM_KEY_STORES).cloned()
     }
 
-    pub fn describe_route_tables(&self, vpc_id: &str) -> Fact<Vec<RouteTable>> {
+    pub fn describe_route_tables(&self, vpc_ids: &[String]) -> Fact<Vec<RouteTable>> {
         let all = Self::get(&self.route_tables, &ROUTE_TABLES)?;
         Ok(all
             .iter()
-            .filter(|t| t.vpc_id.as_deref() == Some(vpc_id))
+            .filter(|t| t.vpc_id.as_ref().is_some_and(|v| vpc_ids.contains(v)))
             .cloned()
             .collect())
     }
 
     pub fn describe_vpc_endpoint_service_configurations(
         &self,
-        service_name: &str,
+        service_names: &[String],
     ) -> Fact<Vec<ServiceConfiguration>> {
         let all = Self::get(&self.vpce_configurations, &VPCE_CONFIGURATIONS)?;
         Ok(all
             .iter()
-            .filter(|c| c.service_name == service_name)
+            .filter(|c| service_names.contains(&c.service_name))
             .cloned()
             .collect())
     }
@@ -255,11 +255,14 @@ impl Recorded {
             .collect())
     }
 
-    pub fn describe_vpc_endpoint_services(&self, service_name: &str) -> Fact<Vec<ServiceDetail>> {
+    pub fn describe_vpc_endpoint_services(
+        &self,
+        service_names: &[String],
+    ) -> Fact<Vec<ServiceDetail>> {
         let all = Self::get(&self.vpce_services, &VPCE_SERVICES)?;
         Ok(all
             .iter()
-            .filter(|d| d.service_name == service_name)
+            .filter(|d| service_names.contains(&d.service_name))
             .cloned()
             .collect())
     }
@@ -282,11 +285,11 @@ impl Recorded {
             })
     }
 
-    pub fn describe_network_acls(&self, vpc_id: &str) -> Fact<Vec<NetworkAcl>> {
+    pub fn describe_network_acls(&self, vpc_ids: &[String]) -> Fact<Vec<NetworkAcl>> {
         let all = Self::get(&self.network_acls, &NETWORK_ACLS)?;
         Ok(all
             .iter()
-            .filter(|a| a.vpc_id.as_deref() == Some(vpc_id))
+            .filter(|a| a.vpc_id.as_ref().is_some_and(|v| vpc_ids.contains(v)))
             .cloned()
             .collect())
     }

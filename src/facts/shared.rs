@@ -1,0 +1,365 @@
+//! One Region's facts for many key stores at once (`cks-doctor scan`).
+//!
+//! Diagnosing each store on its own would ask AWS the same kinds of questions once per store:
+//! a DescribeClusters, a DescribeSecurityGroups, a DescribeSubnets... per CloudHSM store. A scan
+//! instead asks each question once for every store of the Region: one DescribeClusters for
+//! all their clusters, then (as soon as the clusters are known) one call per EC2 fact for all
+//! their groups, subnets and VPCs; the same for the endpoint services of external key stores.
+//! The stores' own [`Facts`](super::Facts) then read from [`Shared`], which answers every
+//! request it holds the answer to (or the error that fetching it gave) and passes any other on
+//! to the AWS APIs. So a scan's AWS calls, and the round trips it waits for, do not grow with
+//! the number of stores.
+
+use super::model::*;
+use super::{Fact, Source};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most values AWS takes in one call: CloudHSM answers at most 25 clusters a page (so 25 ids
+/// a call need no second page), EC2 takes 200 values in a filter, ELB 20 ARNs.
+const CLUSTERS_PER_CALL: usize = 25;
+const FILTER_VALUES_PER_CALL: usize = 200;
+const LOAD_BALANCERS_PER_CALL: usize = 20;
+
+/// The answer to one batched question: everything AWS returned for `keys`, or why it could
+/// not be read.
+struct Batch<T> {
+    keys: BTreeSet<String>,
+    result: Fact<Vec<T>>,
+}
+
+impl<T: Clone> Batch<T> {
+    fn none() -> Self {
+        Batch {
+            keys: BTreeSet::new(),
+            result: Ok(Vec::new()),
+        }
+    }
+
+    /// The part of the batch that answers a request for `want` (each item's key read by
+    /// `key`), or `None` when the batch did not ask for all of them.
+    fn answer<'a>(
+        &'a self,
+        want: &[String],
+        key: impl Fn(&'a T) -> Option<&'a str>,
+    ) -> Option<Fact<Vec<T>>> {
+        if want.is_empty() || !want.iter().all(|w| self.keys.contains(w)) {
+            return None;
+        }
+        Some(match &self.result {
+            Ok(items) => Ok(items
+                .iter()
+                .filter(|i| key(i).is_some_and(|k| want.iter().any(|w| w == k)))
+                .cloned()
+                .collect()),
+            Err(e) => Err(e.clone()),
+        })
+    }
+}
+
+/// Asks for `keys` in calls of at most `per_call` values, all at once; the first error is the
+/// answer for all of them (a denied or throttled call leaves every store "could not check").
+async fn batch<T, F, Fut>(keys: BTreeSet<String>, per_call: usize, call: F) -> Batch<T>
+where
+    F: Fn(Vec<String>) -> Fut,
+    Fut: std::future::Future<Output = Fact<Vec<T>>>,
+{
+    if keys.is_empty() {
+        return Batch {
+            keys,
+            result: Ok(Vec::new()),
+        };
+    }
+    let list: Vec<String> = keys.iter().cloned().collect();
+    let calls = list.chunks(per_call).map(|c| call(c.to_vec()));
+    let result = futures::future::try_join_all(calls)
+        .await
+        .map(|parts| parts.into_iter().flatten().collect());
+    Batch { keys, result }
+}
+
+/// What the scan already read about a Region, in front of the Region's AWS APIs.
+pub struct Shared {
+    inner: Source,
+    clusters: Batch<Cluster>,
+    security_groups: Batch<SecurityGroup>,
+    subnets: Batch<Subnet>,
+    route_tables: Batch<RouteTable>,
+    network_acls: Batch<NetworkAcl>,
+    vpce_configurations: Batch<ServiceConfiguration>,
+    vpce_services: Batch<ServiceDetail>,
+    vpce_permissions: BTreeMap<String, Fact<Vec<AllowedPrincipal>>>,
+    load_balancers: Batch<LoadBalancer>,
+    /// Read when a store first needs it (only some do), then shared.
+    caller_identity: tokio::sync::OnceCell<Fact<CallerIdentity>>,
+}
+
+impl Shared {
+    /// Reads, for every store in `stores`, each fact that the IAM actions in `actions` (those
+    /// of the checks about to run) read, each kind in as few calls as AWS allows; facts that
+    /// depend on others follow as soon as those are known.
+    pub async fn fetch(
+        inner: Source,
+        stores: &[CustomKeyStore],
+        actions: &BTreeSet<&str>,
+    ) -> Shared {
+        let wants = |a: &str| actions.contains(a);
+        let cluster_ids: BTreeSet<String> = if wants("cloudhsm:DescribeClusters") {
+            stores
+                .iter()
+                .filter(|s| s.is_cloudhsm())
+                .filter_map(|s| s.cloud_hsm_cluster_id.clone())
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        // A name that breaks the API's pattern is never sent to AWS (the store's own facts
+        // say so); and a service is asked about only for the actions the checks use.
+        let service_names: BTreeSet<String> = stores
+            .iter()
+            .filter_map(|s| s.xks_proxy_configuration.as_ref())
+            .filter_map(|x| x.vpc_endpoint_service_name.clone())
+            .filter(|n| crate::checks::vpce::name_problem(n).is_none())
+            .collect();
+        let only_if = |action: &str, keys: &BTreeSet<String>| {
+            if wants(action) {
+                keys.clone()
+            } else {
+                BTreeSet::new()
+            }
+        };
+        let source = &inner;
+
+        let cloudhsm = async {
+            let clusters = batch(cluster_ids, CLUSTERS_PER_CALL, |ids| async move {
+                source.describe_clusters(&ids).await
+            })
+            .await;
+            let found: &[Cluster] = clusters.result.as_deref().unwrap_or_default();
+            let groups: BTreeSet<String> = found
+                .iter()
+                .filter_map(|c| c.security_group.clone())
+                .collect();
+            let subnets: BTreeSet<String> = found
+                .iter()
+                .flat_map(|c| c.subnet_mapping.values().cloned())
+                .collect();
+            let vpcs: BTreeSet<String> = found.iter().filter_map(|c| c.vpc_id.clone()).collect();
+            let (security_groups, subnets, route_tables, network_acls) = tokio::join!(
+                batch(
+                    only_if("ec2:DescribeSecurityGroups", &groups),
+                    FILTER_VALUES_PER_CALL,
+                    |ids| async move { source.describe_security_groups(&ids).await }
+                ),
+                batch(
+                    only_if("ec2:DescribeSubnets", &subnets),
+                    FILTER_VALUES_PER_CALL,
+                    |ids| async move { source.describe_subnets(&ids).await }
+                ),
+                batch(
+                    only_if("ec2:DescribeRouteTables", &vpcs),
+                    FILTER_VALUES_PER_CALL,
+                    |ids| async move { source.describe_route_tables(&ids).await }
+                ),
+                batch(
+                    only_if("ec2:DescribeNetworkAcls", &vpcs),
+                    FILTER_VALUES_PER_CALL,
+                    |ids| async move { source.describe_network_acls(&ids).await }
+                ),
+            );
+            (
+                clusters,
+                security_groups,
+                subnets,
+                route_tables,
+                network_acls,
+            )
+        };
+
+        let vpce = async {
+            let (configurations, services) = tokio::join!(
+                batch(
+                    only_if(
+                        "ec2:DescribeVpcEndpointServiceConfigurations",
+                        &service_names
+                    ),
+                    FILTER_VALUES_PER_CALL,
+                    |names| async move {
+                        source
+                            .describe_vpc_endpoint_service_configurations(&names)
+                            .await
+                    }
+                ),
+                batch(
+                    only_if("ec2:DescribeVpcEndpointServices", &service_names),
+                    FILTER_VALUES_PER_CALL,
+                    |names| async move { source.describe_vpc_endpoint_services(&names).await }
+                ),
+            );
+            let owned: &[ServiceConfiguration] =
+                configurations.result.as_deref().unwrap_or_default();
+            let service_ids: Vec<String> = if wants("ec2:DescribeVpcEndpointServicePermissions") {
+                owned.iter().map(|c| c.service_id.clone()).collect()
+            } else {
+                Vec::new()
+            };
+            let arns: BTreeSet<String> = owned
+                .iter()
+                .flat_map(|c| {
+                    c.network_load_balancer_arns
+                        .iter()
+                        .chain(&c.gateway_load_balancer_arns)
+                        .cloned()
+                })
+                .collect();
+            // Permissions are asked per service (the API takes one); all at once.
+            let (permissions, load_balancers) = tokio::join!(
+                futures::future::join_all(service_ids.iter().map(|id| async move {
+                    (
+                        id.clone(),
+                        source.describe_vpc_endpoint_service_permissions(id).await,
+                    )
+                })),
+                batch(
+                    only_if("elasticloadbalancing:DescribeLoadBalancers", &arns),
+                    LOAD_BALANCERS_PER_CALL,
+                    |arns| async move { source.describe_load_balancers(&arns).await }
+                ),
+            );
+            (
+                configurations,
+                services,
+                permissions.into_iter().collect(),
+                load_balancers,
+            )
+        };
+
+        let (
+            (clusters, security_groups, subnets, route_tables, network_acls),
+            (vpce_configurations, vpce_services, vpce_permissions, load_balancers),
+        ) = tokio::join!(cloudhsm, vpce);
+        Shared {
+            inner,
+            clusters,
+            security_groups,
+            subnets,
+            route_tables,
+            network_acls,
+            vpce_configurations,
+            vpce_services,
+            vpce_permissions,
+            load_balancers,
+            caller_identity: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Nothing read yet: every request goes to `inner` (for tests of the pass-through).
+    pub fn empty(inner: Source) -> Shared {
+        Shared {
+            inner,
+            clusters: Batch::none(),
+            security_groups: Batch::none(),
+            subnets: Batch::none(),
+            route_tables: Batch::none(),
+            network_acls: Batch::none(),
+            vpce_configurations: Batch::none(),
+            vpce_services: Batch::none(),
+            vpce_permissions: BTreeMap::new(),
+            load_balancers: Batch::none(),
+            caller_identity: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub fn inner(&self) -> &Source {
+        &self.inner
+    }
+
+    pub(super) async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
+        self.inner.describe_custom_key_stores().await
+    }
+    pub(super) async fn get_caller_identity(&self) -> Fact<CallerIdentity> {
+        self.caller_identity
+            .get_or_init(|| self.inner.get_caller_identity())
+            .await
+            .clone()
+    }
+    pub(super) async fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
+        match self.clusters.answer(ids, |c| Some(&c.cluster_id)) {
+            Some(a) => a,
+            None => self.inner.describe_clusters(ids).await,
+        }
+    }
+    pub(super) async fn describe_security_groups(
+        &self,
+        ids: &[String],
+    ) -> Fact<Vec<SecurityGroup>> {
+        match self.security_groups.answer(ids, |g| Some(&g.group_id)) {
+            Some(a) => a,
+            None => self.inner.describe_security_groups(ids).await,
+        }
+    }
+    pub(super) async fn describe_subnets(&self, ids: &[String]) -> Fact<Vec<Subnet>> {
+        match self.subnets.answer(ids, |s| Some(&s.subnet_id)) {
+            Some(a) => a,
+            None => self.inner.describe_subnets(ids).await,
+        }
+    }
+    pub(super) async fn describe_route_tables(&self, vpc_ids: &[String]) -> Fact<Vec<RouteTable>> {
+        match self.route_tables.answer(vpc_ids, |t| t.vpc_id.as_deref()) {
+            Some(a) => a,
+            None => self.inner.describe_route_tables(vpc_ids).await,
+        }
+    }
+    pub(super) async fn describe_network_acls(&self, vpc_ids: &[String]) -> Fact<Vec<NetworkAcl>> {
+        match self.network_acls.answer(vpc_ids, |a| a.vpc_id.as_deref()) {
+            Some(a) => a,
+            None => self.inner.describe_network_acls(vpc_ids).await,
+        }
+    }
+    pub(super) async fn describe_vpc_endpoint_service_configurations(
+        &self,
+        names: &[String],
+    ) -> Fact<Vec<ServiceConfiguration>> {
+        match self
+            .vpce_configurations
+            .answer(names, |c| Some(&c.service_name))
+        {
+            Some(a) => a,
+            None => {
+                self.inner
+                    .describe_vpc_endpoint_service_configurations(names)
+                    .await
+            }
+        }
+    }
+    pub(super) async fn describe_vpc_endpoint_service_permissions(
+        &self,
+        id: &str,
+    ) -> Fact<Vec<AllowedPrincipal>> {
+        match self.vpce_permissions.get(id) {
+            Some(a) => a.clone(),
+            None => {
+                self.inner
+                    .describe_vpc_endpoint_service_permissions(id)
+                    .await
+            }
+        }
+    }
+    pub(super) async fn describe_vpc_endpoint_services(
+        &self,
+        names: &[String],
+    ) -> Fact<Vec<ServiceDetail>> {
+        match self.vpce_services.answer(names, |d| Some(&d.service_name)) {
+            Some(a) => a,
+            None => self.inner.describe_vpc_endpoint_services(names).await,
+        }
+    }
+    pub(super) async fn describe_load_balancers(&self, arns: &[String]) -> Fact<Vec<LoadBalancer>> {
+        match self
+            .load_balancers
+            .answer(arns, |l| Some(&l.load_balancer_arn))
+        {
+            Some(a) => a,
+            None => self.inner.describe_load_balancers(arns).await,
+        }
+    }
+}
