@@ -274,11 +274,13 @@ fn use_recorded(r: &Recorded) {
         .collect();
     let _ = r.describe_subnets(&subnets);
     let _ = r.describe_custom_key_stores();
-    let _ = r.describe_route_tables("vpc-0123456789abcdef0");
-    let _ = r.describe_network_acls("vpc-0123456789abcdef0");
-    let _ = r.describe_vpc_endpoint_service_configurations("com.amazonaws.vpce.x");
+    let vpc = ["vpc-0123456789abcdef0".to_string()];
+    let service = ["com.amazonaws.vpce.x".to_string()];
+    let _ = r.describe_route_tables(&vpc);
+    let _ = r.describe_network_acls(&vpc);
+    let _ = r.describe_vpc_endpoint_service_configurations(&service);
     let _ = r.describe_vpc_endpoint_service_permissions("vpce-svc-0");
-    let _ = r.describe_vpc_endpoint_services("com.amazonaws.vpce.x");
+    let _ = r.describe_vpc_endpoint_services(&service);
     let _ = r.describe_load_balancers(&[]);
     let _ = r.get_caller_identity();
 }

@@ -146,9 +146,12 @@ pub struct Global {
     pub no_progress: bool,
     #[arg(skip)]
     pub progress: Option<indicatif::ProgressBar>,
-    /// Run at most N checks at once (default: all at once)
+    /// Run at most N checks at once, across all the stores and Regions of a scan, and make at most N AWS calls at once (default: all at once)
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
+    /// The --jobs permits, shared by every run of checks in this process.
+    #[arg(skip = runner::permits(usize::MAX))]
+    pub permits: std::sync::Arc<tokio::sync::Semaphore>,
     /// On standard error: -v how often each fact was fetched; -vv also what the XKS probe saw
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -942,7 +945,7 @@ async fn diagnose(global: &Global, args: &DiagnoseArgs) -> Result<Done, InputErr
     finish(global, vec![report], None)
 }
 
-/// How many stores a scan diagnoses at once unless --jobs says otherwise.
+/// How many stores of a Region a scan diagnoses at once.
 const SCAN_STORES_AT_ONCE: usize = 32;
 
 /// One place scan could not look at, and why.
@@ -970,11 +973,8 @@ async fn scan_one_region(
         .await
         .map_err(|e| fail(e.to_string()))?;
     // Stores at once: the AWS facts are read for all of them together (below), so this
-    // bounds the XKS proxies probed at the same time.
-    let jobs = global
-        .jobs
-        .map(|j| j as usize)
-        .unwrap_or(SCAN_STORES_AT_ONCE);
+    // bounds the XKS proxies probed at the same time; --jobs bounds the checks, across stores.
+    let jobs = SCAN_STORES_AT_ONCE;
     // Stores of a kind that --only/--skip leave no check for are not scanned.
     let checks_for = |s: &crate::facts::model::CustomKeyStore| {
         let kind = if s.is_cloudhsm() {
@@ -1001,7 +1001,9 @@ async fn scan_one_region(
                 .filter_map(|c| meta::get(c.id))
                 .flat_map(|m| m.iam_actions.iter().map(String::as_str))
                 .collect();
-            let shared = crate::facts::shared::Shared::fetch(source, &scanned, &actions).await;
+            let shared =
+                crate::facts::shared::Shared::fetch(source, &scanned, &actions, &global.permits)
+                    .await;
             Source::Shared(std::sync::Arc::new(shared))
         }
         other => other,
@@ -1405,22 +1407,25 @@ async fn run_checks(
     facts: std::sync::Arc<Facts>,
     checks: &[&'static Check],
 ) -> Vec<crate::report::CheckResult> {
-    // Every fact the selected checks read starts at once (not when a check first asks).
-    let actions: std::collections::BTreeSet<&str> = checks
-        .iter()
-        .filter_map(|c| meta::get(c.id))
-        .flat_map(|m| m.iam_actions.iter().map(String::as_str))
-        .collect();
-    facts.prefetch(&actions);
+    // Every fact the selected checks read starts at once (not when a check first asks); with
+    // --jobs, facts are read as the running checks ask, so at most that many calls are in flight.
+    if global.jobs.is_none() {
+        let actions: std::collections::BTreeSet<&str> = checks
+            .iter()
+            .filter_map(|c| meta::get(c.id))
+            .flat_map(|m| m.iam_actions.iter().map(String::as_str))
+            .collect();
+        facts.prefetch(&actions);
+    }
     let on_done: Option<runner::OnDone> = global.progress.clone().map(|pb| {
         pb.inc_length(checks.len() as u64);
         std::sync::Arc::new(move |_: &str| pb.inc(1)) as runner::OnDone
     });
-    runner::run_observed(
+    runner::run_limited(
         facts,
         checks,
         Duration::from_secs_f64(global.timeout),
-        global.jobs.map(|j| j as usize).unwrap_or(usize::MAX),
+        global.permits.clone(),
         on_done,
     )
     .await
@@ -1452,6 +1457,7 @@ fn progress_bar(global: &Global, command: &Command) -> Option<indicatif::Progres
 /// Runs a parsed command line.
 pub async fn run(mut cli: Cli) -> Result<Done, InputError> {
     cli.global.progress = progress_bar(&cli.global, &cli.command);
+    cli.global.permits = runner::permits(cli.global.jobs.map_or(usize::MAX, |j| j as usize));
     let done = dispatch(&cli).await;
     if let Some(pb) = &cli.global.progress {
         pb.finish_and_clear();

@@ -129,9 +129,25 @@ pub async fn run_observed(
     jobs: usize,
     on_done: Option<OnDone>,
 ) -> Vec<CheckResult> {
-    let permits = Arc::new(tokio::sync::Semaphore::new(
+    run_limited(facts, checks, timeout, permits(jobs), on_done).await
+}
+
+/// Permits for at most `jobs` checks in flight, to share between runs ([`run_limited`]).
+pub fn permits(jobs: usize) -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(
         jobs.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
-    ));
+    ))
+}
+
+/// As [`run_observed`], each check taking one of `permits` while it runs: runs that share the
+/// permits (the stores of a scan) have at most that many checks in flight between them.
+pub async fn run_limited(
+    facts: Arc<Facts>,
+    checks: &[&'static Check],
+    timeout: Duration,
+    permits: Arc<tokio::sync::Semaphore>,
+    on_done: Option<OnDone>,
+) -> Vec<CheckResult> {
     let handles: Vec<_> = checks
         .iter()
         .map(|check| {

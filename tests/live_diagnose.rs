@@ -1085,7 +1085,12 @@ fn two_regions(healthy_only: bool) -> Value {
 }
 
 fn scan(srv: &Server, output: &str) -> RawRun {
-    let args = strings(&[
+    scan_with(srv, output, &[])
+}
+
+fn scan_with(srv: &Server, output: &str, extra: &[&str]) -> RawRun {
+    let mut args = strings(extra);
+    args.extend(strings(&[
         "--region",
         REGION,
         "--endpoint-url",
@@ -1097,7 +1102,7 @@ fn scan(srv: &Server, output: &str) -> RawRun {
         "scan",
         "--regions",
         &format!("{REGION},{OTHER_REGION}"),
-    ]);
+    ]));
     run_cks_doctor_raw(&args, &tmp(LOG))
 }
 
@@ -1292,6 +1297,111 @@ fn scan_two_regions(srv: &Server) {
     }
 }
 
+/// (store id, check id) → status, for every check of every store of a JSON scan.
+fn scan_statuses(v: &Value) -> BTreeMap<(String, String), String> {
+    let mut out = BTreeMap::new();
+    for r in v["reports"].as_array().unwrap() {
+        let store = r["diagnosis"]["custom_key_store_id"].as_str().unwrap();
+        for c in r["checks"].as_array().unwrap() {
+            out.insert(
+                (store.to_string(), c["id"].as_str().unwrap().to_string()),
+                c["status"].as_str().unwrap().to_string(),
+            );
+        }
+    }
+    out
+}
+
+fn json_of(run: &RawRun) -> Value {
+    serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{}: not JSON ({e})\n{}", run.args, run.stderr))
+}
+
+#[test]
+fn scan_with_jobs_1_makes_one_call_at_a_time() {
+    run_named("scan_jobs");
+}
+
+fn scan_jobs(srv: &Server) {
+    srv.seed(&two_regions(false));
+    let (all, v) = scan_json(srv);
+    let calls = [srv.calls_in(REGION), srv.calls_in(OTHER_REGION)];
+    // The same scan, one check and one AWS call at a time across both Regions.
+    srv.seed(&two_regions(false));
+    let one = scan_with(srv, "json", &["--jobs", "1"]);
+    assert_eq!(one.code, all.code, "{}", one.stderr);
+    assert_eq!(scan_statuses(&json_of(&one)), scan_statuses(&v));
+    assert_eq!(
+        srv.control("GET", "in-flight", None)["max"],
+        1,
+        "--jobs 1: one call at a time"
+    );
+    assert_eq!(
+        [srv.calls_in(REGION), srv.calls_in(OTHER_REGION)],
+        calls,
+        "the same calls"
+    );
+}
+
+#[test]
+fn scan_a_fault_of_a_shared_fact_reaches_every_store_of_its_region() {
+    run_named("scan_shared_fault");
+}
+
+fn scan_shared_fault(srv: &Server) {
+    // eu-west-1's security groups cannot be read (throttled beyond the retries): both its
+    // stores cannot check them, from one batched call (retried), not one call per store;
+    // us-east-1 is untouched.
+    srv.seed(&two_regions(false));
+    srv.faults(json!({
+        "action": "ec2:DescribeSecurityGroups",
+        "error": "RequestLimitExceeded",
+        "region": OTHER_REGION,
+    }));
+    let (run, v) = scan_json(srv);
+    assert_eq!(v["errors"], json!([]), "{:#}", v["errors"]);
+    let attempts = srv.calls_in(OTHER_REGION)["ec2:DescribeSecurityGroups"];
+    assert!(
+        (1..=4).contains(&attempts),
+        "one batched call and its retries: {attempts}"
+    );
+    assert_eq!(srv.calls_in(REGION)["ec2:DescribeSecurityGroups"], 1);
+    let statuses = scan_statuses(&v);
+    for r in v["reports"].as_array().unwrap() {
+        let id = r["diagnosis"]["custom_key_store_id"].as_str().unwrap();
+        let sg_errors: Vec<&Value> = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| {
+                c["status"] == "ERROR"
+                    && c["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("ec2:DescribeSecurityGroups")
+            })
+            .collect();
+        if [EU_HEALTHY, EU_FAILED].contains(&id) {
+            assert!(!sg_errors.is_empty(), "{id}: {:#}", r["checks"]);
+            for c in sg_errors {
+                assert!(
+                    c["message"].as_str().unwrap().contains("throttled"),
+                    "{id}: {}",
+                    c["message"]
+                );
+            }
+        } else {
+            assert!(sg_errors.is_empty(), "{id}: {sg_errors:?}");
+        }
+    }
+    // The healthy store of the faulty Region still gets every other verdict.
+    assert_eq!(
+        statuses[&(EU_HEALTHY.to_string(), "cloudhsm.hsms.active".to_string())],
+        "PASS"
+    );
+    assert_eq!(run.code, 1, "us-east-1's broken store still fails");
+}
+
 #[test]
 fn scan_a_denied_region_is_an_error_of_the_scan() {
     run_named("scan_denied_region");
@@ -1381,4 +1491,6 @@ const SCENARIOS: &[Scenario] = &[
     ("vpce_invalid_configuration", vpce_invalid_configuration),
     ("scan_two_regions", scan_two_regions),
     ("scan_denied_region", scan_denied_region),
+    ("scan_jobs", scan_jobs),
+    ("scan_shared_fault", scan_shared_fault),
 ];

@@ -11,6 +11,8 @@
 //! - an endpoint that accepts the request and never answers
 //! - a burst of 503s: three (retried, then success) and five (ERROR after 4 attempts)
 //! - throttling beyond the retries
+//! - a slow endpoint: by default the independent calls are in flight at once; `--jobs N` makes
+//!   at most N (the server counts the calls it is answering at once)
 //!
 //! Wall times are asserted against `--timeout` plus a margin: a hang guard, not a benchmark.
 //!
@@ -133,28 +135,34 @@ fn healthy() -> Value {
 /// `cks-doctor --timeout T preflight cloudhsm ...` against the server; the run ends by itself
 /// within T plus a margin.
 fn preflight(srv: &Server, timeout: u64) -> Run {
+    preflight_with(srv, timeout, &[])
+}
+
+fn preflight_with(srv: &Server, timeout: u64, extra: &[&str]) -> Run {
     let anchor = root().join("tests/fixtures/certs").join(ANCHOR);
-    let args: Vec<String> = [
+    let url = srv.url();
+    let timeout_s = timeout.to_string();
+    let anchor_s = anchor.display().to_string();
+    let mut args: Vec<&str> = extra.to_vec();
+    args.extend([
         "--region",
         REGION,
         "--endpoint-url",
-        &srv.url(),
+        &url,
         "--output",
         "json",
         "--timeout",
-        &timeout.to_string(),
+        &timeout_s,
         "preflight",
         "cloudhsm",
         "--cluster-id",
         CLUSTER,
         "--trust-anchor",
-        &anchor.display().to_string(),
+        &anchor_s,
         "--name",
         NAME,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let run = run_cks_doctor(&args, &tmp(LOG));
     let budget = Duration::from_secs(timeout) + MARGIN;
     assert!(
@@ -373,6 +381,69 @@ fn other_region(srv: &Server) {
     assert_calls(srv, "kms:DescribeCustomKeyStores", 1);
 }
 
+#[test]
+fn faults_slow_endpoint_and_jobs_bound_the_calls_in_flight() {
+    run_named("jobs");
+}
+
+/// Every call of a CloudHSM pre-flight slowed down, so that calls made at once overlap.
+const PREFLIGHT_ACTIONS: [&str; 6] = [
+    "cloudhsm:DescribeClusters",
+    "kms:DescribeCustomKeyStores",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeRouteTables",
+    "ec2:DescribeNetworkAcls",
+];
+
+fn max_in_flight(srv: &Server) -> u64 {
+    srv.control("GET", "in-flight", None)["max"]
+        .as_u64()
+        .unwrap()
+}
+
+fn statuses(run: &Run) -> Vec<(String, String)> {
+    run.checks()
+        .iter()
+        .map(|c| (c["id"].to_string(), c["status"].to_string()))
+        .collect()
+}
+
+fn jobs(srv: &Server) {
+    let slow: Vec<Value> = PREFLIGHT_ACTIONS
+        .iter()
+        .map(|a| json!({"action": a, "delay_ms": 300}))
+        .collect();
+    // Default: the cluster and the key store list are asked for at once, and then the four
+    // EC2 facts of the cluster.
+    srv.seed(&healthy());
+    srv.faults(json!(slow));
+    let all = preflight(srv, 20);
+    all.expect_code(0);
+    assert_others_pass(&all, &[]);
+    let calls = srv.calls();
+    assert!(
+        max_in_flight(srv) >= 4,
+        "the EC2 facts should be in flight at once: {}",
+        max_in_flight(srv)
+    );
+    // --jobs 1: one call at a time, the same calls and the same verdicts.
+    srv.seed(&healthy());
+    srv.faults(json!(slow));
+    let one = preflight_with(srv, 20, &["--jobs", "1"]);
+    one.expect_code(0);
+    assert_eq!(statuses(&one), statuses(&all));
+    assert_eq!(max_in_flight(srv), 1);
+    assert_eq!(srv.calls(), calls);
+    // --jobs 2: at most two.
+    srv.seed(&healthy());
+    srv.faults(json!(slow));
+    let two = preflight_with(srv, 20, &["--jobs", "2"]);
+    two.expect_code(0);
+    assert_eq!(statuses(&two), statuses(&all));
+    assert!(max_in_flight(srv) <= 2, "{}", max_in_flight(srv));
+}
+
 /// A named scenario: seeds the server, runs the binary, asserts.
 type Scenario = (&'static str, fn(&Server));
 
@@ -383,4 +454,5 @@ const SCENARIOS: &[Scenario] = &[
     ("burst_5xx", burst_5xx),
     ("throttled", throttled),
     ("other_region", other_region),
+    ("jobs", jobs),
 ];

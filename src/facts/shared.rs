@@ -13,6 +13,7 @@
 use super::model::*;
 use super::{Fact, Source};
 use std::collections::{BTreeMap, BTreeSet};
+use tokio::sync::Semaphore;
 
 /// Most values AWS takes in one call: CloudHSM answers at most 25 clusters a page (so 25 ids
 /// a call need no second page), EC2 takes 200 values in a filter, ELB 20 ARNs.
@@ -56,9 +57,15 @@ impl<T: Clone> Batch<T> {
     }
 }
 
-/// Asks for `keys` in calls of at most `per_call` values, all at once; the first error is the
-/// answer for all of them (a denied or throttled call leaves every store "could not check").
-async fn batch<T, F, Fut>(keys: BTreeSet<String>, per_call: usize, call: F) -> Batch<T>
+/// Asks for `keys` in calls of at most `per_call` values, all at once (each call holding one of
+/// `permits`, the --jobs bound); the first error is the answer for all of them (a denied or
+/// throttled call leaves every store "could not check").
+async fn batch<T, F, Fut>(
+    keys: BTreeSet<String>,
+    per_call: usize,
+    permits: &Semaphore,
+    call: F,
+) -> Batch<T>
 where
     F: Fn(Vec<String>) -> Fut,
     Fut: std::future::Future<Output = Fact<Vec<T>>>,
@@ -70,7 +77,14 @@ where
         };
     }
     let list: Vec<String> = keys.iter().cloned().collect();
-    let calls = list.chunks(per_call).map(|c| call(c.to_vec()));
+    let calls = list.chunks(per_call).map(|c| {
+        let c = c.to_vec();
+        let call = &call;
+        async move {
+            let _permit = permits.acquire().await;
+            call(c).await
+        }
+    });
     let result = futures::future::try_join_all(calls)
         .await
         .map(|parts| parts.into_iter().flatten().collect());
@@ -96,11 +110,13 @@ pub struct Shared {
 impl Shared {
     /// Reads, for every store in `stores`, each fact that the IAM actions in `actions` (those
     /// of the checks about to run) read, each kind in as few calls as AWS allows; facts that
-    /// depend on others follow as soon as those are known.
+    /// depend on others follow as soon as those are known. Each call holds one of `permits`
+    /// while it is in flight (`--jobs`: one permit makes the calls one after another).
     pub async fn fetch(
         inner: Source,
         stores: &[CustomKeyStore],
         actions: &BTreeSet<&str>,
+        permits: &Semaphore,
     ) -> Shared {
         let wants = |a: &str| actions.contains(a);
         let cluster_ids: BTreeSet<String> = if wants("cloudhsm:DescribeClusters") {
@@ -130,7 +146,7 @@ impl Shared {
         let source = &inner;
 
         let cloudhsm = async {
-            let clusters = batch(cluster_ids, CLUSTERS_PER_CALL, |ids| async move {
+            let clusters = batch(cluster_ids, CLUSTERS_PER_CALL, permits, |ids| async move {
                 source.describe_clusters(&ids).await
             })
             .await;
@@ -148,21 +164,25 @@ impl Shared {
                 batch(
                     only_if("ec2:DescribeSecurityGroups", &groups),
                     FILTER_VALUES_PER_CALL,
+                    permits,
                     |ids| async move { source.describe_security_groups(&ids).await }
                 ),
                 batch(
                     only_if("ec2:DescribeSubnets", &subnets),
                     FILTER_VALUES_PER_CALL,
+                    permits,
                     |ids| async move { source.describe_subnets(&ids).await }
                 ),
                 batch(
                     only_if("ec2:DescribeRouteTables", &vpcs),
                     FILTER_VALUES_PER_CALL,
+                    permits,
                     |ids| async move { source.describe_route_tables(&ids).await }
                 ),
                 batch(
                     only_if("ec2:DescribeNetworkAcls", &vpcs),
                     FILTER_VALUES_PER_CALL,
+                    permits,
                     |ids| async move { source.describe_network_acls(&ids).await }
                 ),
             );
@@ -183,6 +203,7 @@ impl Shared {
                         &service_names
                     ),
                     FILTER_VALUES_PER_CALL,
+                    permits,
                     |names| async move {
                         source
                             .describe_vpc_endpoint_service_configurations(&names)
@@ -192,6 +213,7 @@ impl Shared {
                 batch(
                     only_if("ec2:DescribeVpcEndpointServices", &service_names),
                     FILTER_VALUES_PER_CALL,
+                    permits,
                     |names| async move { source.describe_vpc_endpoint_services(&names).await }
                 ),
             );
@@ -214,6 +236,7 @@ impl Shared {
             // Permissions are asked per service (the API takes one); all at once.
             let (permissions, load_balancers) = tokio::join!(
                 futures::future::join_all(service_ids.iter().map(|id| async move {
+                    let _permit = permits.acquire().await;
                     (
                         id.clone(),
                         source.describe_vpc_endpoint_service_permissions(id).await,
@@ -222,6 +245,7 @@ impl Shared {
                 batch(
                     only_if("elasticloadbalancing:DescribeLoadBalancers", &arns),
                     LOAD_BALANCERS_PER_CALL,
+                    permits,
                     |arns| async move { source.describe_load_balancers(&arns).await }
                 ),
             );

@@ -32,6 +32,8 @@ A control API lives under ``/_cks/`` (a path moto never uses); it is not counted
 ``GET /_cks/calls``    calls per action since the last reset: ``{"ec2:DescribeSubnets": 1}``;
                        ``?region=eu-west-1``: only the calls signed for that Region
 ``GET /_cks/requests`` every call since the last reset with its parameters and Region, in order
+``GET /_cks/in-flight`` ``{"max": N}``: the most AWS calls being answered at once since the
+                       last reset (how many a client had in flight)
 ``GET /_cks/state``    the seeded clusters and key stores, as served, and the caller's account
 =====================  ==================================================================
 
@@ -267,6 +269,8 @@ class Fault:
     whole body's Content-Length) and the first ``N`` bytes of the body (default: half of it),
     then cuts the connection (TCP RST): a connection reset mid-response. The answer cut is the
     normal one, or the ``error`` when one is given.
+    ``{"action": ..., "delay_ms": 300}`` waits that long, then answers (normally, or with the
+    ``error``): a slow call, so that calls a client makes at once overlap here.
     ``"region": "eu-west-1"`` limits any fault to calls signed for that Region (default: all).
     """
 
@@ -277,8 +281,14 @@ class Fault:
         self.hang = bool(spec.get("hang", False))
         self.reset = bool(spec.get("reset", False))
         self.code = spec.get("error")
-        if not self.hang and not self.reset and not self.code:
-            raise ControlError(f"a fault needs \"error\" (a code), \"hang\": true or \"reset\": true: {spec!r}")
+        delay = spec.get("delay_ms", 0)
+        if not isinstance(delay, (int, float)) or isinstance(delay, bool) or not 0 <= delay <= 60000:
+            raise ControlError(f"\"delay_ms\" is a number of milliseconds up to 60000: {spec!r}")
+        self.delay = delay / 1000.0
+        if not self.hang and not self.reset and not self.code and not self.delay:
+            raise ControlError(
+                f"a fault needs \"error\" (a code), \"hang\": true, \"reset\": true or \"delay_ms\": {spec!r}"
+            )
         if self.hang and self.reset:
             raise ControlError(f"a fault either hangs or resets, not both: {spec!r}")
         after = spec.get("after")
@@ -302,6 +312,7 @@ class Fault:
             "action": self.action,
             "hang": self.hang,
             "reset": self.reset,
+            "delay_ms": self.delay * 1000.0,
             "error": self.code,
             "region": self.region,
             "remaining": self.remaining,
@@ -327,6 +338,9 @@ class State:
         # The same calls per Region (the Region of the SigV4 credential scope).
         self.calls_by_region: dict[str, Counter[str]] = {}
         self.requests: list[dict[str, Any]] = []
+        # AWS calls being answered now, and the most at once since the last reset.
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.release = threading.Event()
         # The caller's account: moto serves every passed-through call as this account.
         self.account = ACCOUNT_ID
@@ -340,6 +354,7 @@ class State:
             self.calls = Counter()
             self.calls_by_region = {}
             self.requests = []
+            self.max_in_flight = self.in_flight
             self.account = ACCOUNT_ID
             # Requests left hanging by a fault are let go (they answer an error to nobody).
             self.release.set()
@@ -350,6 +365,15 @@ class State:
             self.calls[action] += 1
             self.calls_by_region.setdefault(region, Counter())[action] += 1
             self.requests.append({"action": action, "params": params, "region": region, "time": time.time()})
+
+    def enter(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self.lock:
+            self.in_flight -= 1
 
     def take_fault(self, action: str, region: str = DEFAULT_REGION) -> Fault | None:
         """The first fault for this action that applies to the Region and has calls left (a
@@ -760,9 +784,28 @@ class CksApp:
         self.state.record(action, params, region)
         if self.verbose:
             log.info("%s %s %s", region, action, json.dumps(params)[:300])
+        self.state.enter()
+        try:
+            return self.call(environ, action, action_name, target, params, region, protocol, json_protocol)
+        finally:
+            self.state.leave()
 
+    def call(
+        self,
+        environ: dict[str, Any],
+        action: str,
+        action_name: str,
+        target: str | None,
+        params: Any,
+        region: str,
+        protocol: str,
+        json_protocol: bool,
+    ) -> Any:
+        """Answers one counted AWS call: its fault if it has one, else the answer."""
         fault = self.state.take_fault(action, region)
-        if fault is not None:
+        if fault is not None and fault.delay:
+            time.sleep(fault.delay)
+        if fault is not None and (fault.hang or fault.reset or fault.code):
             if fault.hang:
                 release = self.state.release
                 log.info("%s: hanging (fault)", action)
@@ -922,6 +965,9 @@ class CksApp:
             if what == "requests":
                 with self.state.lock:
                     return plain_json(list(self.state.requests))
+            if what == "in-flight":
+                with self.state.lock:
+                    return plain_json({"max": self.state.max_in_flight})
             if what == "state":
                 with self.state.lock:
                     return plain_json(
