@@ -71,6 +71,16 @@ EXPECTED_CALLS = {
     "kms:DescribeCustomKeyStores": 1,
 }
 
+# Scans: N CloudHSM key stores in each of R Regions, every store with its own cluster and
+# security group (subnets and VPC shared within a Region).
+SCAN_REGIONS = ["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2"]
+SCAN_STORES = [1, 10, 50]
+SCAN_REGION_COUNTS = [1, 4]
+# A scan's longest chain of dependent calls, per Region and all Regions at once:
+# DescribeCustomKeyStores -> DescribeClusters (every store's cluster, in batches of 25 at once)
+# -> {DescribeSecurityGroups, DescribeSubnets, DescribeRouteTables, DescribeNetworkAcls}.
+SCAN_CHAIN = 3
+
 # The advisory check that reads the network ACLs (measured without it as a diagnostic).
 ACL_CHECK = "cloudhsm.network.acls"
 
@@ -229,6 +239,95 @@ def healthy() -> dict[str, Any]:
             {"name": "ExternalKeyStore", "type": "EXTERNAL_KEY_STORE", "connectivity": "VPC_ENDPOINT_SERVICE", "state": "CONNECTED"},
         ],
     }
+
+
+def scan_cluster_id(region_index: int, i: int) -> str:
+    # CloudHSM's pattern: cluster-[2-7a-zA-Z]{11,16}; the number in base 6 over the digits 2-7.
+    digits = ""
+    for _ in range(6):
+        digits = "234567"[i % 6] + digits
+        i //= 6
+    return f"cluster-scan{'abcdefgh'[region_index]}{digits}"
+
+
+def scan_certificates(cluster_ids: list[str]) -> tuple[str, dict[str, str]]:
+    """One customer CA and, for each cluster, its own cluster certificate signed by it (PEM):
+    clusters with the same certificate would share a backup history, which is a failure.
+    Made with `cryptography` (moto's dependency, in .venv: run.sh runs this driver with it)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cks-doctor bench customer CA")])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski)
+    out = {}
+    for cid in cluster_ids:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"HSM:{cid}:PARTN:1, for FIPS mode")])
+        cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(ca_name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(aki, critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        out[cid] = cert.public_bytes(serialization.Encoding.PEM).decode()
+    return ca.public_bytes(serialization.Encoding.PEM).decode(), out
+
+
+def scan_seed(stores: int, regions: int) -> dict[str, Any]:
+    """`stores` healthy CONNECTED CloudHSM key stores in each of the first `regions` Regions."""
+    anchor, certs = scan_certificates(
+        [scan_cluster_id(k, i) for k in range(regions) for i in range(stores)])
+    sections = []
+    for k, region in enumerate(SCAN_REGIONS[:regions]):
+        p = f"r{k}-"
+        azs = [f"{region}a", f"{region}b"]
+        sections.append({
+            "region": region,
+            "ec2": {
+                "vpcs": [{"ref": f"{p}vpc", "cidr": f"10.{k}.0.0/16"}],
+                "subnets": [
+                    {"ref": f"{p}a", "vpc": f"{p}vpc", "cidr": f"10.{k}.0.0/24", "az": azs[0]},
+                    {"ref": f"{p}b", "vpc": f"{p}vpc", "cidr": f"10.{k}.1.0/24", "az": azs[1]},
+                ],
+                "security_groups": [
+                    {"ref": f"{p}sg{i}", "vpc": f"{p}vpc", "ingress": [self_rule()], "egress": [self_rule()]}
+                    for i in range(stores)
+                ],
+            },
+            "clusters": [
+                {
+                    "id": scan_cluster_id(k, i),
+                    "vpc": f"{p}vpc",
+                    "subnets": {azs[0]: f"{p}a", azs[1]: f"{p}b"},
+                    "security_group": f"{p}sg{i}",
+                    "hsms": [{"az": azs[0], "state": "ACTIVE"}, {"az": azs[1], "state": "ACTIVE"}],
+                    "certificate": certs[scan_cluster_id(k, i)],
+                }
+                for i in range(stores)
+            ],
+            "key_stores": [
+                {"name": f"Scan{k}Store{i}", "cluster": scan_cluster_id(k, i),
+                 "trust_anchor": anchor, "state": "CONNECTED"}
+                for i in range(stores)
+            ],
+        })
+    first = dict(sections[0])
+    first["regions"] = sections[1:]
+    return first
 
 
 # ------------------------------------------------------------------------------------------------
@@ -435,6 +534,59 @@ def xks_runs(binary: Path, proxy: Child, lat: Child | None, root_ca: Path, secre
             "codes": sorted(codes), "split": split.summary()}
 
 
+def scan_argv(binary: Path, url: str, regions: int, extra: list[str]) -> list[str]:
+    return [
+        str(binary), "--region", SCAN_REGIONS[0], "--endpoint-url", url, "--output", "json", *extra,
+        "scan", "--regions", ",".join(SCAN_REGIONS[:regions]),
+    ]
+
+
+def scan_runs(binary: Path, server: Child, lat: Child | None, stores: int, regions: int, extra: list[str], runs: int,
+              budget: Budget, what: str) -> dict[str, Any]:
+    """N scans through the latency proxy `lat` (None: straight to the server): wall times, where
+    they went, the server's calls per run (in all and in each Region), how many stores were
+    reported."""
+    env = clean_env()
+    url = f"http://127.0.0.1:{lat.port if lat else server.port}"
+    split = Split(lat)
+    walls: list[float] = []
+    calls_seen: list[dict[str, int]] = []
+    per_region: list[dict[str, dict[str, int]]] = []
+    reported: set[int] = set()
+    codes: set[int] = set()
+    errors: list[Any] = []
+    checks: set[int] = set()
+
+    def region_calls() -> dict[str, dict[str, int]]:
+        return {r: http(server.port, "GET", f"/_cks/calls?region={r}") for r in SCAN_REGIONS[:regions]}
+
+    def one(_i: int) -> None:
+        before = http(server.port, "GET", "/_cks/calls")
+        before_r = region_calls()
+        split.before()
+        out = run_cmd(scan_argv(binary, url, regions, extra), env)
+        split.after(out)
+        rep = out.report()
+        codes.add(out.code)
+        reported.add(len(rep["reports"]))
+        checks.add(sum(len(r["checks"]) for r in rep["reports"]))
+        errors.extend(rep.get("errors") or [])
+        after = http(server.port, "GET", "/_cks/calls")
+        calls_seen.append({k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)})
+        after_r = region_calls()
+        per_region.append({
+            r: {k: v - before_r[r].get(k, 0) for k, v in after_r[r].items() if v - before_r[r].get(k, 0)}
+            for r in after_r
+        })
+        walls.append(out.wall)
+
+    budget.loop(what, runs, one)
+    if not walls:
+        raise BenchError(f"{what}: no run completed")
+    return {"walls": walls, "calls": calls_seen, "per_region": per_region, "reported": sorted(reported),
+            "checks": sorted(checks), "codes": sorted(codes), "errors": errors[:3], "split": split.summary()}
+
+
 def median_phase(reports: list[dict[str, Any]], key: str) -> float | None:
     vals = [r.get("latency", {}).get(key) for r in reports]
     vals = [v for v in vals if isinstance(v, (int, float))]
@@ -461,13 +613,15 @@ def main() -> int:
     ap.add_argument("--build", default="release", help="which build the binaries are (for the report)")
     ap.add_argument("--runs", type=int, default=10, help=f"runs per pre-flight measurement (max {MAX_RUNS})")
     ap.add_argument("--jobs1-runs", type=int, default=5, help=f"runs with --jobs 1 (max {MAX_RUNS})")
+    ap.add_argument("--scan-runs", type=int, default=5, help=f"runs of each scan (max {MAX_RUNS})")
     ap.add_argument("--startup-runs", type=int, default=20, help=f"runs of `cks-doctor checks` (max {MAX_STARTUP_RUNS})")
     ap.add_argument("--delay-ms", type=float, default=50.0, help="injected one-way delay, each direction (default 50)")
     ap.add_argument("--budget-seconds", type=float, default=900.0, help="bound on the whole benchmark (default 900)")
     ap.add_argument("--write-doc", action="store_true", help="write the figures into docs/performance.md")
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args()
-    for name, cap in (("runs", MAX_RUNS), ("jobs1_runs", MAX_RUNS), ("startup_runs", MAX_STARTUP_RUNS)):
+    for name, cap in (("runs", MAX_RUNS), ("jobs1_runs", MAX_RUNS), ("scan_runs", MAX_RUNS),
+                      ("startup_runs", MAX_STARTUP_RUNS)):
         v = getattr(args, name)
         if not 1 <= v <= cap:
             ap.error(f"--{name.replace('_', '-')} must be between 1 and {cap}")
@@ -614,13 +768,58 @@ def main() -> int:
     lat_xks.stop()
     xks.stop()
 
-    # Scans (issue 6) are not measured by this benchmark; say whether the command exists.
-    has_scan = run_cmd([str(args.binary), "scan", "--help"], clean_env()).code == 0
-    fig["scan"] = (
-        "not measured: `cks-doctor scan` exists (issue 6) but this benchmark does not run it yet"
-        if has_scan
-        else "not measured: no scan command yet"
-    )
+    # ---- 3. scans: N stores in each of R Regions ----
+    print("starting tests/live/server.py for the scans ...", file=sys.stderr)
+    server = Child("server.py", [str(python), str(ROOT / "tests/live/server.py")], work / "server-scan.log", 120)
+    lat_scan = Child("latency proxy (scan)", lat_cmd + ["--target-port", str(server.port), "--delay-ms", str(args.delay_ms)],
+                     work / "latency-scan.log", 30)
+    scans = []
+    for regions in SCAN_REGION_COUNTS:
+        for stores in SCAN_STORES:
+            if budget.left() < 30:
+                budget.cut.append(f"scan of {stores} stores × {regions} Regions: not run (--budget-seconds)")
+                continue
+            print(f"scan: {stores} stores in each of {regions} Region(s), seeding ...", file=sys.stderr)
+            http(server.port, "POST", "/_cks/reset", {})
+            t0 = time.perf_counter()
+            http(server.port, "POST", "/_cks/seed", scan_seed(stores, regions))
+            seed_s = time.perf_counter() - t0
+            run_cmd(scan_argv(args.binary, f"http://127.0.0.1:{lat_scan.port}", regions, []), env)  # warm-up
+            what = f"scan {stores}×{regions}"
+            par_s = scan_runs(args.binary, server, lat_scan, stores, regions, [], args.scan_runs, budget, what)
+            seq_s = scan_runs(args.binary, server, lat_scan, stores, regions, ["--jobs", "1"], args.jobs1_runs, budget,
+                              what + " --jobs 1")
+            base_s = scan_runs(args.binary, server, None, stores, regions, [], args.scan_runs, budget,
+                               what + ", no latency")
+            row = {
+                "stores_per_region": stores,
+                "regions": regions,
+                "stores": stores * regions,
+                "seed_seconds": seed_s,
+                "wall": stats_ms(par_s["walls"]),
+                "wall_jobs1": stats_ms(seq_s["walls"]),
+                "wall_no_latency": stats_ms(base_s["walls"]),
+                "split": par_s["split"],
+                "critical_path_ms": SCAN_CHAIN * rtt_ms,
+                "calls": par_s["calls"][0],
+                "calls_same_every_run": all(c == par_s["calls"][0]
+                                            for c in par_s["calls"] + seq_s["calls"] + base_s["calls"]),
+                "per_region": par_s["per_region"][0],
+                "reported": par_s["reported"],
+                "checks": par_s["checks"],
+                "codes": par_s["codes"],
+                "errors": par_s["errors"],
+            }
+            row["ratio"] = row["wall"]["median"] / row["critical_path_ms"]
+            row["speedup"] = row["wall_jobs1"]["median"] / row["wall"]["median"]
+            scans.append(row)
+    if scans:
+        biggest = scans[-1]
+        biggest["rss_kib"] = peak_rss_kib(
+            scan_argv(args.binary, f"http://127.0.0.1:{lat_scan.port}", biggest["regions"], []), env)
+    fig["scans"] = scans
+    lat_scan.stop()
+    server.stop()
     fig["cut"] = budget.cut
     text = render(fig)
     print(text)
@@ -684,7 +883,6 @@ def render(f: dict[str, Any]) -> str:
         f"| — `xks.latency.budget` | {x['latency_check']} |",
         f"| — exit code / outlook | {', '.join(map(str, x['codes']))} / {x['outlook']} |",
         f"| — peak memory (max RSS) | {rss(x['rss_kib'])} |",
-        f"| scan | {f['scan']} |",
         "",
         f"When the CloudHSM pre-flight's calls reach the server (median ms after the process was spawned; "
         f"each arrival includes the {f['delay_ms']:g} ms one-way delay):",
@@ -699,9 +897,52 @@ def render(f: dict[str, Any]) -> str:
         lines.append(f"| {action} | {t:.0f} | {fmt_num(noacl.get(action))} | {fmt_num(j1.get(action))} | {fmt_num(nolat.get(action))} |")
     lines.append(f"| process exit (median wall) | {c['wall']['median']:.0f} | {c['wall_no_acl_check']['median']:.0f} | "
                  f"{c['wall_jobs1']['median']:.0f} | {c['wall_no_latency']['median']:.0f} |")
+    lines += scan_lines(f)
     if f["cut"]:
         lines += ["", "Cut short: " + "; ".join(f["cut"])]
     return "\n".join(lines)
+
+
+def scan_lines(f: dict[str, Any]) -> list[str]:
+    scans = f.get("scans") or []
+    if not scans:
+        return ["", "Scans: not measured (see the cut-short note)."]
+    rtt = f["rtt_ms"]
+    out = [
+        "",
+        f"Scans of N healthy CloudHSM key stores in each of R Regions (each store its own cluster and "
+        f"security group); critical path {SCAN_CHAIN} dependent round trips × {rtt:g} ms = "
+        f"{SCAN_CHAIN * rtt:.0f} ms whatever N and R. Start-up / finish: spawn → first byte sent, last byte "
+        f"received → exit (median); without latency: the same scan straight to the server (the fixed cost):",
+        "",
+        "| stores per Region × Regions (stores) | wall (median, min–max) | wall / critical path | start-up / finish | "
+        "without latency | `--jobs 1` | speed-up | API calls per run, in all (per Region) | stores reported / exit |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in scans:
+        total = sum(s["calls"].values())
+        regions = s["per_region"]
+        per = sorted({sum(v.values()) for v in regions.values()})
+        detail = ", ".join(f"{k.split(':')[1]} {v}" for k, v in sorted(s["calls"].items()))
+        same = "" if s["calls_same_every_run"] else " (varied between runs)"
+        errs = f"; errors: {s['errors']}" if s["errors"] else ""
+        out.append(
+            f"| {s['stores_per_region']} × {s['regions']} ({s['stores']}) | {s['wall']['median']:.0f} ms "
+            f"({s['wall']['min']:.0f}–{s['wall']['max']:.0f}; n={s['wall']['n']:.0f}) | {s['ratio']:.2f}× | "
+            f"{split_cell(s.get('split'))} | {s['wall_no_latency']['median']:.0f} ms | "
+            f"{s['wall_jobs1']['median']:.0f} ms | {s['speedup']:.2f}× | {total} ({'/'.join(map(str, per))}): "
+            f"{detail}{same} | {', '.join(map(str, s['reported']))} / {', '.join(map(str, s['codes']))}{errs} |"
+        )
+    big = scans[-1]
+    if big.get("rss_kib") is not None or "rss_kib" in big:
+        out += ["", f"Peak memory of the largest scan ({big['stores']} stores): {rss(big.get('rss_kib'))}."]
+    return out
+
+
+def split_cell(split: dict[str, Any] | None) -> str:
+    if not split:
+        return "—"
+    return f"{split['startup']['median']:.0f} / {split['finish']['median']:.0f} ms"
 
 
 def split_rows(split: dict[str, Any] | None) -> list[str]:

@@ -56,7 +56,7 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 
-python3 bench/bench.py --binary "$dir/cks-doctor" --xks-proxy "$dir/examples/xks_test_proxy" \
+.venv/bin/python bench/bench.py --binary "$dir/cks-doctor" --xks-proxy "$dir/examples/xks_test_proxy" \
   --build "$profile" ${pass[@]+"${pass[@]}"} &
 driver=$!
 status=0
