@@ -252,6 +252,34 @@ async fn cluster_no_shared_backup_history() {
     .await;
     assert_result(&r, Fail, &["CloudHsmClusterInUseException"], &[]);
     assert!(r.message.contains("cluster-w3bg7xq2k4n"));
+    // The same certificate with other line breaks (CRLF, 76 columns, text around it) is the
+    // same certificate.
+    let own = cluster().certificates.unwrap().cluster_certificate.unwrap();
+    let body: String = own
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<String>();
+    let rewrapped = format!(
+        "issued by our CA\r\n-----BEGIN CERTIFICATE-----\r\n{}\r\n-----END CERTIFICATE-----\r\n",
+        body.as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    );
+    assert_ne!(rewrapped, own);
+    let mut related = cluster();
+    related.cluster_id = "cluster-w3bg7xq2k4n".into();
+    related.certificates.as_mut().unwrap().cluster_certificate = Some(rewrapped);
+    let mut facts = healthy();
+    facts.clusters.as_mut().unwrap().push(related);
+    let r = run(
+        "cloudhsm.cluster.no-shared-backup-history",
+        facts,
+        request(),
+    )
+    .await;
+    assert_result(&r, Fail, &["CloudHsmClusterInUseException"], &[]);
 }
 
 #[tokio::test]

@@ -142,13 +142,18 @@ async fn cluster_not_in_use(f: &Facts) -> Step<Outcome> {
     .evidence(users.iter().map(|s| super::account::describe_store(s))))
 }
 
-/// DER bytes of the first certificate in a PEM text, or the whitespace-free text when it
-/// does not parse (byte equality is what matters here).
-fn cert_identity(pem: &str) -> Vec<u8> {
-    match certs::parse_pem_chain(pem) {
-        Ok(chain) if !chain.is_empty() => chain[0].der.clone(),
-        _ => pem.split_whitespace().collect::<String>().into_bytes(),
-    }
+/// The first certificate of a PEM text as its base64 body without line breaks (the same DER
+/// is the same base64), or the whitespace-free text when it has no PEM block. Byte equality is
+/// all that matters here, and a scan compares every cluster with every other of its Region,
+/// so nothing is decoded or parsed.
+fn cert_identity(pem: &str) -> String {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    let body = pem
+        .find(BEGIN)
+        .map(|i| &pem[i + BEGIN.len()..])
+        .map(|rest| rest.split("-----END").next().unwrap_or(rest))
+        .unwrap_or(pem);
+    body.split_whitespace().collect()
 }
 
 async fn no_shared_backup_history(f: &Facts) -> Step<Outcome> {
