@@ -971,7 +971,111 @@ fn reachable_proxy(srv: &Server) {
 // ------------------------------------------------------------------------------------------------
 // every VPC check seen through the live path
 
+#[test]
+fn vpce_scan_reads_every_service_of_the_region_at_once() {
+    run_named("scan");
+}
+
+/// Two external key stores on two healthy endpoint services of this account (and a public one):
+/// `scan` reads both services' configurations in one call, the consumer view of both in one
+/// call (read up front for the Region, where a single pre-flight asks only when it needs it),
+/// their load balancers in one call, the permissions once per service, the caller identity
+/// once (the stores name their owner); each store is judged on its own service.
+fn scan_services(srv: &Server) {
+    let second_host = "second-private.xks.example.com";
+    let seeded = srv.seed(&with(healthy(), |v| {
+        v["load_balancers"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"ref": "nlb2", "type": "network", "subnets": ["a", "b"]}));
+        v["endpoint_services"].as_array_mut().unwrap().push(json!({
+            "ref": "svc2",
+            "load_balancers": ["nlb2"],
+            "acceptance_required": false,
+            "private_dns_name": second_host,
+            "private_dns_state": "verified",
+            "principals": [KMS_PRINCIPAL],
+        }));
+        v["key_stores"] = json!([
+            {"name": "PaymentsXks", "type": "EXTERNAL_KEY_STORE", "connectivity": "PUBLIC_ENDPOINT",
+             "uri_endpoint": "https://payments-xks.example.com", "uri_path": "/payments/kms/xks/v1"},
+            {"id": "cks-00000000000000f01", "name": "FirstVpcXks", "type": "EXTERNAL_KEY_STORE",
+             "connectivity": "VPC_ENDPOINT_SERVICE", "uri_endpoint": ENDPOINT, "uri_path": URI_PATH,
+             "vpc_endpoint_service_name": "${svc}"},
+            {"id": "cks-00000000000000f02", "name": "SecondVpcXks", "type": "EXTERNAL_KEY_STORE",
+             "connectivity": "VPC_ENDPOINT_SERVICE", "uri_endpoint": format!("https://{second_host}"),
+             "uri_path": URI_PATH, "vpc_endpoint_service_name": "${svc2}"},
+        ]);
+    }));
+    let args: Vec<String> = [
+        "--region",
+        REGION,
+        "--endpoint-url",
+        &srv.url(),
+        "--output",
+        "json",
+        "--timeout",
+        "10",
+        "scan",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let raw = live_server::run_cks_doctor_raw(&args, &tmp("live-vpce-server.log"));
+    let v: Value = serde_json::from_str(&raw.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", raw.stdout, raw.stderr));
+    assert_eq!(v["errors"], json!([]), "{:#}", v["errors"]);
+    let reports = v["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 3);
+    for (id, service) in [
+        ("cks-00000000000000f01", seeded.id("svc")),
+        ("cks-00000000000000f02", seeded.id("svc2")),
+    ] {
+        let r = reports
+            .iter()
+            .find(|r| r["diagnosis"]["custom_key_store_id"] == id)
+            .unwrap_or_else(|| panic!("{id} not scanned"));
+        for c in r["checks"].as_array().unwrap() {
+            let check = c["id"].as_str().unwrap();
+            if VPCE_CHECKS.contains(&check) {
+                assert_eq!(c["status"], "PASS", "{id} {check}: {c:#}");
+            }
+        }
+        let exists = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "xks.vpce.service-exists")
+            .unwrap();
+        assert!(
+            exists.to_string().contains(&service),
+            "{id} judged on {service}: {exists:#}"
+        );
+    }
+    assert_calls(
+        srv,
+        &[
+            (CONFIGS, 1),
+            (SERVICES, 1),
+            (PERMISSIONS, 2),
+            (LBS, 1),
+            (STS, 1),
+            (KMS, 1),
+        ],
+    );
+    let req = &srv.requests(CONFIGS)[0];
+    let mut names = vec![
+        req["Filter.1.Value.1"].as_str().unwrap().to_string(),
+        req["Filter.1.Value.2"].as_str().unwrap().to_string(),
+    ];
+    names.sort();
+    let mut want = vec![seeded.id("svc"), seeded.id("svc2")];
+    want.sort();
+    assert_eq!(names, want, "{req}");
+}
+
 const SCENARIOS: &[(&str, fn(&Server))] = &[
+    ("scan", scan_services),
     ("healthy", healthy_setup),
     ("service_not_found", service_not_found),
     ("kms_principal", kms_principal),

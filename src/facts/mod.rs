@@ -72,6 +72,18 @@ impl Source {
             Source::Shared(s) => Box::pin(s.describe_clusters(ids)).await,
         }
     }
+    /// As `describe_clusters`, each cluster behind an `Arc` (a scan's Region holds them once).
+    async fn describe_clusters_shared(&self, ids: &[String]) -> Fact<Vec<Arc<Cluster>>> {
+        match self {
+            Source::Shared(s) => Box::pin(s.describe_clusters_shared(ids)).await,
+            other => Ok(other
+                .describe_clusters(ids)
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect()),
+        }
+    }
     async fn describe_security_groups(&self, ids: &[String]) -> Fact<Vec<SecurityGroup>> {
         match self {
             Source::Live(l) => l.describe_security_groups(ids).await,
@@ -230,7 +242,8 @@ pub struct Facts {
     security_group: OnceCell<Fact<Option<SecurityGroup>>>,
     subnets: OnceCell<Fact<Vec<Subnet>>>,
     key_stores: OnceCell<Fact<Vec<CustomKeyStore>>>,
-    associated_clusters: OnceCell<Fact<Vec<Cluster>>>,
+    /// Shared, not copied: in a scan every store of a Region has every other store's cluster.
+    associated_clusters: OnceCell<Fact<Vec<Arc<Cluster>>>>,
     route_tables: OnceCell<Fact<Vec<RouteTable>>>,
     network_acls: OnceCell<Fact<Vec<NetworkAcl>>>,
     xks_probe: OnceCell<Option<crate::xks::probe::ProbeReport>>,
@@ -366,7 +379,7 @@ impl Facts {
 
     /// The clusters associated with the account's CloudHSM key stores, other than the
     /// requested cluster, in one DescribeClusters call. Clusters that no longer exist are absent.
-    pub async fn associated_clusters(&self) -> &Fact<Vec<Cluster>> {
+    pub async fn associated_clusters(&self) -> &Fact<Vec<Arc<Cluster>>> {
         self.associated_clusters
             .get_or_init(|| async {
                 let own = self.request.cluster_id().unwrap_or_default();
@@ -387,7 +400,7 @@ impl Facts {
                 self.counts
                     .associated_clusters
                     .fetch_add(1, Ordering::Relaxed);
-                self.source.describe_clusters(&ids).await
+                self.source.describe_clusters_shared(&ids).await
             })
             .await
     }
@@ -648,7 +661,12 @@ impl Facts {
         }
         if cloudhsm {
             capture.clusters = match (cluster, associated) {
-                (Ok(c), Ok(a)) => Some(c.iter().chain(a.iter()).cloned().collect()),
+                (Ok(c), Ok(a)) => Some(
+                    c.iter()
+                        .cloned()
+                        .chain(a.iter().map(|x| Cluster::clone(x)))
+                        .collect(),
+                ),
                 (Err(e), _) | (_, Err(e)) => take(&mut errors, recorded::CLUSTERS.file, Err(e)),
             };
             capture.security_groups = take(

@@ -13,6 +13,7 @@
 use super::model::*;
 use super::{Fact, Source};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// Most values AWS takes in one call: CloudHSM answers at most 25 clusters a page (so 25 ids
@@ -94,7 +95,7 @@ where
 /// What the scan already read about a Region, in front of the Region's AWS APIs.
 pub struct Shared {
     inner: Source,
-    clusters: Batch<Cluster>,
+    clusters: Batch<Arc<Cluster>>,
     security_groups: Batch<SecurityGroup>,
     subnets: Batch<Subnet>,
     route_tables: Batch<RouteTable>,
@@ -147,10 +148,10 @@ impl Shared {
 
         let cloudhsm = async {
             let clusters = batch(cluster_ids, CLUSTERS_PER_CALL, permits, |ids| async move {
-                source.describe_clusters(&ids).await
+                source.describe_clusters_shared(&ids).await
             })
             .await;
-            let found: &[Cluster] = clusters.result.as_deref().unwrap_or_default();
+            let found: &[Arc<Cluster>] = clusters.result.as_deref().unwrap_or_default();
             let groups: BTreeSet<String> = found
                 .iter()
                 .filter_map(|c| c.security_group.clone())
@@ -308,8 +309,14 @@ impl Shared {
     }
     pub(super) async fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
         match self.clusters.answer(ids, |c| Some(&c.cluster_id)) {
-            Some(a) => a,
+            Some(a) => a.map(|v| v.iter().map(|c| Cluster::clone(c)).collect()),
             None => self.inner.describe_clusters(ids).await,
+        }
+    }
+    pub(super) async fn describe_clusters_shared(&self, ids: &[String]) -> Fact<Vec<Arc<Cluster>>> {
+        match self.clusters.answer(ids, |c| Some(&c.cluster_id)) {
+            Some(a) => a,
+            None => self.inner.describe_clusters_shared(ids).await,
         }
     }
     pub(super) async fn describe_security_groups(
