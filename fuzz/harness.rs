@@ -4,7 +4,8 @@
 //! (`#[path = "../harness.rs"] mod harness;`) and by the main package's
 //! `tests/fuzz_regressions.rs`, which replays every seed (`fuzz/corpus/<target>/`) and every
 //! minimized crash (`fuzz/regressions/<target>/`) through exactly the same calls. It must
-//! therefore use nothing but `cks_doctor`, `serde_json` and `std`.
+//! therefore use nothing but `cks_doctor`, `serde`, `serde_json`, `tokio` and `std` (the
+//! dependencies both packages have).
 //!
 //! The rule under test: no input makes cks-doctor panic (errors are fine). A few assertions
 //! below also check invariants that, when broken, mean a real bug (a certificate accepted as DER
@@ -30,6 +31,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("xks_health", xks_health),
     ("snapshot", snapshot),
     ("cli_input", cli_input),
+    ("facts", facts),
 ];
 
 // ----------------------------------------------------------------------------------------------
@@ -355,4 +357,160 @@ pub fn remove_scratch() {
 /// all (`std::fs::write` truncates and rewrites the same inode).
 fn link_or_copy(target: &Path, link: &Path) {
     std::fs::hard_link(target, link).expect("scratch link");
+}
+
+// ----------------------------------------------------------------------------------------------
+// (5) The checks on arbitrary facts
+// ----------------------------------------------------------------------------------------------
+
+/// A trust anchor for the pre-flight request (`--trust-anchor`); the facts are what is fuzzed.
+const FACTS_ANCHOR: &str = include_str!("../tests/fixtures/certs/rsa2048-pkcs1-sha256-ca.crt");
+
+/// `key`'s part of a JSON object read as the AWS CLI output `T`: `None` when the key is absent
+/// (a snapshot file that is not there) or does not read as `T` (a file `load_dir` refuses).
+fn part<T: serde::de::DeserializeOwned>(v: &serde_json::Value, key: &str) -> Option<T> {
+    v.get(key)?;
+    serde_json::from_value(v.clone()).ok()
+}
+
+/// The input as the facts of one account and Region: a JSON object read as every AWS CLI output
+/// a snapshot holds (`{"Clusters": [...], "SecurityGroups": [...], "CustomKeyStores": [...],
+/// "Account": ..., ...}`, each key optional). Every check of the right kind then runs on those
+/// facts for each key store they list (up to four, as `diagnose` and `scan` would; an external
+/// key store's proxy is "reached" at 127.0.0.1:9, where nothing listens, and a store whose
+/// endpoint `--connect-to` cannot redirect is left out so that no name is ever resolved) and for
+/// a new store on their first cluster (as `preflight` would); then the diagnosis and every
+/// report format are made. No check may panic: under libFuzzer the panic aborts; without it the
+/// runner would report "the check crashed", which is asserted against too.
+pub fn facts(data: &[u8]) {
+    use cks_doctor::checks::{self, Check};
+    use cks_doctor::diagnose::{self, Extras};
+    use cks_doctor::facts::{Facts, Source};
+    use cks_doctor::input::{CloudHsmRequest, ConnectTo, Request, TrustAnchor};
+    use cks_doctor::meta::{self, StoreKind};
+    use cks_doctor::report::{self, Report, Target};
+    use std::time::Duration;
+
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
+    if !v.is_object() {
+        return;
+    }
+    let recorded = Recorded {
+        origin: "fuzz input".into(),
+        clusters: part::<DescribeClustersOutput>(&v, "Clusters").map(|o| o.clusters),
+        security_groups: part::<DescribeSecurityGroupsOutput>(&v, "SecurityGroups")
+            .map(|o| o.security_groups),
+        subnets: part::<DescribeSubnetsOutput>(&v, "Subnets").map(|o| o.subnets),
+        custom_key_stores: part::<DescribeCustomKeyStoresOutput>(&v, "CustomKeyStores")
+            .map(|o| o.custom_key_stores),
+        route_tables: part::<DescribeRouteTablesOutput>(&v, "RouteTables").map(|o| o.route_tables),
+        network_acls: part::<DescribeNetworkAclsOutput>(&v, "NetworkAcls").map(|o| o.network_acls),
+        vpce_configurations: part::<DescribeVpcEndpointServiceConfigurationsOutput>(
+            &v,
+            "ServiceConfigurations",
+        )
+        .map(|o| o.service_configurations),
+        vpce_permissions: part::<DescribeVpcEndpointServicePermissionsOutput>(
+            &v,
+            "AllowedPrincipals",
+        )
+        .map(|o| o.allowed_principals),
+        vpce_services: part::<DescribeVpcEndpointServicesOutput>(&v, "ServiceDetails")
+            .map(|o| o.service_details),
+        load_balancers: part::<DescribeLoadBalancersOutput>(&v, "LoadBalancers")
+            .map(|o| o.load_balancers),
+        caller_identity: part::<CallerIdentity>(&v, "Account"),
+    };
+
+    let nowhere = ConnectTo {
+        host: String::new(),
+        port: 443,
+        addr: "127.0.0.1:9".parse().expect("an address"),
+    };
+    let mut requests: Vec<(Option<CustomKeyStore>, Request)> = Vec::new();
+    for store in recorded.custom_key_stores.iter().flatten().take(4) {
+        let extras = Extras {
+            connect_to: Some(nowhere.clone()),
+            region: "us-east-1".into(),
+            timeout: Duration::from_millis(500),
+            ..Default::default()
+        };
+        let Ok(request) = diagnose::request_for(store, extras) else {
+            continue;
+        };
+        if let Request::Xks(x) = &request {
+            if x.probe_config("ConnectCustomKeyStore").is_some() && x.connect_addr().is_none() {
+                continue;
+            }
+        }
+        requests.push((Some(store.clone()), request));
+    }
+    if let Some(c) = recorded.clusters.iter().flatten().next() {
+        let trust_anchor = TrustAnchor::from_text("fuzz anchor", FACTS_ANCHOR.to_string())
+            .expect("the fixture anchor reads");
+        requests.push((
+            None,
+            Request::CloudHsm(CloudHsmRequest {
+                name: Some("FuzzKeyStore".into()),
+                cluster_id: c.cluster_id.clone(),
+                trust_anchor,
+                password: None,
+                users: None,
+            }),
+        ));
+    }
+
+    thread_local! {
+        static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+    }
+    for (store, request) in requests {
+        let kind = if request.xks().is_some() {
+            StoreKind::Xks
+        } else {
+            StoreKind::Cloudhsm
+        };
+        let selected: Vec<&'static Check> = checks::registry()
+            .iter()
+            .filter(|c| meta::get(c.id).is_some_and(|m| m.kind == kind || m.kind == StoreKind::Any))
+            .collect();
+        let facts = Facts::new(request, Source::Recorded(recorded.clone()));
+        let results = RUNTIME.with(|rt| {
+            rt.block_on(cks_doctor::runner::run(
+                facts,
+                &selected,
+                Duration::from_secs(10),
+            ))
+        });
+        for r in &results {
+            assert!(
+                !r.message.contains("the check crashed"),
+                "{}: {}",
+                r.id,
+                r.message
+            );
+        }
+        let target: Target = serde_json::from_value(serde_json::json!({
+            "kind": if kind == StoreKind::Xks { "xks" } else { "cloudhsm" },
+            "operation": "ConnectCustomKeyStore",
+            "source": "fuzz input",
+        }))
+        .expect("a target");
+        let mut report = Report::new(target, results);
+        if let Some(store) = &store {
+            report.diagnosis = Some(diagnose::diagnose(store, &report.checks));
+        }
+        let reports = [report];
+        let _ = report::human::render(&reports[0], report::human::Style { color: true });
+        let _ = serde_json::to_string(&reports[0]).expect("a report serializes");
+        let _ = report::markdown::render(&reports);
+        let _ = report::csv::render(&reports);
+        let _ = report::junit::render(&reports);
+        let _ = report::sarif::render(&reports);
+        let _ = report::html::render(&reports);
+    }
 }

@@ -784,44 +784,31 @@ class CksApp:
         self.state.record(action, params, region)
         if self.verbose:
             log.info("%s %s %s", region, action, json.dumps(params)[:300])
+        # Counted while it is being answered (/_cks/in-flight).
         self.state.enter()
         try:
-            return self.call(environ, action, action_name, target, params, region, protocol, json_protocol)
+            fault = self.state.take_fault(action, region)
+            if fault is not None and fault.delay:
+                time.sleep(fault.delay)
+            if fault is not None and (fault.hang or fault.reset or fault.code):
+                if fault.hang:
+                    release = self.state.release
+                    log.info("%s: hanging (fault)", action)
+                    release.wait()
+                    code = "ServiceUnavailableException" if json_protocol else "ServiceUnavailable"
+                    return error_response(protocol, code, "released by reset")
+                if fault.code:
+                    message = fault.message or default_message(action, fault.code, self.state.account)
+                    resp: Any = error_response(protocol, fault.code, message, fault.status)
+                else:
+                    resp = self.answer(environ, action, action_name, target, params, region, protocol)
+                if fault.reset:
+                    log.info("%s: reset mid-response (fault)", action)
+                    return Truncated(resp, fault.after)
+                return resp
+            return self.answer(environ, action, action_name, target, params, region, protocol)
         finally:
             self.state.leave()
-
-    def call(
-        self,
-        environ: dict[str, Any],
-        action: str,
-        action_name: str,
-        target: str | None,
-        params: Any,
-        region: str,
-        protocol: str,
-        json_protocol: bool,
-    ) -> Any:
-        """Answers one counted AWS call: its fault if it has one, else the answer."""
-        fault = self.state.take_fault(action, region)
-        if fault is not None and fault.delay:
-            time.sleep(fault.delay)
-        if fault is not None and (fault.hang or fault.reset or fault.code):
-            if fault.hang:
-                release = self.state.release
-                log.info("%s: hanging (fault)", action)
-                release.wait()
-                code = "ServiceUnavailableException" if json_protocol else "ServiceUnavailable"
-                return error_response(protocol, code, "released by reset")
-            if fault.code:
-                message = fault.message or default_message(action, fault.code, self.state.account)
-                resp: Any = error_response(protocol, fault.code, message, fault.status)
-            else:
-                resp = self.answer(environ, action, action_name, target, params, region, protocol)
-            if fault.reset:
-                log.info("%s: reset mid-response (fault)", action)
-                return Truncated(resp, fault.after)
-            return resp
-        return self.answer(environ, action, action_name, target, params, region, protocol)
 
     def answer(
         self,
