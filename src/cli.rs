@@ -976,13 +976,14 @@ async fn scan_one_region(
     // bounds the XKS proxies probed at the same time; --jobs bounds the checks, across stores.
     let jobs = SCAN_STORES_AT_ONCE;
     // Stores of a kind that --only/--skip leave no check for are not scanned.
+    let cloudhsm_checks = selected(global, StoreKind::Cloudhsm).ok();
+    let xks_checks = selected(global, StoreKind::Xks).ok();
     let checks_for = |s: &crate::facts::model::CustomKeyStore| {
-        let kind = if s.is_cloudhsm() {
-            StoreKind::Cloudhsm
+        if s.is_cloudhsm() {
+            cloudhsm_checks.as_deref()
         } else {
-            StoreKind::Xks
-        };
-        selected(global, kind).ok()
+            xks_checks.as_deref()
+        }
     };
     let scanned: Vec<_> = stores
         .iter()
@@ -993,14 +994,14 @@ async fn scan_one_region(
     // fact (per batch AWS allows), not one per store.
     let source = match source {
         Source::Live(_) => {
-            let actions: std::collections::BTreeSet<&str> = scanned
-                .iter()
-                .filter_map(checks_for)
-                .flatten()
-                .filter(|c| !crate::diagnose::CREATE_ONLY.contains(&c.id))
-                .filter_map(|c| meta::get(c.id))
-                .flat_map(|m| m.iam_actions.iter().map(String::as_str))
-                .collect();
+            let actions = meta::actions_of(
+                scanned
+                    .iter()
+                    .filter_map(checks_for)
+                    .flatten()
+                    .map(|c| c.id)
+                    .filter(|id| !crate::diagnose::CREATE_ONLY.contains(id)),
+            );
             let shared =
                 crate::facts::shared::Shared::fetch(source, &scanned, &actions, &global.permits)
                     .await;
@@ -1410,12 +1411,7 @@ async fn run_checks(
     // Every fact the selected checks read starts at once (not when a check first asks); with
     // --jobs, facts are read as the running checks ask, so at most that many calls are in flight.
     if global.jobs.is_none() {
-        let actions: std::collections::BTreeSet<&str> = checks
-            .iter()
-            .filter_map(|c| meta::get(c.id))
-            .flat_map(|m| m.iam_actions.iter().map(String::as_str))
-            .collect();
-        facts.prefetch(&actions);
+        facts.prefetch(&meta::actions_of(checks.iter().map(|c| c.id)));
     }
     let on_done: Option<runner::OnDone> = global.progress.clone().map(|pb| {
         pb.inc_length(checks.len() as u64);

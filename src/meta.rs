@@ -103,6 +103,16 @@ pub fn get(id: &str) -> Option<&'static CheckMeta> {
     all().iter().find(|m| m.id == id)
 }
 
+/// The IAM actions the checks with these ids need: the AWS facts they read.
+pub fn actions_of<'a>(
+    ids: impl IntoIterator<Item = &'a str>,
+) -> std::collections::BTreeSet<&'static str> {
+    ids.into_iter()
+        .filter_map(get)
+        .flat_map(|m| m.iam_actions.iter().map(String::as_str))
+        .collect()
+}
+
 // ----- docs/checks.md -----
 
 /// A key store kind as the catalogue names it.

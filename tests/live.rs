@@ -15,7 +15,7 @@
 mod live_server;
 
 use assert_cmd::Command;
-use live_server::{root, run_cks_doctor, tmp, Run, Server};
+use live_server::{root, run_cks_doctor, tmp, Run, Scenario, Scenarios, Server};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpStream;
@@ -43,24 +43,7 @@ fn cert(name: &str) -> PathBuf {
 // ------------------------------------------------------------------------------------------------
 // the server (Server, Seeded: tests/support/live_server.rs)
 
-struct Shared {
-    server: Server,
-    /// Scenarios that already ran (and passed) in this process.
-    done: BTreeSet<&'static str>,
-}
-
-fn shared() -> MutexGuard<'static, Shared> {
-    static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| {
-            Mutex::new(Shared {
-                server: Server::start("live-server.log", &[]),
-                done: BTreeSet::new(),
-            })
-        })
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
+static SERVER: Scenarios = Scenarios::new("live-server.log");
 
 /// Every (check id, status) any live run reported, for the coverage test.
 fn seen() -> MutexGuard<'static, BTreeSet<(String, String)>> {
@@ -68,19 +51,6 @@ fn seen() -> MutexGuard<'static, BTreeSet<(String, String)>> {
     SEEN.get_or_init(Default::default)
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Runs a scenario once per process (the coverage test reuses scenarios already run), alone on
-/// the shared server.
-fn scenario(name: &'static str, f: fn(&Server)) {
-    let mut s = shared();
-    if s.done.contains(name) {
-        return;
-    }
-    let start = Instant::now();
-    f(&s.server);
-    eprintln!("scenario {name}: {:.1}s", start.elapsed().as_secs_f64());
-    s.done.insert(name);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1303,7 +1273,7 @@ fn every_connection_state_and_error_code(srv: &Server) {
     assert_eq!(srv.calls()["cloudhsm:DescribeClusters"], 2);
 }
 
-const SCENARIOS: &[(&str, fn(&Server))] = &[
+const SCENARIOS: &[Scenario] = &[
     ("healthy_cluster", healthy_cluster),
     ("healthy_hsm1_with_users", healthy_hsm1_with_users),
     ("cluster_not_found", cluster_not_found),
@@ -1338,11 +1308,7 @@ const SCENARIOS: &[(&str, fn(&Server))] = &[
 ];
 
 fn run_named(name: &str) {
-    let (name, f) = SCENARIOS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no scenario {name}"));
-    scenario(name, *f);
+    SERVER.run(SCENARIOS, name);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1500,7 +1466,7 @@ fn live_every_check_is_exercised_pass_and_fail() {
 /// no-shared-backup-history PASSes where KMS raises CloudHsmClusterInUseException.
 #[test]
 fn live_shared_backup_history_with_a_deleted_associated_cluster() {
-    let s = shared();
+    let s = SERVER.lock();
     let srv = &s.server;
     let twin = "cluster-restoredtwin2";
     for mode in ["omit", "not_found"] {

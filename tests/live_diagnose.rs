@@ -27,11 +27,12 @@ mod live_server;
 mod xks_proxy;
 
 use cks_doctor::codes::{CodeKind, CODES};
-use live_server::{run_cks_doctor, run_cks_doctor_raw, tmp, RawRun, Run, Server};
+use live_server::{
+    run_cks_doctor, run_cks_doctor_raw, tmp, RawRun, Run, Scenario, Scenarios, Server,
+};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Instant;
 use xks_proxy::{CertSetup, Mode, ProxyOptions, TestProxy};
 
 const REGION: &str = "us-east-1";
@@ -60,24 +61,7 @@ const WRONG_SECRET: &str = "Zq9mW3xV7bN1cT5yH8kL2pR6dF0gJ4sA+eU/oI9wEXAMPLEWRONG
 // ------------------------------------------------------------------------------------------------
 // the shared server, the scenarios run, the codes exercised
 
-struct Shared {
-    server: Server,
-    /// Scenarios that already ran (and passed) in this process.
-    done: BTreeSet<&'static str>,
-}
-
-fn shared() -> MutexGuard<'static, Shared> {
-    static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| {
-            Mutex::new(Shared {
-                server: Server::start(LOG, &[]),
-                done: BTreeSet::new(),
-            })
-        })
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
+static SERVER: Scenarios = Scenarios::new(LOG);
 
 /// Every ConnectionErrorCode a diagnose scenario confirmed or answered with recovery steps.
 fn exercised() -> MutexGuard<'static, BTreeSet<String>> {
@@ -91,18 +75,7 @@ fn exercised() -> MutexGuard<'static, BTreeSet<String>> {
 /// Runs a scenario once per process (the coverage test reuses scenarios already run), alone on
 /// the shared server, timed.
 fn run_named(name: &str) {
-    let (name, f) = SCENARIOS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no scenario {name}"));
-    let mut s = shared();
-    if s.done.contains(name) {
-        return;
-    }
-    let start = Instant::now();
-    f(&s.server);
-    eprintln!("scenario {name}: {:.1}s", start.elapsed().as_secs_f64());
-    s.done.insert(name);
+    SERVER.run(SCENARIOS, name);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1108,13 +1081,17 @@ fn scan_with(srv: &Server, output: &str, extra: &[&str]) -> RawRun {
 
 fn scan_json(srv: &Server) -> (RawRun, Value) {
     let run = scan(srv, "json");
-    let v: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
+    let v = json_of(&run);
+    (run, v)
+}
+
+fn json_of(run: &RawRun) -> Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
         panic!(
             "{}: not JSON ({e})\n{}\n{}",
             run.args, run.stdout, run.stderr
         )
-    });
-    (run, v)
+    })
 }
 
 /// "name (id)": how JUnit suites and CSV rows name a diagnosed store.
@@ -1312,11 +1289,6 @@ fn scan_statuses(v: &Value) -> BTreeMap<(String, String), String> {
     out
 }
 
-fn json_of(run: &RawRun) -> Value {
-    serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("{}: not JSON ({e})\n{}", run.args, run.stderr))
-}
-
 #[test]
 fn scan_with_jobs_1_makes_one_call_at_a_time() {
     run_named("scan_jobs");
@@ -1464,9 +1436,6 @@ fn scan_denied_region(srv: &Server) {
 }
 
 // ------------------------------------------------------------------------------------------------
-
-/// A named scenario: seeds the server, runs the binary, asserts.
-type Scenario = (&'static str, fn(&Server));
 
 const SCENARIOS: &[Scenario] = &[
     ("cluster_not_found", cluster_not_found),

@@ -22,11 +22,10 @@
 #[allow(dead_code)]
 mod live_server;
 
-use live_server::{root, run_cks_doctor, tmp, Run, Server};
+use live_server::{root, run_cks_doctor, tmp, Run, Scenario, Scenarios, Server};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 const REGION: &str = "us-east-1";
 const LOG: &str = "live-faults-server.log";
@@ -57,37 +56,10 @@ const SUBNET_CHECKS: [&str; 3] = [
 // ------------------------------------------------------------------------------------------------
 // the shared server
 
-struct Shared {
-    server: Server,
-    done: BTreeSet<&'static str>,
-}
-
-fn shared() -> MutexGuard<'static, Shared> {
-    static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| {
-            Mutex::new(Shared {
-                server: Server::start(LOG, &[]),
-                done: BTreeSet::new(),
-            })
-        })
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
+static SERVER: Scenarios = Scenarios::new(LOG);
 
 fn run_named(name: &str) {
-    let (name, f) = SCENARIOS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no scenario {name}"));
-    let mut s = shared();
-    if s.done.contains(name) {
-        return;
-    }
-    let start = Instant::now();
-    f(&s.server);
-    eprintln!("scenario {name}: {:.1}s", start.elapsed().as_secs_f64());
-    s.done.insert(name);
+    SERVER.run(SCENARIOS, name);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -443,9 +415,6 @@ fn jobs(srv: &Server) {
     assert_eq!(statuses(&two), statuses(&all));
     assert!(max_in_flight(srv) <= 2, "{}", max_in_flight(srv));
 }
-
-/// A named scenario: seeds the server, runs the binary, asserts.
-type Scenario = (&'static str, fn(&Server));
 
 const SCENARIOS: &[Scenario] = &[
     ("healthy", healthy_account),

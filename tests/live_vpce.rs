@@ -20,11 +20,10 @@ mod live_server;
 #[allow(dead_code)]
 mod xks_proxy;
 
-use live_server::{root, run_cks_doctor, tmp, Run, Server};
+use live_server::{root, run_cks_doctor, tmp, Run, Scenario, Scenarios, Server};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::Instant;
 
 const REGION: &str = "us-east-1";
 /// The account the binary runs as (moto's default; the server's `account`).
@@ -77,24 +76,7 @@ const KMS: &str = ACTIONS[5];
 // ------------------------------------------------------------------------------------------------
 // the shared server
 
-struct Shared {
-    server: Server,
-    /// Scenarios that already ran (and passed) in this process.
-    done: BTreeSet<&'static str>,
-}
-
-fn shared() -> MutexGuard<'static, Shared> {
-    static SHARED: OnceLock<Mutex<Shared>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| {
-            Mutex::new(Shared {
-                server: Server::start("live-vpce-server.log", &[]),
-                done: BTreeSet::new(),
-            })
-        })
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
+static SERVER: Scenarios = Scenarios::new("live-vpce-server.log");
 
 /// Every (check id, status) any live run reported, for the coverage test.
 fn seen() -> MutexGuard<'static, BTreeSet<(String, String)>> {
@@ -107,18 +89,7 @@ fn seen() -> MutexGuard<'static, BTreeSet<(String, String)>> {
 /// Runs a scenario once per process (the coverage test reuses scenarios already run), alone on
 /// the shared server, timed.
 fn run_named(name: &str) {
-    let (name, f) = SCENARIOS
-        .iter()
-        .find(|(n, _)| *n == name)
-        .unwrap_or_else(|| panic!("no scenario {name}"));
-    let mut s = shared();
-    if s.done.contains(name) {
-        return;
-    }
-    let start = Instant::now();
-    f(&s.server);
-    eprintln!("scenario {name}: {:.1}s", start.elapsed().as_secs_f64());
-    s.done.insert(name);
+    SERVER.run(SCENARIOS, name);
 }
 
 fn secret_file() -> String {
@@ -1074,7 +1045,7 @@ fn scan_services(srv: &Server) {
     assert_eq!(names, want, "{req}");
 }
 
-const SCENARIOS: &[(&str, fn(&Server))] = &[
+const SCENARIOS: &[Scenario] = &[
     ("scan", scan_services),
     ("healthy", healthy_setup),
     ("service_not_found", service_not_found),

@@ -57,6 +57,28 @@ fn imds_client(conf: &ProviderConfig) -> aws_config::imds::Client {
         .build()
 }
 
+/// An EC2 filter on `name` with these values.
+fn filter(name: &str, values: &[String]) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
+/// Every page of a paginated call (`$call`, a request builder), each of its `$items` converted
+/// with `$convert`; the first error ends it, classified for `$action`.
+macro_rules! all_pages {
+    ($self:ident, $action:expr, $call:expr, $items:ident, $convert:expr) => {{
+        let mut pages = $call.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| $self.classify($action, e))?;
+            out.extend(page.$items().iter().map($convert));
+        }
+        Ok(out)
+    }};
+}
+
 impl LiveSource {
     pub async fn connect(opts: &LiveOptions) -> Result<LiveSource, SetupError> {
         let http = aws_smithy_http_client::Builder::new()
@@ -183,134 +205,92 @@ impl LiveSource {
     }
 
     pub async fn describe_security_groups(&self, ids: &[String]) -> Fact<Vec<SecurityGroup>> {
-        const ACTION: &str = "ec2:DescribeSecurityGroups";
         // A filter, not GroupIds: a deleted group is an empty answer, not an error.
-        let filter = aws_sdk_ec2::types::Filter::builder()
-            .name("group-id")
-            .set_values(Some(ids.to_vec()))
-            .build();
-        let mut pages = self
+        let call = self
             .ec2
             .describe_security_groups()
-            .filters(filter)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.classify(ACTION, e))?;
-            out.extend(page.security_groups().iter().map(convert::security_group));
-        }
-        Ok(out)
+            .filters(filter("group-id", ids));
+        all_pages!(
+            self,
+            "ec2:DescribeSecurityGroups",
+            call,
+            security_groups,
+            convert::security_group
+        )
     }
 
     pub async fn describe_subnets(&self, ids: &[String]) -> Fact<Vec<Subnet>> {
-        const ACTION: &str = "ec2:DescribeSubnets";
-        let filter = aws_sdk_ec2::types::Filter::builder()
-            .name("subnet-id")
-            .set_values(Some(ids.to_vec()))
-            .build();
-        let mut pages = self
+        let call = self
             .ec2
             .describe_subnets()
-            .filters(filter)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.classify(ACTION, e))?;
-            out.extend(page.subnets().iter().map(convert::subnet));
-        }
-        Ok(out)
+            .filters(filter("subnet-id", ids));
+        all_pages!(self, "ec2:DescribeSubnets", call, subnets, convert::subnet)
     }
 
     pub async fn describe_route_tables(&self, vpc_ids: &[String]) -> Fact<Vec<RouteTable>> {
-        const ACTION: &str = "ec2:DescribeRouteTables";
-        let filter = aws_sdk_ec2::types::Filter::builder()
-            .name("vpc-id")
-            .set_values(Some(vpc_ids.to_vec()))
-            .build();
-        let mut pages = self
+        let call = self
             .ec2
             .describe_route_tables()
-            .filters(filter)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.classify(ACTION, e))?;
-            out.extend(page.route_tables().iter().map(convert::route_table));
-        }
-        Ok(out)
+            .filters(filter("vpc-id", vpc_ids));
+        all_pages!(
+            self,
+            "ec2:DescribeRouteTables",
+            call,
+            route_tables,
+            convert::route_table
+        )
     }
 
     pub async fn describe_network_acls(&self, vpc_ids: &[String]) -> Fact<Vec<NetworkAcl>> {
-        const ACTION: &str = "ec2:DescribeNetworkAcls";
-        let filter = aws_sdk_ec2::types::Filter::builder()
-            .name("vpc-id")
-            .set_values(Some(vpc_ids.to_vec()))
-            .build();
-        let mut pages = self
+        let call = self
             .ec2
             .describe_network_acls()
-            .filters(filter)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.classify(ACTION, e))?;
-            out.extend(page.network_acls().iter().map(convert::network_acl));
-        }
-        Ok(out)
+            .filters(filter("vpc-id", vpc_ids));
+        all_pages!(
+            self,
+            "ec2:DescribeNetworkAcls",
+            call,
+            network_acls,
+            convert::network_acl
+        )
     }
 
     pub async fn describe_vpc_endpoint_service_configurations(
         &self,
         service_names: &[String],
     ) -> Fact<Vec<ServiceConfiguration>> {
-        const ACTION: &str = "ec2:DescribeVpcEndpointServiceConfigurations";
-        let filter = aws_sdk_ec2::types::Filter::builder()
-            .name("service-name")
-            .set_values(Some(service_names.to_vec()))
-            .build();
-        let mut pages = self
+        let call = self
             .ec2
             .describe_vpc_endpoint_service_configurations()
-            .filters(filter)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.classify(ACTION, e))?;
-            out.extend(
-                page.service_configurations()
-                    .iter()
-                    .map(convert::service_configuration),
-            );
-        }
-        Ok(out)
+            .filters(filter("service-name", service_names));
+        all_pages!(
+            self,
+            "ec2:DescribeVpcEndpointServiceConfigurations",
+            call,
+            service_configurations,
+            convert::service_configuration
+        )
     }
 
     pub async fn describe_vpc_endpoint_service_permissions(
         &self,
         service_id: &str,
     ) -> Fact<Vec<AllowedPrincipal>> {
-        const ACTION: &str = "ec2:DescribeVpcEndpointServicePermissions";
-        let mut pages = self
+        let call = self
             .ec2
             .describe_vpc_endpoint_service_permissions()
-            .service_id(service_id)
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.classify(ACTION, e))?;
-            out.extend(page.allowed_principals().iter().map(|p| AllowedPrincipal {
+            .service_id(service_id);
+        all_pages!(
+            self,
+            "ec2:DescribeVpcEndpointServicePermissions",
+            call,
+            allowed_principals,
+            |p| AllowedPrincipal {
                 principal_type: p.principal_type().map(|t| t.as_str().to_string()),
                 principal: p.principal().unwrap_or_default().to_string(),
                 service_id: Some(p.service_id().unwrap_or(service_id).to_string()),
-            }));
-        }
-        Ok(out)
+            }
+        )
     }
 
     pub async fn describe_vpc_endpoint_services(
@@ -319,10 +299,7 @@ impl LiveSource {
     ) -> Fact<Vec<ServiceDetail>> {
         const ACTION: &str = "ec2:DescribeVpcEndpointServices";
         // A filter, not ServiceNames: an unknown name is an empty answer, not an error.
-        let filter = aws_sdk_ec2::types::Filter::builder()
-            .name("service-name")
-            .set_values(Some(service_names.to_vec()))
-            .build();
+        let filter = filter("service-name", service_names);
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -407,18 +384,14 @@ impl LiveSource {
     }
 
     pub async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
-        const ACTION: &str = "kms:DescribeCustomKeyStores";
-        let mut pages = self
-            .kms
-            .describe_custom_key_stores()
-            .into_paginator()
-            .send();
-        let mut out = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| self.classify(ACTION, e))?;
-            out.extend(page.custom_key_stores().iter().map(convert::key_store));
-        }
-        Ok(out)
+        let call = self.kms.describe_custom_key_stores();
+        all_pages!(
+            self,
+            "kms:DescribeCustomKeyStores",
+            call,
+            custom_key_stores,
+            convert::key_store
+        )
     }
 }
 

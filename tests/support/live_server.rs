@@ -6,13 +6,72 @@
 //!
 //! Include it with `#[path = "support/live_server.rs"] mod live_server;`.
 
+// ------------------------------------------------------------------------------------------------
+// scenarios on one shared server
+
+/// A named scenario: seeds the server, runs the binary, asserts.
+pub type Scenario = (&'static str, fn(&Server));
+
+/// The server a test binary's scenarios share, and the scenarios that already ran (and passed).
+pub struct Shared {
+    pub server: Server,
+    pub done: BTreeSet<&'static str>,
+}
+
+/// One server for a test binary, started on first use (its log in `tmp(log)`); scenarios run
+/// on it one at a time, each once per process, so that a coverage test can reuse the scenarios
+/// already run.
+pub struct Scenarios {
+    log: &'static str,
+    shared: OnceLock<Mutex<Shared>>,
+}
+
+impl Scenarios {
+    pub const fn new(log: &'static str) -> Scenarios {
+        Scenarios {
+            log,
+            shared: OnceLock::new(),
+        }
+    }
+
+    /// The server, alone (other scenarios wait).
+    pub fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared
+            .get_or_init(|| {
+                Mutex::new(Shared {
+                    server: Server::start(self.log, &[]),
+                    done: BTreeSet::new(),
+                })
+            })
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs the scenario `name` of `list` unless it already ran in this process, timed.
+    pub fn run(&self, list: &[Scenario], name: &str) {
+        let (name, f) = list
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no scenario {name}"));
+        let mut s = self.lock();
+        if s.done.contains(name) {
+            return;
+        }
+        let start = Instant::now();
+        f(&s.server);
+        eprintln!("scenario {name}: {:.1}s", start.elapsed().as_secs_f64());
+        s.done.insert(name);
+    }
+}
+
 use assert_cmd::Command;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 pub fn root() -> PathBuf {
