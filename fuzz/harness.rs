@@ -383,12 +383,12 @@ fn part<T: serde::de::DeserializeOwned>(v: &serde_json::Value, key: &str) -> Opt
 /// report format are made. No check may panic: under libFuzzer the panic aborts; without it the
 /// runner would report "the check crashed", which is asserted against too.
 pub fn facts(data: &[u8]) {
-    use cks_doctor::checks::{self, Check};
     use cks_doctor::diagnose::{self, Extras};
+    use cks_doctor::engine;
     use cks_doctor::facts::{Facts, Source};
     use cks_doctor::input::{CloudHsmRequest, ConnectTo, Request, TrustAnchor};
-    use cks_doctor::meta::{self, StoreKind};
     use cks_doctor::report::{self, Report, Target};
+    use cks_doctor::runner::Selection;
     use std::time::Duration;
 
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
@@ -469,23 +469,20 @@ pub fn facts(data: &[u8]) {
             .expect("a tokio runtime");
     }
     for (store, request) in requests {
-        let kind = if request.xks().is_some() {
-            StoreKind::Xks
+        let kind = request.kind();
+        // The checks the binary would run: a pre-flight's for a new store, a diagnosis's
+        // (no create-only checks) for an existing one.
+        let stage = if store.is_some() {
+            engine::Stage::Existing
         } else {
-            StoreKind::Cloudhsm
+            engine::Stage::Create
         };
-        let selected: Vec<&'static Check> = checks::registry()
-            .iter()
-            .filter(|c| meta::get(c.id).is_some_and(|m| m.kind == kind || m.kind == StoreKind::Any))
-            .collect();
+        let selected =
+            engine::checks_for(kind, &Selection::default(), stage).expect("every kind has checks");
         let facts = Facts::new(request, Source::Recorded(recorded.clone()));
-        let results = RUNTIME.with(|rt| {
-            rt.block_on(cks_doctor::runner::run(
-                facts,
-                &selected,
-                Duration::from_secs(10),
-            ))
-        });
+        let settings = engine::Settings::new(Duration::from_secs(10), None);
+        let results =
+            RUNTIME.with(|rt| rt.block_on(engine::run_checks(&settings, facts, &selected)));
         for r in &results {
             assert!(
                 !r.message.contains("the check crashed"),
@@ -494,16 +491,17 @@ pub fn facts(data: &[u8]) {
                 r.message
             );
         }
-        let target: Target = serde_json::from_value(serde_json::json!({
-            "kind": if kind == StoreKind::Xks { "xks" } else { "cloudhsm" },
-            "operation": "ConnectCustomKeyStore",
-            "source": "fuzz input",
-        }))
-        .expect("a target");
-        let mut report = Report::new(target, results);
-        if let Some(store) = &store {
-            report.diagnosis = Some(diagnose::diagnose(store, &report.checks));
-        }
+        let target = Target {
+            kind,
+            operation: "ConnectCustomKeyStore".into(),
+            source: "fuzz input".into(),
+            ..Default::default()
+        };
+        // Through the same verdict and diagnosis the binary makes.
+        let report = match &store {
+            Some(store) => engine::diagnosed(target, store, results, None),
+            None => Report::new(target, results),
+        };
         let reports = [report];
         let _ = report::human::render(&reports[0], report::human::Style { color: true });
         let _ = serde_json::to_string(&reports[0]).expect("a report serializes");

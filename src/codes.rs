@@ -42,50 +42,17 @@ impl CodeKind {
     }
 }
 
-/// Which kind of custom key store a code applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StoreKind {
-    /// AWS CloudHSM key store (`AWS_CLOUDHSM`).
-    CloudHsm,
-    /// External key store (`EXTERNAL_KEY_STORE`, XKS).
-    External,
-    /// Both kinds of custom key store.
-    Both,
-}
+pub use crate::kind::StoreKind;
 
-impl StoreKind {
-    /// The serialized (snake_case) name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StoreKind::CloudHsm => "cloud_hsm",
-            StoreKind::External => "external",
-            StoreKind::Both => "both",
-        }
-    }
-
-    /// A human label.
-    pub fn label(self) -> &'static str {
-        match self {
-            StoreKind::CloudHsm => "AWS CloudHSM key store",
-            StoreKind::External => "external key store (XKS)",
-            StoreKind::Both => "both (AWS CloudHSM and external key stores)",
-        }
-    }
-
-    /// True when a code of this store kind can apply to a store of kind `other`
-    /// (`Both` matches everything).
-    pub fn applies_to(self, other: StoreKind) -> bool {
-        self == StoreKind::Both || other == StoreKind::Both || self == other
-    }
-}
-
-/// One code cks-doctor can report.
+/// One code cks-doctor can report: its typed name and what AWS says about it.
 #[derive(Debug, serde::Serialize)]
-pub struct Code {
+pub struct CodeInfo {
+    #[serde(skip)]
+    pub code: Code,
     /// Exact AWS name, e.g. `IncorrectTrustAnchorException`, `XKS_PROXY_TIMED_OUT`.
     pub name: &'static str,
     pub kind: CodeKind,
+    #[serde(serialize_with = "code_table_store")]
     pub store: StoreKind,
     /// API operations that return it. For connection error codes: `["ConnectCustomKeyStore"]`
     /// (the code is then seen in `DescribeCustomKeyStores`).
@@ -97,6 +64,139 @@ pub struct Code {
     pub fix: &'static [&'static str],
     /// Disagreements between documents, inferred mappings.
     pub notes: &'static [&'static str],
+}
+
+fn code_table_store<S: serde::Serializer>(kind: &StoreKind, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(kind.code_table_name())
+}
+
+/// Declares every code once: the typed [`Code`] enum and the [`CODES`] table are made from the
+/// same list, so a check or the diagnosis cannot name a code the table does not have.
+macro_rules! codes {
+    ($(
+        $name:ident {
+            kind: $kind:ident,
+            store: $store:ident,
+            operations: $ops:expr,
+            meaning: $meaning:expr,
+            causes: $causes:expr,
+            fix: $fix:expr,
+            notes: $notes:expr $(,)?
+        }
+    ),* $(,)?) => {
+        /// Every KMS exception and `ConnectionErrorCode` cks-doctor knows, by its exact AWS name
+        /// (a misspelt name fails to compile). [`Code::info`] has what AWS says about it.
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $($name),*
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$name),*];
+
+            /// The exact AWS name.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$name => stringify!($name)),*
+                }
+            }
+        }
+
+        /// Every code, in documentation order: the CreateCustomKeyStore exceptions (the 17 of
+        /// the API reference, then the common ValidationException), the other exceptions, then
+        /// the ConnectionErrorCodes (both store kinds, CloudHSM, external).
+        pub static CODES: &[CodeInfo] = &[$(
+            CodeInfo {
+                code: Code::$name,
+                name: stringify!($name),
+                kind: CodeKind::$kind,
+                store: StoreKind::$store,
+                operations: $ops,
+                meaning: $meaning,
+                causes: $causes,
+                fix: $fix,
+                notes: $notes,
+            }
+        ),*];
+    };
+}
+
+impl Code {
+    /// What AWS says about this code.
+    pub fn info(self) -> &'static CodeInfo {
+        // The table is made in the enum's order (see `codes!`).
+        &CODES[self as usize]
+    }
+
+    /// An exception or a ConnectionErrorCode.
+    pub fn kind(self) -> CodeKind {
+        self.info().kind
+    }
+
+    /// The code with exactly this AWS name (case-sensitive; [`lookup`] is forgiving).
+    pub fn from_name(name: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+}
+
+impl PartialEq<str> for Code {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+/// The names of `codes`, joined by `sep` (as `[&str]::join`).
+pub fn join(codes: &[Code], sep: &str) -> String {
+    codes
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Code {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Code, String> {
+        Code::from_name(s).ok_or_else(|| {
+            let hint = suggest(s)
+                .map(|n| format!(" (did you mean {n}?)"))
+                .unwrap_or_default();
+            format!("{s:?} is not a KMS exception or ConnectionErrorCode known to cks-doctor{hint}")
+        })
+    }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// One `ConnectionState` value.
@@ -116,17 +216,13 @@ const CREATE_UPDATE_CONNECT: &[&str] = &[
 ];
 const CONNECT: &[&str] = &["ConnectCustomKeyStore"];
 
-/// Every code, in documentation order: the CreateCustomKeyStore exceptions (the 17 of the API
-/// reference, then the common ValidationException), the other exceptions, then the
-/// ConnectionErrorCodes (both store kinds, CloudHSM, external).
-pub static CODES: &[Code] = &[
+codes! {
     // ------------------------------------------------------------------------------------------
     // CreateCustomKeyStore exceptions
     // ------------------------------------------------------------------------------------------
-    Code {
-        name: "CloudHsmClusterInUseException",
-        kind: CodeKind::Exception,
-        store: StoreKind::CloudHsm,
+    CloudHsmClusterInUseException {
+        kind: Exception,
+        store: Cloudhsm,
         operations: CREATE,
         meaning: "The request was rejected because the specified AWS CloudHSM cluster is already \
                   associated with an AWS CloudHSM key store in the account, or it shares a backup \
@@ -155,10 +251,9 @@ pub static CODES: &[Code] = &[
              CloudHsmClusterNotRelatedException.",
         ],
     },
-    Code {
-        name: "CloudHsmClusterInvalidConfigurationException",
-        kind: CodeKind::Exception,
-        store: StoreKind::CloudHsm,
+    CloudHsmClusterInvalidConfigurationException {
+        kind: Exception,
+        store: Cloudhsm,
         operations: &[
             "CreateCustomKeyStore",
             "UpdateCustomKeyStore",
@@ -203,10 +298,9 @@ pub static CODES: &[Code] = &[
              as this exception (requirements section 3).",
         ],
     },
-    Code {
-        name: "CloudHsmClusterNotActiveException",
-        kind: CodeKind::Exception,
-        store: StoreKind::CloudHsm,
+    CloudHsmClusterNotActiveException {
+        kind: Exception,
+        store: Cloudhsm,
         operations: CREATE_UPDATE_CONNECT,
         meaning: "The request was rejected because the AWS CloudHSM cluster associated with the \
                   AWS CloudHSM key store is not active. Initialize and activate the cluster and \
@@ -230,10 +324,9 @@ pub static CODES: &[Code] = &[
              cks-doctor treats every state other than ACTIVE as failing (inferred).",
         ],
     },
-    Code {
-        name: "CloudHsmClusterNotFoundException",
-        kind: CodeKind::Exception,
-        store: StoreKind::CloudHsm,
+    CloudHsmClusterNotFoundException {
+        kind: Exception,
+        store: Cloudhsm,
         operations: CREATE_UPDATE,
         meaning: "The request was rejected because AWS KMS cannot find the AWS CloudHSM cluster \
                   with the specified cluster ID. Retry the request with a different cluster ID.",
@@ -256,10 +349,9 @@ pub static CODES: &[Code] = &[
              ConnectionErrorCode CLUSTER_NOT_FOUND.",
         ],
     },
-    Code {
-        name: "CustomKeyStoreNameInUseException",
-        kind: CodeKind::Exception,
-        store: StoreKind::Both,
+    CustomKeyStoreNameInUseException {
+        kind: Exception,
+        store: Any,
         operations: CREATE_UPDATE,
         meaning: "The request was rejected because the specified custom key store name is \
                   already assigned to another custom key store in the account. Try again with a \
@@ -282,10 +374,9 @@ pub static CODES: &[Code] = &[
              put confidential information in it.",
         ],
     },
-    Code {
-        name: "IncorrectTrustAnchorException",
-        kind: CodeKind::Exception,
-        store: StoreKind::CloudHsm,
+    IncorrectTrustAnchorException {
+        kind: Exception,
+        store: Cloudhsm,
         operations: CREATE,
         meaning: "The request was rejected because the trust anchor certificate in the request \
                   to create an AWS CloudHSM key store is not the trust anchor certificate for the \
@@ -317,10 +408,9 @@ pub static CODES: &[Code] = &[
              accepts several PEM blocks and says when a chain cannot be verified offline.",
         ],
     },
-    Code {
-        name: "KMSInternalException",
-        kind: CodeKind::Exception,
-        store: StoreKind::Both,
+    KMSInternalException {
+        kind: Exception,
+        store: Any,
         operations: CREATE_UPDATE_CONNECT,
         meaning: "The request was rejected because an internal exception occurred. The request \
                   can be retried.",
@@ -337,10 +427,9 @@ pub static CODES: &[Code] = &[
              KMSInternalException.",
         ],
     },
-    Code {
-        name: "LimitExceededException",
-        kind: CodeKind::Exception,
-        store: StoreKind::Both,
+    LimitExceededException {
+        kind: Exception,
+        store: Any,
         operations: CREATE,
         meaning: "The request was rejected because a length constraint or quota was exceeded.",
         causes: &[
@@ -358,10 +447,9 @@ pub static CODES: &[Code] = &[
              exception for their own quotas.",
         ],
     },
-    Code {
-        name: "XksProxyIncorrectAuthenticationCredentialException",
-        kind: CodeKind::Exception,
-        store: StoreKind::External,
+    XksProxyIncorrectAuthenticationCredentialException {
+        kind: Exception,
+        store: Xks,
         operations: CREATE_UPDATE,
         meaning: "The request was rejected because the proxy credentials failed to authenticate \
                   to the specified external key store proxy. The specified external key store \
@@ -388,10 +476,9 @@ pub static CODES: &[Code] = &[
              INVALID_CREDENTIALS.",
         ],
     },
-    Code {
-        name: "XksProxyInvalidConfigurationException",
-        kind: CodeKind::Exception,
-        store: StoreKind::External,
+    XksProxyInvalidConfigurationException {
+        kind: Exception,
+        store: Xks,
         operations: CREATE_UPDATE,
         meaning: "The request was rejected because the external key store proxy is not \
                   configured correctly. To identify the cause, see the error message that \
@@ -418,10 +505,9 @@ pub static CODES: &[Code] = &[
             "ConnectionErrorCode counterpart: XKS_PROXY_INVALID_CONFIGURATION.",
         ],
     },
-    Code {
-        name: "XksProxyInvalidResponseException",
-        kind: CodeKind::Exception,
-        store: StoreKind::External,
+    XksProxyInvalidResponseException {
+        kind: Exception,
+        store: Xks,
         operations: CREATE_UPDATE,
         meaning: "AWS KMS cannot interpret the response it received from the external key store \
                   proxy. The problem might be a poorly constructed response, but it could also be \
@@ -448,10 +534,9 @@ pub static CODES: &[Code] = &[
             "ConnectionErrorCode counterpart: XKS_PROXY_INVALID_RESPONSE.",
         ],
     },
-    Code {
-        name: "XksProxyUriEndpointInUseException",
-        kind: CodeKind::Exception,
-        store: StoreKind::External,
+    XksProxyUriEndpointInUseException {
+        kind: Exception,
+        store: Xks,
         operations: CREATE_UPDATE,
         meaning: "The request was rejected because the XksProxyUriEndpoint is already associated \
                   with another external key store in this AWS Region. To identify the cause, see \
@@ -472,10 +557,9 @@ pub static CODES: &[Code] = &[
              together.",
         ],
     },
-    Code {
-        name: "XksProxyUriInUseException",
-        kind: CodeKind::Exception,
-        store: StoreKind::External,
+    XksProxyUriInUseException {
+        kind: Exception,
+        store: Xks,
         operations: CREATE_UPDATE,
         meaning: "The request was rejected because the concatenation of the XksProxyUriEndpoint \
                   and XksProxyUriPath is already associated with another external key store in \
@@ -495,10 +579,9 @@ pub static CODES: &[Code] = &[
              \"unique in the AWS account and Region\".",
         ],
     },
-    Code {
-        name: "XksProxyUriUnreachableException",
-        kind: CodeKind::Exception,
-        store: StoreKind::External,
+    XksProxyUriUnreachableException {
+        kind: Exception,
+        store: Xks,
         operations: CREATE_UPDATE,
         meaning: "AWS KMS was unable to reach the specified XksProxyUriPath. This exception is \
                   also thrown when the external key store proxy response to a GetHealthStatus \
@@ -535,10 +618,9 @@ pub static CODES: &[Code] = &[
              that KMS cannot reach it.",
         ],
     },
-    Code {
-        name: "XksProxyVpcEndpointServiceInUseException",
-        kind: CodeKind::Exception,
-        store: StoreKind::External,
+    XksProxyVpcEndpointServiceInUseException {
+        kind: Exception,
+        store: Xks,
         operations: CREATE_UPDATE,
         meaning: "The request was rejected because the specified Amazon VPC endpoint service is \
                   already associated with another external key store in this AWS Region. Each \
@@ -553,10 +635,9 @@ pub static CODES: &[Code] = &[
         ],
         notes: &[],
     },
-    Code {
-        name: "XksProxyVpcEndpointServiceInvalidConfigurationException",
-        kind: CodeKind::Exception,
-        store: StoreKind::External,
+    XksProxyVpcEndpointServiceInvalidConfigurationException {
+        kind: Exception,
+        store: Xks,
         operations: CREATE_UPDATE,
         meaning: "The request was rejected because the Amazon VPC endpoint service configuration \
                   does not fulfill the requirements for an external key store. To identify the \
@@ -590,10 +671,9 @@ pub static CODES: &[Code] = &[
             "ConnectionErrorCode counterpart: XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION.",
         ],
     },
-    Code {
-        name: "XksProxyVpcEndpointServiceNotFoundException",
-        kind: CodeKind::Exception,
-        store: StoreKind::External,
+    XksProxyVpcEndpointServiceNotFoundException {
+        kind: Exception,
+        store: Xks,
         operations: CREATE_UPDATE,
         meaning: "The request was rejected because AWS KMS could not find the specified VPC \
                   endpoint service. Use DescribeCustomKeyStores to verify the VPC endpoint service \
@@ -620,10 +700,9 @@ pub static CODES: &[Code] = &[
             "ConnectionErrorCode counterpart: XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND.",
         ],
     },
-    Code {
-        name: "ValidationException",
-        kind: CodeKind::Exception,
-        store: StoreKind::Both,
+    ValidationException {
+        kind: Exception,
+        store: Any,
         operations: CREATE_UPDATE,
         meaning: "The input fails to satisfy the constraints specified by an AWS service: a \
                   request parameter breaks its documented length or pattern.",
@@ -654,10 +733,9 @@ pub static CODES: &[Code] = &[
     // ------------------------------------------------------------------------------------------
     // Other exceptions
     // ------------------------------------------------------------------------------------------
-    Code {
-        name: "CustomKeyStoreNotFoundException",
-        kind: CodeKind::Exception,
-        store: StoreKind::Both,
+    CustomKeyStoreNotFoundException {
+        kind: Exception,
+        store: Any,
         operations: &[
             "UpdateCustomKeyStore",
             "ConnectCustomKeyStore",
@@ -680,10 +758,9 @@ pub static CODES: &[Code] = &[
         ],
         notes: &[],
     },
-    Code {
-        name: "CustomKeyStoreInvalidStateException",
-        kind: CodeKind::Exception,
-        store: StoreKind::Both,
+    CustomKeyStoreInvalidStateException {
+        kind: Exception,
+        store: Any,
         operations: &[
             "UpdateCustomKeyStore",
             "ConnectCustomKeyStore",
@@ -719,10 +796,9 @@ pub static CODES: &[Code] = &[
              AWS CloudHSM key store must be DISCONNECTED for any change.",
         ],
     },
-    Code {
-        name: "CloudHsmClusterNotRelatedException",
-        kind: CodeKind::Exception,
-        store: StoreKind::CloudHsm,
+    CloudHsmClusterNotRelatedException {
+        kind: Exception,
+        store: Cloudhsm,
         operations: UPDATE,
         meaning: "The request was rejected because the specified AWS CloudHSM cluster has a \
                   different cluster certificate than the original cluster. You cannot use the \
@@ -744,10 +820,9 @@ pub static CODES: &[Code] = &[
              when the cluster DOES share a backup history with a cluster already in use.",
         ],
     },
-    Code {
-        name: "KMSInvalidStateException",
-        kind: CodeKind::Exception,
-        store: StoreKind::Both,
+    KMSInvalidStateException {
+        kind: Exception,
+        store: Any,
         operations: &[
             "Encrypt",
             "Decrypt",
@@ -791,10 +866,9 @@ pub static CODES: &[Code] = &[
     // ------------------------------------------------------------------------------------------
     // ConnectionErrorCodes: both store kinds
     // ------------------------------------------------------------------------------------------
-    Code {
-        name: "INTERNAL_ERROR",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::Both,
+    INTERNAL_ERROR {
+        kind: ConnectionErrorCode,
+        store: Any,
         operations: CONNECT,
         meaning: "KMS could not complete the request due to an internal error. Retry the request; \
                   for ConnectCustomKeyStore requests, disconnect the custom key store before \
@@ -812,10 +886,9 @@ pub static CODES: &[Code] = &[
              that the rest of the configuration is sound.",
         ],
     },
-    Code {
-        name: "NETWORK_ERRORS",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::Both,
+    NETWORK_ERRORS {
+        kind: ConnectionErrorCode,
+        store: Any,
         operations: CONNECT,
         meaning: "Network errors are preventing KMS from connecting the custom key store to its \
                   backing key store.",
@@ -840,10 +913,9 @@ pub static CODES: &[Code] = &[
              XKS_PROXY_NOT_REACHABLE. The API text gives no causes for this code.",
         ],
     },
-    Code {
-        name: "INVALID_CREDENTIALS",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::Both,
+    INVALID_CREDENTIALS {
+        kind: ConnectionErrorCode,
+        store: Any,
         operations: CONNECT,
         meaning: "AWS CloudHSM: the KeyStorePassword for the custom key store doesn't match the \
                   current password of the kmsuser crypto user in the CloudHSM cluster. External: \
@@ -881,10 +953,9 @@ pub static CODES: &[Code] = &[
     // ------------------------------------------------------------------------------------------
     // ConnectionErrorCodes: AWS CloudHSM key stores
     // ------------------------------------------------------------------------------------------
-    Code {
-        name: "CLUSTER_NOT_FOUND",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::CloudHsm,
+    CLUSTER_NOT_FOUND {
+        kind: ConnectionErrorCode,
+        store: Cloudhsm,
         operations: CONNECT,
         meaning: "KMS cannot find the CloudHSM cluster with the specified cluster ID.",
         causes: &[
@@ -900,10 +971,9 @@ pub static CODES: &[Code] = &[
         ],
         notes: &[],
     },
-    Code {
-        name: "INSUFFICIENT_CLOUDHSM_HSMS",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::CloudHsm,
+    INSUFFICIENT_CLOUDHSM_HSMS {
+        kind: ConnectionErrorCode,
+        store: Cloudhsm,
         operations: CONNECT,
         meaning: "The associated CloudHSM cluster does not contain any active HSMs. To connect a \
                   custom key store to its CloudHSM cluster, the cluster must contain at least one \
@@ -922,10 +992,9 @@ pub static CODES: &[Code] = &[
              CloudHsmClusterInvalidConfigurationException instead (requirements section 3).",
         ],
     },
-    Code {
-        name: "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::CloudHsm,
+    INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET {
+        kind: ConnectionErrorCode,
+        store: Cloudhsm,
         operations: CONNECT,
         meaning: "At least one private subnet associated with the CloudHSM cluster doesn't have \
                   any available IP addresses. A CloudHSM key store connection requires one free \
@@ -941,10 +1010,9 @@ pub static CODES: &[Code] = &[
         ],
         notes: &["cks-doctor fails a subnet at 0 free addresses and warns at 1."],
     },
-    Code {
-        name: "SUBNET_NOT_FOUND",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::CloudHsm,
+    SUBNET_NOT_FOUND {
+        kind: ConnectionErrorCode,
+        store: Cloudhsm,
         operations: CONNECT,
         meaning: "A subnet in the CloudHSM cluster configuration was deleted. If KMS cannot find \
                   all of the subnets in the cluster configuration, attempts to connect the custom \
@@ -964,10 +1032,9 @@ pub static CODES: &[Code] = &[
              subnets configured for its AWS CloudHSM cluster.\"",
         ],
     },
-    Code {
-        name: "USER_LOCKED_OUT",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::CloudHsm,
+    USER_LOCKED_OUT {
+        kind: ConnectionErrorCode,
+        store: Cloudhsm,
         operations: CONNECT,
         meaning: "The kmsuser CU account is locked out of the associated CloudHSM cluster due to \
                   too many failed password attempts.",
@@ -984,10 +1051,9 @@ pub static CODES: &[Code] = &[
              cloudhsm-cli user list JSON file when one is given.",
         ],
     },
-    Code {
-        name: "USER_LOGGED_IN",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::CloudHsm,
+    USER_LOGGED_IN {
+        kind: ConnectionErrorCode,
+        store: Cloudhsm,
         operations: CONNECT,
         meaning: "The kmsuser CU account is logged into the associated CloudHSM cluster. This \
                   prevents KMS from rotating the kmsuser account password and logging into the \
@@ -1005,10 +1071,9 @@ pub static CODES: &[Code] = &[
              kmsuser.",
         ],
     },
-    Code {
-        name: "USER_NOT_FOUND",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::CloudHsm,
+    USER_NOT_FOUND {
+        kind: ConnectionErrorCode,
+        store: Cloudhsm,
         operations: CONNECT,
         meaning: "KMS cannot find a kmsuser CU account in the associated CloudHSM cluster.",
         causes: &[
@@ -1032,10 +1097,9 @@ pub static CODES: &[Code] = &[
     // ------------------------------------------------------------------------------------------
     // ConnectionErrorCodes: external key stores
     // ------------------------------------------------------------------------------------------
-    Code {
-        name: "XKS_PROXY_ACCESS_DENIED",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::External,
+    XKS_PROXY_ACCESS_DENIED {
+        kind: ConnectionErrorCode,
+        store: Xks,
         operations: CONNECT,
         meaning: "KMS requests are denied access to the external key store proxy. If the \
                   external key store proxy has authorization rules, verify that they permit KMS \
@@ -1055,10 +1119,9 @@ pub static CODES: &[Code] = &[
              (requirements section 4).",
         ],
     },
-    Code {
-        name: "XKS_PROXY_INVALID_CONFIGURATION",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::External,
+    XKS_PROXY_INVALID_CONFIGURATION {
+        kind: ConnectionErrorCode,
+        store: Xks,
         operations: CONNECT,
         meaning: "A configuration error is preventing the external key store from connecting to \
                   its proxy. Verify the value of the XksProxyUriPath.",
@@ -1077,10 +1140,9 @@ pub static CODES: &[Code] = &[
              reference).",
         ],
     },
-    Code {
-        name: "XKS_PROXY_INVALID_RESPONSE",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::External,
+    XKS_PROXY_INVALID_RESPONSE {
+        kind: ConnectionErrorCode,
+        store: Xks,
         operations: CONNECT,
         meaning: "KMS cannot interpret the response from the external key store proxy. If you see \
                   this connection error code repeatedly, notify your external key store proxy \
@@ -1103,10 +1165,9 @@ pub static CODES: &[Code] = &[
              (requirements section 4).",
         ],
     },
-    Code {
-        name: "XKS_PROXY_INVALID_TLS_CONFIGURATION",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::External,
+    XKS_PROXY_INVALID_TLS_CONFIGURATION {
+        kind: ConnectionErrorCode,
+        store: Xks,
         operations: CONNECT,
         meaning: "KMS cannot connect to the external key store proxy because the TLS \
                   configuration is invalid. Verify that the XKS proxy supports TLS 1.2 or 1.3, \
@@ -1134,10 +1195,9 @@ pub static CODES: &[Code] = &[
              Mozilla's; some of its roots have since expired.",
         ],
     },
-    Code {
-        name: "XKS_PROXY_NOT_REACHABLE",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::External,
+    XKS_PROXY_NOT_REACHABLE {
+        kind: ConnectionErrorCode,
+        store: Xks,
         operations: CONNECT,
         meaning: "KMS can't communicate with your external key store proxy. Connection attempts \
                   also fail with this code if the proxy reports that all external key manager \
@@ -1161,10 +1221,9 @@ pub static CODES: &[Code] = &[
              then says \"not reachable from here\".",
         ],
     },
-    Code {
-        name: "XKS_PROXY_TIMED_OUT",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::External,
+    XKS_PROXY_TIMED_OUT {
+        kind: ConnectionErrorCode,
+        store: Xks,
         operations: CONNECT,
         meaning: "KMS can connect to the external key store proxy, but the proxy does not respond \
                   to KMS in the time allotted. If you see this connection error code repeatedly, \
@@ -1186,10 +1245,9 @@ pub static CODES: &[Code] = &[
              \"in the time allotted\".",
         ],
     },
-    Code {
-        name: "XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::External,
+    XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION {
+        kind: ConnectionErrorCode,
+        store: Xks,
         operations: CONNECT,
         meaning: "The Amazon VPC endpoint service configuration doesn't conform to the \
                   requirements for an AWS KMS external key store.",
@@ -1220,10 +1278,9 @@ pub static CODES: &[Code] = &[
              may belong to another account (XksProxyVpcEndpointServiceOwner).",
         ],
     },
-    Code {
-        name: "XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND",
-        kind: CodeKind::ConnectionErrorCode,
-        store: StoreKind::External,
+    XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND {
+        kind: ConnectionErrorCode,
+        store: Xks,
         operations: CONNECT,
         meaning: "KMS can't find the VPC endpoint service that it uses to communicate with the \
                   external key store proxy. Verify that the XksProxyVpcEndpointServiceName is \
@@ -1243,7 +1300,7 @@ pub static CODES: &[Code] = &[
         ],
         notes: &[],
     },
-];
+}
 
 /// The five `ConnectionState` values.
 pub static CONNECTION_STATES: &[ConnectionStateInfo] = &[
@@ -1280,7 +1337,7 @@ pub static CONNECTION_STATES: &[ConnectionStateInfo] = &[
 
 /// Finds a code by its exact AWS name, falling back to a case-insensitive match
 /// (so the AWS SDK for Rust spelling `KmsInternalException` finds `KMSInternalException`).
-pub fn lookup(name: &str) -> Option<&'static Code> {
+pub fn lookup(name: &str) -> Option<&'static CodeInfo> {
     let name = name.trim();
     CODES
         .iter()
@@ -1372,7 +1429,7 @@ fn levenshtein(a: &str, b: &str) -> usize {
 
 /// The codes that `CreateCustomKeyStore` returns (its 17 documented errors and the common
 /// `ValidationException`), in table order.
-fn is_create_error(code: &Code) -> bool {
+fn is_create_error(code: &CodeInfo) -> bool {
     code.kind == CodeKind::Exception && code.operations.contains(&"CreateCustomKeyStore")
 }
 
@@ -1413,7 +1470,7 @@ pub fn render_markdown() -> String {
          minutes).\n\n",
     );
 
-    type Filter = fn(&Code) -> bool;
+    type Filter = fn(&CodeInfo) -> bool;
     let groups: [(&str, &str, Filter); 5] = [
         (
             "CreateCustomKeyStore exceptions",
@@ -1431,17 +1488,17 @@ pub fn render_markdown() -> String {
         (
             "ConnectionErrorCodes: both key store types",
             "Shown by `DescribeCustomKeyStores` when `ConnectionState` is `FAILED`.",
-            |c| c.kind == CodeKind::ConnectionErrorCode && c.store == StoreKind::Both,
+            |c| c.kind == CodeKind::ConnectionErrorCode && c.store == StoreKind::Any,
         ),
         (
             "ConnectionErrorCodes: AWS CloudHSM key stores",
             "Shown by `DescribeCustomKeyStores` when `ConnectionState` is `FAILED`.",
-            |c| c.kind == CodeKind::ConnectionErrorCode && c.store == StoreKind::CloudHsm,
+            |c| c.kind == CodeKind::ConnectionErrorCode && c.store == StoreKind::Cloudhsm,
         ),
         (
             "ConnectionErrorCodes: external key stores",
             "Shown by `DescribeCustomKeyStores` when `ConnectionState` is `FAILED`.",
-            |c| c.kind == CodeKind::ConnectionErrorCode && c.store == StoreKind::External,
+            |c| c.kind == CodeKind::ConnectionErrorCode && c.store == StoreKind::Xks,
         ),
     ];
 
@@ -1482,7 +1539,7 @@ pub fn render_markdown() -> String {
     out
 }
 
-fn render_code(out: &mut String, code: &Code) {
+fn render_code(out: &mut String, code: &CodeInfo) {
     let _ = write!(out, "## {}\n\n", code.name);
     let _ = writeln!(out, "- Kind: {}", code.kind.label());
     let _ = writeln!(out, "- Key store type: {}", code.store.label());

@@ -5,31 +5,24 @@
 use crate::certs;
 use crate::checks::Status;
 use crate::codes;
+use crate::codes::Code;
 use crate::facts::model::CustomKeyStore;
 use crate::input::{CloudHsmRequest, ConnectTo, Request, TrustAnchor, XksRequest};
-use crate::report::CheckResult;
+use crate::results::CheckResult;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Checks that judge whether a store could be created; an existing store would fail them
-/// against itself (its own name, cluster, endpoint, a slot of the quota).
-pub const CREATE_ONLY: &[&str] = &[
-    "account.name-unused",
-    "account.store-quota",
-    "cloudhsm.cluster.not-in-use",
-    "xks.account.uri-unused",
-    "xks.account.endpoint-unused",
-    "xks.account.vpce-unused",
-];
-
 /// Connection error codes whose cause lives inside the HSM or KMS: no AWS API shows it, so
 /// the documented recovery steps are the answer, with whatever evidence could be gathered.
 pub fn cause_is_hidden(code: &str, cloudhsm: bool) -> bool {
+    let Some(code) = Code::from_name(code) else {
+        return false;
+    };
     matches!(
         code,
-        "USER_LOCKED_OUT" | "USER_LOGGED_IN" | "USER_NOT_FOUND" | "INTERNAL_ERROR"
-    ) || (cloudhsm && code == "INVALID_CREDENTIALS")
+        Code::USER_LOCKED_OUT | Code::USER_LOGGED_IN | Code::USER_NOT_FOUND | Code::INTERNAL_ERROR
+    ) || (cloudhsm && code == Code::INVALID_CREDENTIALS)
 }
 
 /// What the operator supplies that KMS does not return.
@@ -152,7 +145,7 @@ pub fn diagnose(store: &CustomKeyStore, results: &[CheckResult]) -> Diagnosis {
     let cloudhsm = store.is_cloudhsm();
     let for_code = |r: &&CheckResult| {
         code.as_ref()
-            .is_some_and(|c| r.connection_error_codes.contains(c))
+            .is_some_and(|c| r.connection_error_codes.iter().any(|x| x == c.as_str()))
     };
     let ids = |pred: &dyn Fn(&CheckResult) -> bool| -> Vec<String> {
         results

@@ -133,7 +133,125 @@ impl std::fmt::Debug for XksRequest {
     }
 }
 
+/// The XksProxyConnectivity value with which KMS reaches the proxy through a VPC endpoint
+/// service (the other is PUBLIC_ENDPOINT).
+pub const VPC_ENDPOINT_SERVICE: &str = "VPC_ENDPOINT_SERVICE";
+
+// ----- the API's rules for the request's parameters (ValidationException) -----
+
+/// Why an XksProxyUriEndpoint breaks KMS's rules, if it does.
+pub fn endpoint_problem(e: &str) -> Option<String> {
+    let n = e.chars().count();
+    if !(10..=128).contains(&n) {
+        return Some(format!("is {n} characters; KMS accepts 10 to 128"));
+    }
+    let Some(rest) = e.strip_prefix("https://") else {
+        return Some("must start with https:// (KMS only speaks HTTPS to the proxy)".into());
+    };
+    if let Some((host, port)) = rest.split_once(':') {
+        if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit() || c == '/') {
+            return Some(format!(
+                "has a port ({host}:{port}): KMS always connects to port 443 and accepts no port in the endpoint"
+            ));
+        }
+    }
+    if let Some((host, path)) = rest.split_once('/') {
+        return Some(format!(
+            "has a path (/{path} after {host}): the path belongs in XksProxyUriPath"
+        ));
+    }
+    if !rest
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    {
+        return Some("does not match ^https://[a-zA-Z0-9.-]+$".into());
+    }
+    if rest.parse::<std::net::IpAddr>().is_ok()
+        || rest
+            .split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Some(format!(
+            "is an IP address ({rest}): KMS needs a DNS name its certificate can be checked against"
+        ));
+    }
+    if !rest.contains('.') {
+        return Some(format!("{rest} is not a fully qualified domain name"));
+    }
+    None
+}
+
+/// Why an XksProxyUriPath breaks KMS's rules, if it does.
+pub fn path_problem(p: &str) -> Option<String> {
+    let n = p.chars().count();
+    if !(10..=128).contains(&n) {
+        return Some(format!("is {n} characters; KMS accepts 10 to 128"));
+    }
+    let Some(prefix) = p.find("/kms/xks/v").map(|i| &p[..i]) else {
+        return Some("must end in /kms/xks/v1 (or another version, /kms/xks/vN)".into());
+    };
+    let version = &p[prefix.len() + "/kms/xks/v".len()..];
+    if version.is_empty() || version.len() > 2 || !version.chars().all(|c| c.is_ascii_digit()) {
+        return Some("must end in /kms/xks/v followed by one or two digits".into());
+    }
+    if !prefix.is_empty()
+        && !(prefix.starts_with('/')
+            && prefix.len() > 1
+            && prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-')))
+    {
+        return Some(
+            "its prefix before /kms/xks/vN may only hold letters, digits, /, _ and -".into(),
+        );
+    }
+    None
+}
+
+/// Why an XksProxyVpcEndpointServiceName breaks the API's rules, if it does:
+/// `^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$`, 20–64 characters.
+pub fn name_problem(n: &str) -> Option<String> {
+    let len = n.chars().count();
+    if !(20..=64).contains(&len) {
+        return Some(format!("is {len} characters; KMS accepts 20 to 64"));
+    }
+    let rest = n
+        .strip_prefix("com.amazonaws.vpce.")
+        .or_else(|| n.strip_prefix("eu.amazonaws.vpce."));
+    let Some(rest) = rest else {
+        return Some("must start with com.amazonaws.vpce. (or eu.amazonaws.vpce.)".into());
+    };
+    let Some((region, svc)) = rest.split_once('.') else {
+        return Some("must be com.amazonaws.vpce.<region>.vpce-svc-<id>".into());
+    };
+    let parts: Vec<&str> = region.split('-').collect();
+    let region_ok = (3..=4).contains(&parts.len())
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty();
+    if !region_ok {
+        return Some(format!("{region:?} is not a Region name"));
+    }
+    let id_ok = svc.strip_prefix("vpce-svc-").is_some_and(|id| {
+        !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+    });
+    if !id_ok {
+        return Some("must end in .vpce-svc- and lowercase letters and digits".into());
+    }
+    None
+}
+
 impl XksRequest {
+    /// KMS reaches the proxy through a VPC endpoint service.
+    pub fn is_vpc(&self) -> bool {
+        self.connectivity == VPC_ENDPOINT_SERVICE
+    }
+
     /// The endpoint's host when the endpoint has KMS's form (`https://` + a DNS name), else None.
     pub fn host(&self) -> Option<String> {
         let host = self.uri_endpoint.strip_prefix("https://")?;
@@ -181,6 +299,13 @@ pub enum Request {
 }
 
 impl Request {
+    /// The kind of store the request is about.
+    pub fn kind(&self) -> crate::kind::StoreKind {
+        match self {
+            Request::Xks(_) => crate::kind::StoreKind::Xks,
+            _ => crate::kind::StoreKind::Cloudhsm,
+        }
+    }
     pub fn cluster_id(&self) -> Option<&str> {
         match self {
             Request::CloudHsm(r) => Some(&r.cluster_id),

@@ -1,5 +1,7 @@
-use cks_doctor::cli::{self, Cli};
+mod cli;
+
 use clap::Parser;
+use cli::Cli;
 use std::io::Write;
 
 fn main() {

@@ -9,17 +9,12 @@ use std::sync::OnceLock;
 
 include!(concat!(env!("OUT_DIR"), "/checks_embedded.rs"));
 
-/// Which key store kind a check applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreKind {
-    Cloudhsm,
-    Xks,
-    /// Applies to both kinds (request and account rules).
-    Any,
-}
+use crate::codes::{Code, CodeKind};
+pub use crate::kind::StoreKind;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Critical,
@@ -57,8 +52,19 @@ pub struct CheckMeta {
     #[serde(default)]
     pub advisory: bool,
     pub description: String,
-    pub kms_exceptions: Vec<String>,
-    pub connection_error_codes: Vec<String>,
+    pub kms_exceptions: Vec<Code>,
+    pub connection_error_codes: Vec<Code>,
+    /// KMS reaches the XKS proxy for what this check observes. With VPC_ENDPOINT_SERVICE
+    /// connectivity KMS contacts the proxy only when it connects the store, so for such a
+    /// store the check predicts ConnectionErrorCodes only, never a CreateCustomKeyStore error
+    /// (applied in one place: `runner::result`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proxy_contact: bool,
+    /// Judges only whether a new store could be created (name, quota, a cluster or endpoint
+    /// not in use): an existing store would fail it against itself, so `diagnose` and `scan`
+    /// leave it out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_only: bool,
     pub iam_actions: Vec<String>,
     pub remediation: String,
     pub references: Vec<String>,
@@ -78,11 +84,12 @@ pub fn load_all() -> Result<Vec<CheckMeta>, String> {
         if !AREAS.contains(&m.area.as_str()) {
             return Err(format!("checks/{file}: unknown area {:?}", m.area));
         }
-        for name in m.kms_exceptions.iter().chain(&m.connection_error_codes) {
-            if crate::codes::lookup(name).map(|c| c.name) != Some(name.as_str()) {
-                return Err(format!(
-                    "checks/{file}: {name:?} is not a known KMS exception or ConnectionErrorCode"
-                ));
+        for (list, kind) in [
+            (&m.kms_exceptions, CodeKind::Exception),
+            (&m.connection_error_codes, CodeKind::ConnectionErrorCode),
+        ] {
+            if let Some(c) = list.iter().find(|c| c.kind() != kind) {
+                return Err(format!("checks/{file}: {c} is not a {}", kind.label()));
             }
         }
         out.push(m);
@@ -113,252 +120,7 @@ pub fn actions_of<'a>(
         .collect()
 }
 
-// ----- docs/checks.md -----
-
-/// A key store kind as the catalogue names it.
-fn kind_label(kind: StoreKind) -> &'static str {
-    match kind {
-        StoreKind::Cloudhsm => "AWS CloudHSM key stores",
-        StoreKind::Xks => "external key stores (XKS)",
-        StoreKind::Any => "every key store kind",
-    }
-}
-
-/// The serialized (lowercase) name of a severity.
-fn severity_label(severity: Severity) -> String {
-    format!("{severity:?}").to_lowercase()
-}
-
-/// The GitHub anchor of a Markdown heading: lowercase, spaces to hyphens, punctuation other
-/// than `-` and `_` dropped.
-fn heading_anchor(heading: &str) -> String {
-    heading
-        .chars()
-        .filter_map(|c| match c {
-            ' ' => Some('-'),
-            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c.to_ascii_lowercase()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A table cell: pipes escaped, line breaks flattened.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
-
-/// Code names linked to their entry in `docs/error-codes.md`, or a dash.
-fn code_links(names: &[String], sep: &str) -> String {
-    if names.is_empty() {
-        return "–".to_string();
-    }
-    names
-        .iter()
-        .map(|n| format!("[`{n}`](error-codes.md#{})", heading_anchor(n)))
-        .collect::<Vec<_>>()
-        .join(sep)
-}
-
-/// The checks in catalogue order: by area (as the report shows them), then in registry order.
-fn catalogue_order(all: &[CheckMeta]) -> Vec<&CheckMeta> {
-    let registry = crate::checks::registry();
-    let mut sorted: Vec<&CheckMeta> = all.iter().collect();
-    sorted.sort_by_key(|m| {
-        (
-            AREAS
-                .iter()
-                .position(|a| *a == m.area)
-                .unwrap_or(AREAS.len()),
-            registry
-                .iter()
-                .position(|c| c.id == m.id)
-                .unwrap_or(usize::MAX),
-            m.id.clone(),
-        )
-    });
-    sorted
-}
-
-/// The union of every check's IAM actions, sorted, each with the checks that need it.
-pub fn iam_actions() -> Vec<(String, Vec<String>)> {
-    let mut map: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for m in catalogue_order(all()) {
-        for a in &m.iam_actions {
-            map.entry(a.clone()).or_default().push(m.id.clone());
-        }
-    }
-    map.into_iter().collect()
-}
-
-/// The least-privilege, read-only IAM policy that every check needs, as pretty JSON.
-pub fn iam_policy_json() -> String {
-    let actions: Vec<String> = iam_actions().into_iter().map(|(a, _)| a).collect();
-    let mut s = String::from(
-        "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\n      \"Sid\": \"CksDoctorReadOnly\",\n      \"Effect\": \"Allow\",\n      \"Action\": [\n",
-    );
-    for (i, a) in actions.iter().enumerate() {
-        let comma = if i + 1 < actions.len() { "," } else { "" };
-        s.push_str(&format!(
-            "        {}{comma}\n",
-            serde_json::Value::from(a.as_str())
-        ));
-    }
-    s.push_str("      ],\n      \"Resource\": \"*\"\n    }\n  ]\n}\n");
-    s
-}
-
-/// `docs/checks.md`: every check's metadata, generated. `tests/metadata.rs` keeps the file in
-/// step (`CKS_BLESS=1 cargo test --test metadata` rewrites it).
-pub fn render_catalogue() -> String {
-    use std::fmt::Write as _;
-    let checks = catalogue_order(all());
-    let mut out = String::new();
-    out.push_str(
-        "<!--\n\
-         Generated from checks/*.json by cks_doctor::meta::render_catalogue(). Do not edit by hand:\n\
-         edit the metadata file of the check, then regenerate this file with\n\
-         \x20   CKS_BLESS=1 cargo test --test metadata\n\
-         -->\n\n",
-    );
-    out.push_str("# cks-doctor checks\n\n");
-    let _ = write!(
-        out,
-        "cks-doctor runs {} checks. Each one tests a prerequisite of `CreateCustomKeyStore` (or of \
-         connecting the store afterwards) and names the KMS exception or `ConnectionErrorCode` that \
-         KMS would return if the prerequisite does not hold. `cks-doctor checks` lists them and \
-         `cks-doctor explain ID` prints one; `docs/error-codes.md` explains every code.\n\n",
-        checks.len()
-    );
-    out.push_str(
-        "A check ends in one of these states: **PASS** (the prerequisite holds), **FAIL** (it does \
-         not: KMS would fail with the codes listed), **WARN** (it holds, but something is risky or \
-         undocumented), **ERROR** (it could not be checked: a permission, throttling, the network), \
-         **SKIP** (not applicable, or blocked by a failed check it names) or **MANUAL** (the fact is \
-         in no AWS API: the message says what to verify by hand). *Advisory* checks go beyond what \
-         KMS itself verifies.\n\n",
-    );
-    out.push_str(
-        "Connection errors are fixed in this order: disconnect the store \
-         (`aws kms disconnect-custom-key-store`), correct the cause (`aws kms \
-         update-custom-key-store` when a property of the store changes), then connect it again \
-         (`aws kms connect-custom-key-store`).\n\n",
-    );
-
-    out.push_str("| check | title | area | severity | KMS exceptions | ConnectionErrorCodes |\n");
-    out.push_str("|---|---|---|---|---|---|\n");
-    for m in &checks {
-        let severity = if m.advisory {
-            format!("{} (advisory)", severity_label(m.severity))
-        } else {
-            severity_label(m.severity)
-        };
-        let _ = writeln!(
-            out,
-            "| [`{id}`](#{anchor}) | {title} | {area} | {severity} | {exc} | {codes} |",
-            id = m.id,
-            anchor = heading_anchor(&m.id),
-            title = cell(&m.title),
-            area = cell(&m.area),
-            exc = code_links(&m.kms_exceptions, "<br>"),
-            codes = code_links(&m.connection_error_codes, "<br>"),
-        );
-    }
-    out.push('\n');
-
-    let mut area: Option<&str> = None;
-    for m in &checks {
-        if area != Some(m.area.as_str()) {
-            area = Some(m.area.as_str());
-            let _ = writeln!(out, "## {}\n", m.area);
-        }
-        let _ = writeln!(out, "### `{}`\n", m.id);
-        let _ = writeln!(out, "**{}**\n", m.title.trim());
-        let _ = writeln!(out, "{}\n", m.description.trim());
-        let _ = writeln!(out, "- Applies to: {}", kind_label(m.kind));
-        let _ = writeln!(
-            out,
-            "- Severity: {}{}",
-            severity_label(m.severity),
-            if m.advisory {
-                " (advisory: KMS itself does not check this)"
-            } else {
-                ""
-            }
-        );
-        let _ = writeln!(
-            out,
-            "- KMS exceptions: {}",
-            code_links(&m.kms_exceptions, ", ")
-        );
-        let _ = writeln!(
-            out,
-            "- ConnectionErrorCodes: {}",
-            code_links(&m.connection_error_codes, ", ")
-        );
-        let iam = if m.iam_actions.is_empty() {
-            "none (no AWS call)".to_string()
-        } else {
-            m.iam_actions
-                .iter()
-                .map(|a| format!("`{a}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let _ = writeln!(out, "- IAM actions: {iam}\n");
-        let _ = writeln!(out, "**Fix:** {}\n", m.remediation.trim());
-        if !m.references.is_empty() {
-            out.push_str("References:\n\n");
-            for r in &m.references {
-                let _ = writeln!(out, "- <{r}>");
-            }
-            out.push('\n');
-        }
-    }
-
-    out.push_str("## IAM permissions\n\n");
-    out.push_str(
-        "cks-doctor only reads. The policy below is the union of the IAM actions of every check: \
-         attach it to the identity that runs cks-doctor. CloudHSM has no resource-level \
-         permissions, so the resource is `*`. cks-doctor never needs `kms:CreateCustomKeyStore` or \
-         any other write action. A missing permission is never reported as a failed prerequisite: \
-         the checks that need it end in ERROR, naming the denied action.\n\n",
-    );
-    out.push_str("| action | needed by |\n|---|---|\n");
-    for (action, ids) in iam_actions() {
-        let _ = writeln!(
-            out,
-            "| `{action}` | {} |",
-            ids.iter()
-                .map(|id| format!("[`{id}`](#{})", heading_anchor(id)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    out.push_str("\n```json\n");
-    out.push_str(&iam_policy_json());
-    out.push_str("```\n");
-    out
-}
-
-/// The read-only IAM policy for the checks of one key store kind (`None`: every check).
-pub fn iam_policy(kind: Option<StoreKind>) -> serde_json::Value {
-    let mut actions: Vec<&str> = all()
-        .iter()
-        .filter(|m| match kind {
-            None => true,
-            Some(k) => m.kind == k || m.kind == StoreKind::Any,
-        })
-        .flat_map(|m| m.iam_actions.iter().map(String::as_str))
-        .collect();
-    actions.sort_unstable();
-    actions.dedup();
-    serde_json::json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Sid": "CksDoctorReadOnly",
-            "Effect": "Allow",
-            "Action": actions,
-            "Resource": "*"
-        }]
-    })
+/// Whether the check with this id applies to a store of this kind (`Any` checks apply to both).
+pub fn applies_to(id: &str, kind: StoreKind) -> bool {
+    get(id).is_some_and(|m| m.kind.applies_to(kind))
 }

@@ -4,7 +4,7 @@
 use crate::checks::{Check, Outcome, Status};
 use crate::facts::Facts;
 use crate::meta;
-use crate::report::CheckResult;
+use crate::results::CheckResult;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,14 +45,37 @@ impl Selection {
 
 /// Makes a result from a check's outcome and its metadata.
 pub fn result(id: &str, outcome: Outcome, duration: Duration) -> CheckResult {
+    result_for(id, outcome, duration, false)
+}
+
+/// As [`result`]. `connect_time_only`: the request uses VPC endpoint service connectivity, with
+/// which KMS contacts the proxy only when it connects the store, not at CreateCustomKeyStore,
+/// so a check whose metadata says `proxy_contact` predicts ConnectionErrorCodes only.
+pub fn result_for(
+    id: &str,
+    mut outcome: Outcome,
+    duration: Duration,
+    connect_time_only: bool,
+) -> CheckResult {
     let m = meta::get(id);
-    let owned = |v: Vec<&'static str>| v.into_iter().map(str::to_string).collect::<Vec<_>>();
+    if connect_time_only && m.is_some_and(|m| m.proxy_contact) {
+        outcome.kms_exceptions = Some(Vec::new());
+        let predicts_code = match &outcome.connection_error_codes {
+            Some(c) => !c.is_empty(),
+            None => m.is_some_and(|m| !m.connection_error_codes.is_empty()),
+        };
+        if predicts_code && matches!(outcome.status, Status::Fail | Status::Warn) {
+            outcome.message.push_str(
+                " (VPC endpoint service connectivity: KMS contacts the proxy only when it connects the store, so this predicts a ConnectionErrorCode, not a CreateCustomKeyStore error)",
+            );
+        }
+    }
     let kms_exceptions = match outcome.kms_exceptions {
-        Some(v) => owned(v),
+        Some(v) => v,
         None => m.map(|m| m.kms_exceptions.clone()).unwrap_or_default(),
     };
     let connection_error_codes = match outcome.connection_error_codes {
-        Some(v) => owned(v),
+        Some(v) => v,
         None => m
             .map(|m| m.connection_error_codes.clone())
             .unwrap_or_default(),
@@ -167,6 +190,7 @@ pub async fn run_limited(
             })
         })
         .collect();
+    let connect_time_only = facts.request.xks().is_some_and(|r| r.is_vpc());
     let mut out = Vec::with_capacity(checks.len());
     for (check, handle) in checks.iter().zip(handles) {
         let (outcome, elapsed) = match handle.await {
@@ -186,7 +210,7 @@ pub async fn run_limited(
                 Duration::ZERO,
             ),
         };
-        out.push(result(check.id, outcome, elapsed));
+        out.push(result_for(check.id, outcome, elapsed, connect_time_only));
     }
     out
 }

@@ -692,17 +692,13 @@ async fn kmsuser_login_is_always_manual() {
 
 #[tokio::test]
 async fn healthy_setup_passes_every_check() {
+    use cks_doctor::engine::{checks_for, Stage};
     use cks_doctor::facts::{Facts, Source};
     use cks_doctor::input::Request;
-    use cks_doctor::meta::{self, StoreKind};
+    use cks_doctor::kind::StoreKind;
     let facts = Facts::new(Request::CloudHsm(request()), Source::Recorded(healthy()));
-    // Every check of a CloudHSM pre-flight (the CLI runs the same selection).
-    let all: Vec<_> = cks_doctor::checks::registry()
-        .iter()
-        .filter(|c| {
-            meta::get(c.id).is_some_and(|m| matches!(m.kind, StoreKind::Cloudhsm | StoreKind::Any))
-        })
-        .collect();
+    // Every check of a CloudHSM pre-flight (the binary runs the same selection).
+    let all = checks_for(StoreKind::Cloudhsm, &Default::default(), Stage::Create).unwrap();
     let results =
         cks_doctor::runner::run(facts.clone(), &all, std::time::Duration::from_secs(10)).await;
     for r in &results {

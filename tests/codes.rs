@@ -102,7 +102,7 @@ fn all_exceptions() -> Vec<&'static str> {
     v
 }
 
-fn exact(name: &str) -> &'static cks_doctor::codes::Code {
+fn exact(name: &str) -> &'static cks_doctor::codes::CodeInfo {
     let code = lookup(name).unwrap_or_else(|| panic!("{name} missing from CODES"));
     assert_eq!(
         code.name, name,
@@ -130,9 +130,9 @@ fn counts_match_requirements() {
 #[test]
 fn connection_error_codes_present_with_kind_and_store() {
     for (names, store) in [
-        (CONNECTION_ERROR_CODES_BOTH, StoreKind::Both),
-        (CONNECTION_ERROR_CODES_CLOUDHSM, StoreKind::CloudHsm),
-        (CONNECTION_ERROR_CODES_XKS, StoreKind::External),
+        (CONNECTION_ERROR_CODES_BOTH, StoreKind::Any),
+        (CONNECTION_ERROR_CODES_CLOUDHSM, StoreKind::Cloudhsm),
+        (CONNECTION_ERROR_CODES_XKS, StoreKind::Xks),
     ] {
         for name in names {
             let code = exact(name);
@@ -163,10 +163,10 @@ fn exceptions_present_with_kind_and_operations() {
     // Store kinds that follow from the names.
     for code in CODES.iter().filter(|c| c.kind == CodeKind::Exception) {
         if code.name.starts_with("Xks") {
-            assert_eq!(code.store, StoreKind::External, "{}", code.name);
+            assert_eq!(code.store, StoreKind::Xks, "{}", code.name);
         }
         if code.name.starts_with("CloudHsm") || code.name == "IncorrectTrustAnchorException" {
-            assert_eq!(code.store, StoreKind::CloudHsm, "{}", code.name);
+            assert_eq!(code.store, StoreKind::Cloudhsm, "{}", code.name);
         }
     }
 }
@@ -473,7 +473,7 @@ fn serializes_to_json() {
     for kind in [CodeKind::Exception, CodeKind::ConnectionErrorCode] {
         assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
     }
-    for store in [StoreKind::CloudHsm, StoreKind::External, StoreKind::Both] {
+    for store in [StoreKind::Cloudhsm, StoreKind::Xks, StoreKind::Any] {
         assert_eq!(serde_json::to_value(store).unwrap(), store.as_str());
     }
 }

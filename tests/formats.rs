@@ -433,11 +433,14 @@ fn csv_has_one_row_per_check_and_counts_agree() {
         for c in &rep.checks {
             let row = &rows[i];
             assert_eq!(row[0], label);
-            assert_eq!(row[1], rep.target.kind);
+            assert_eq!(row[1], rep.target.kind.as_str());
             assert_eq!(row[3], c.id);
             assert_eq!(row[4], c.title);
-            assert_eq!(row[8], c.kms_exceptions.join(";"));
-            assert_eq!(row[9], c.connection_error_codes.join(";"));
+            assert_eq!(row[8], cks_doctor::codes::join(&c.kms_exceptions, ";"));
+            assert_eq!(
+                row[9],
+                cks_doctor::codes::join(&c.connection_error_codes, ";")
+            );
             assert_eq!(row[10], c.message);
             assert_eq!(row[11], c.evidence.join("\n"));
             assert_eq!(row[12], c.remediation.clone().unwrap_or_default());
@@ -736,7 +739,7 @@ fn renderers_take_an_in_process_report() {
     }];
     let rep = Report::new(
         cks_doctor::report::Target {
-            kind: "cloudhsm".into(),
+            kind: cks_doctor::kind::StoreKind::Cloudhsm,
             operation: "CreateCustomKeyStore".into(),
             source: "test".into(),
             ..Default::default()

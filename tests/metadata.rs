@@ -96,11 +96,9 @@ fn every_metadata_file_has_an_implementation() {
 /// The code table's store kind(s) a check of `kind` may name.
 fn store_fits(kind: StoreKind, store: codes::StoreKind) -> bool {
     match kind {
-        StoreKind::Any => store == codes::StoreKind::Both,
-        StoreKind::Cloudhsm => {
-            matches!(store, codes::StoreKind::CloudHsm | codes::StoreKind::Both)
-        }
-        StoreKind::Xks => matches!(store, codes::StoreKind::External | codes::StoreKind::Both),
+        StoreKind::Any => store == StoreKind::Any,
+        StoreKind::Cloudhsm => matches!(store, StoreKind::Cloudhsm | StoreKind::Any),
+        StoreKind::Xks => matches!(store, StoreKind::Xks | StoreKind::Any),
     }
 }
 
@@ -122,11 +120,11 @@ fn codes_are_known_and_of_the_right_kind() {
                 if !seen.insert(name) {
                     problems.push(format!("{}: {field} lists {name} twice", m.id));
                 }
-                let Some(code) = codes::lookup(name) else {
+                let Some(code) = codes::lookup(name.as_str()) else {
                     problems.push(format!("{}: {field}: {name} is not a known code", m.id));
                     continue;
                 };
-                if code.name != name {
+                if code.name != name.as_str() {
                     problems.push(format!(
                         "{}: {field}: {name} should be spelled {}",
                         m.id, code.name
@@ -291,7 +289,7 @@ fn catalogue_path() -> PathBuf {
 
 #[test]
 fn catalogue_covers_every_check() {
-    let md = meta::render_catalogue();
+    let md = cks_doctor::report::catalogue::render_catalogue();
     assert!(
         md.starts_with("<!--"),
         "starts with the generated-file comment"
@@ -313,7 +311,8 @@ fn catalogue_covers_every_check() {
 fn catalogue_policy_is_the_union_of_iam_actions() {
     let union: BTreeSet<String> = metadata().into_iter().flat_map(|m| m.iam_actions).collect();
     let policy: serde_json::Value =
-        serde_json::from_str(&meta::iam_policy_json()).expect("the IAM policy is valid JSON");
+        serde_json::from_str(&cks_doctor::report::catalogue::iam_policy_json())
+            .expect("the IAM policy is valid JSON");
     assert_eq!(policy["Version"], "2012-10-17");
     let statements = policy["Statement"].as_array().expect("a Statement list");
     assert_eq!(statements.len(), 1);
@@ -327,13 +326,16 @@ fn catalogue_policy_is_the_union_of_iam_actions() {
         .map(|a| a.as_str().expect("a string").to_string())
         .collect();
     assert_eq!(actions, union);
-    let md = meta::render_catalogue();
+    let md = cks_doctor::report::catalogue::render_catalogue();
     let section = md
         .split("## IAM permissions\n")
         .nth(1)
         .expect("an IAM permissions section");
     assert!(
-        section.contains(&format!("```json\n{}```\n", meta::iam_policy_json())),
+        section.contains(&format!(
+            "```json\n{}```\n",
+            cks_doctor::report::catalogue::iam_policy_json()
+        )),
         "the IAM permissions section holds the policy"
     );
 }
@@ -341,7 +343,7 @@ fn catalogue_policy_is_the_union_of_iam_actions() {
 #[test]
 fn catalogue_file_is_up_to_date() {
     let path = catalogue_path();
-    let expected = meta::render_catalogue();
+    let expected = cks_doctor::report::catalogue::render_catalogue();
     if std::env::var_os("CKS_BLESS").is_some_and(|v| v == "1") {
         std::fs::write(&path, &expected).expect("write docs/checks.md");
         return;

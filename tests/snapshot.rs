@@ -3,7 +3,6 @@
 
 mod common;
 
-use cks_doctor::checks;
 use cks_doctor::facts::recorded::{Recorded, FILES};
 use cks_doctor::facts::{Facts, Source};
 use cks_doctor::input::Request;
@@ -12,13 +11,12 @@ use std::time::Duration;
 
 async fn statuses(source: Recorded) -> Vec<(String, String, String)> {
     let facts = Facts::new(Request::CloudHsm(request()), Source::Recorded(source));
-    let all: Vec<_> = checks::registry()
-        .iter()
-        .filter(|c| {
-            use cks_doctor::meta::{get, StoreKind};
-            get(c.id).is_some_and(|m| matches!(m.kind, StoreKind::Cloudhsm | StoreKind::Any))
-        })
-        .collect();
+    let all = cks_doctor::engine::checks_for(
+        cks_doctor::kind::StoreKind::Cloudhsm,
+        &Default::default(),
+        cks_doctor::engine::Stage::Create,
+    )
+    .unwrap();
     cks_doctor::runner::run(facts, &all, Duration::from_secs(10))
         .await
         .into_iter()

@@ -2,6 +2,7 @@
 //! looks at anything else. Violations come back as ValidationException.
 
 use super::{register, Outcome, Step};
+use crate::codes::Code;
 use crate::facts::Facts;
 use secrecy::ExposeSecret;
 
@@ -22,7 +23,7 @@ async fn name(f: &Facts) -> Step<Outcome> {
         return Ok(Outcome::fail(format!(
             "CustomKeyStoreName is {n} characters; KMS accepts 1 to 256"
         ))
-        .exceptions(&["ValidationException"]));
+        .exceptions(&[Code::ValidationException]));
     }
     if name.chars().any(char::is_control) {
         return Ok(Outcome::warn(
@@ -50,13 +51,13 @@ async fn password(f: &Facts) -> Step<Outcome> {
     if n < 7 {
         return Ok(
             Outcome::fail("KeyStorePassword is shorter than 7 characters, the API minimum")
-                .exceptions(&["ValidationException"]),
+                .exceptions(&[Code::ValidationException]),
         );
     }
     if n > 32 {
         return Ok(
             Outcome::fail("KeyStorePassword is longer than 32 characters, the API maximum")
-                .exceptions(&["ValidationException"]),
+                .exceptions(&[Code::ValidationException]),
         );
     }
     let alnum = p.chars().all(|c| c.is_ascii_alphanumeric());
@@ -88,7 +89,7 @@ async fn trust_anchor_length(f: &Facts) -> Step<Outcome> {
             "TrustAnchorCertificate ({}) is {n} characters; KMS accepts 1 to 5000",
             req.trust_anchor.origin
         ))
-        .exceptions(&["ValidationException"]));
+        .exceptions(&[Code::ValidationException]));
     }
     Ok(Outcome::pass(format!(
         "TrustAnchorCertificate is {n} characters (1–5000)"

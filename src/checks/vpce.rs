@@ -7,7 +7,7 @@
 use super::{got, register, Outcome, Step};
 use crate::facts::model::{ServiceConfiguration, ServiceDetail};
 use crate::facts::Facts;
-use crate::input::XksRequest;
+use crate::input::{name_problem, XksRequest};
 use std::collections::BTreeSet;
 
 register! {
@@ -22,7 +22,7 @@ register! {
     "xks.account.vpce-unused" => vpce_unused,
 }
 
-pub const VPC: &str = "VPC_ENDPOINT_SERVICE";
+pub const VPC: &str = crate::input::VPC_ENDPOINT_SERVICE;
 
 /// The KMS service principal that must be allowed to connect to the endpoint service.
 pub fn kms_principal(region: &str) -> String {
@@ -50,44 +50,6 @@ fn vpc(f: &Facts) -> Step<(&XksRequest, &str)> {
             "no valid XksProxyVpcEndpointServiceName and owner",
         )),
     }
-}
-
-/// Why an XksProxyVpcEndpointServiceName breaks the API's rules, if it does:
-/// `^(com|eu)\.amazonaws\.vpce\.([a-z]+-){2,3}\d+\.vpce-svc-[0-9a-z]+$`, 20–64 characters.
-pub fn name_problem(n: &str) -> Option<String> {
-    let len = n.chars().count();
-    if !(20..=64).contains(&len) {
-        return Some(format!("is {len} characters; KMS accepts 20 to 64"));
-    }
-    let rest = n
-        .strip_prefix("com.amazonaws.vpce.")
-        .or_else(|| n.strip_prefix("eu.amazonaws.vpce."));
-    let Some(rest) = rest else {
-        return Some("must start with com.amazonaws.vpce. (or eu.amazonaws.vpce.)".into());
-    };
-    let Some((region, svc)) = rest.split_once('.') else {
-        return Some("must be com.amazonaws.vpce.<region>.vpce-svc-<id>".into());
-    };
-    let parts: Vec<&str> = region.split('-').collect();
-    let region_ok = (3..=4).contains(&parts.len())
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty();
-    if !region_ok {
-        return Some(format!("{region:?} is not a Region name"));
-    }
-    let id_ok = svc.strip_prefix("vpce-svc-").is_some_and(|id| {
-        !id.is_empty()
-            && id
-                .chars()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
-    });
-    if !id_ok {
-        return Some("must end in .vpce-svc- and lowercase letters and digits".into());
-    }
-    None
 }
 
 /// The Region in a service name.

@@ -4,8 +4,9 @@
 //! probe in [`Facts::xks_probe`].
 
 use super::{got, register, Outcome, Step};
+use crate::codes::Code;
 use crate::facts::Facts;
-use crate::input::XksRequest;
+use crate::input::{endpoint_problem, path_problem, XksRequest};
 use crate::xks::probe::{
     Exchange, ProbeReport, RefusalKind, TlsSession, KMS_BUDGET_MS, KMS_SUITES, RECOMMENDED_RTT_MS,
 };
@@ -18,77 +19,28 @@ register! {
     "xks.params.credential" => credential,
     "xks.account.uri-unused" => uri_unused,
     "xks.account.endpoint-unused" => endpoint_unused,
-    "xks.connection.dns" => at_connect_dns,
-    "xks.connection.tcp" => at_connect_tcp,
-    "xks.tls.version" => at_connect_tls_version,
-    "xks.tls.cipher-suite" => at_connect_cipher_suite,
-    "xks.tls.certificate-validity" => at_connect_certificate_validity,
-    "xks.tls.certificate-name" => at_connect_certificate_name,
-    "xks.tls.certificate-trust" => at_connect_certificate_trust,
-    "xks.health.response" => at_connect_health_response,
-    "xks.health.fleet" => at_connect_health_fleet,
-    "xks.latency.budget" => at_connect_latency_budget,
-    "xks.clock.skew" => at_connect_clock_skew,
-    "xks.security.rejects-unsigned" => at_connect_rejects_unsigned,
-    "xks.security.rejects-wrong-secret" => at_connect_rejects_wrong_secret,
-    "xks.spec.unknown-path" => at_connect_spec_unknown_path,
-    "xks.spec.get-method" => at_connect_spec_get,
-    "xks.spec.empty-body" => at_connect_spec_empty_body,
+    "xks.connection.dns" => dns,
+    "xks.connection.tcp" => tcp,
+    "xks.tls.version" => tls_version,
+    "xks.tls.cipher-suite" => cipher_suite,
+    "xks.tls.certificate-validity" => certificate_validity,
+    "xks.tls.certificate-name" => certificate_name,
+    "xks.tls.certificate-trust" => certificate_trust,
+    "xks.health.response" => health_response,
+    "xks.health.fleet" => health_fleet,
+    "xks.latency.budget" => latency_budget,
+    "xks.clock.skew" => clock_skew,
+    "xks.security.rejects-unsigned" => rejects_unsigned,
+    "xks.security.rejects-wrong-secret" => rejects_wrong_secret,
+    "xks.spec.unknown-path" => spec_unknown_path,
+    "xks.spec.get-method" => spec_get,
+    "xks.spec.empty-body" => spec_empty_body,
 }
 
-/// With VPC endpoint service connectivity KMS contacts the proxy only when it connects the
-/// store, not at CreateCustomKeyStore: the proxy checks then predict ConnectionErrorCodes only.
-fn connect_time(f: &Facts, id: &str, mut o: Outcome) -> Outcome {
-    let vpc = f
-        .request
-        .xks()
-        .is_some_and(|r| r.connectivity == super::vpce::VPC);
-    if vpc {
-        o.kms_exceptions = Some(Vec::new());
-        let predicts_code = match &o.connection_error_codes {
-            Some(c) => !c.is_empty(),
-            None => crate::meta::get(id).is_some_and(|m| !m.connection_error_codes.is_empty()),
-        };
-        if predicts_code && matches!(o.status, super::Status::Fail | super::Status::Warn) {
-            o.message.push_str(
-                " (VPC endpoint service connectivity: KMS contacts the proxy only when it connects the store, so this predicts a ConnectionErrorCode, not a CreateCustomKeyStore error)",
-            );
-        }
-    }
-    o
-}
-
-macro_rules! at_connect {
-    ($($outer:ident => $inner:ident : $id:literal),* $(,)?) => {$(
-        async fn $outer(f: &Facts) -> Step<Outcome> {
-            Ok(connect_time(f, $id, super::flatten($inner(f).await)))
-        }
-    )*};
-}
-
-at_connect! {
-    at_connect_dns => dns: "xks.connection.dns",
-    at_connect_tcp => tcp: "xks.connection.tcp",
-    at_connect_tls_version => tls_version: "xks.tls.version",
-    at_connect_cipher_suite => cipher_suite: "xks.tls.cipher-suite",
-    at_connect_certificate_validity => certificate_validity: "xks.tls.certificate-validity",
-    at_connect_certificate_name => certificate_name: "xks.tls.certificate-name",
-    at_connect_certificate_trust => certificate_trust: "xks.tls.certificate-trust",
-    at_connect_health_response => health_response: "xks.health.response",
-    at_connect_health_fleet => health_fleet: "xks.health.fleet",
-    at_connect_latency_budget => latency_budget: "xks.latency.budget",
-    at_connect_clock_skew => clock_skew: "xks.clock.skew",
-    at_connect_rejects_unsigned => rejects_unsigned: "xks.security.rejects-unsigned",
-    at_connect_rejects_wrong_secret => rejects_wrong_secret: "xks.security.rejects-wrong-secret",
-    at_connect_spec_unknown_path => spec_unknown_path: "xks.spec.unknown-path",
-    at_connect_spec_get => spec_get: "xks.spec.get-method",
-    at_connect_spec_empty_body => spec_empty_body: "xks.spec.empty-body",
-}
-
-const UNREACHABLE: &str = "XksProxyUriUnreachableException";
-const INVALID_CONFIG: &str = "XksProxyInvalidConfigurationException";
-const INVALID_RESPONSE: &str = "XksProxyInvalidResponseException";
-const BAD_CREDENTIAL: &str = "XksProxyIncorrectAuthenticationCredentialException";
+const UNREACHABLE: Code = Code::XksProxyUriUnreachableException;
+const INVALID_CONFIG: Code = Code::XksProxyInvalidConfigurationException;
+const INVALID_RESPONSE: Code = Code::XksProxyInvalidResponseException;
+const BAD_CREDENTIAL: Code = Code::XksProxyIncorrectAuthenticationCredentialException;
 
 fn req(f: &Facts) -> Step<&XksRequest> {
     f.request
@@ -97,75 +49,6 @@ fn req(f: &Facts) -> Step<&XksRequest> {
 }
 
 // ----- parameters (§2) -----
-
-/// Why an XksProxyUriEndpoint breaks KMS's rules, if it does.
-pub fn endpoint_problem(e: &str) -> Option<String> {
-    let n = e.chars().count();
-    if !(10..=128).contains(&n) {
-        return Some(format!("is {n} characters; KMS accepts 10 to 128"));
-    }
-    let Some(rest) = e.strip_prefix("https://") else {
-        return Some("must start with https:// (KMS only speaks HTTPS to the proxy)".into());
-    };
-    if let Some((host, port)) = rest.split_once(':') {
-        if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit() || c == '/') {
-            return Some(format!(
-                "has a port ({host}:{port}): KMS always connects to port 443 and accepts no port in the endpoint"
-            ));
-        }
-    }
-    if let Some((host, path)) = rest.split_once('/') {
-        return Some(format!(
-            "has a path (/{path} after {host}): the path belongs in XksProxyUriPath"
-        ));
-    }
-    if !rest
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-    {
-        return Some("does not match ^https://[a-zA-Z0-9.-]+$".into());
-    }
-    if rest.parse::<std::net::IpAddr>().is_ok()
-        || rest
-            .split('.')
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
-    {
-        return Some(format!(
-            "is an IP address ({rest}): KMS needs a DNS name its certificate can be checked against"
-        ));
-    }
-    if !rest.contains('.') {
-        return Some(format!("{rest} is not a fully qualified domain name"));
-    }
-    None
-}
-
-/// Why an XksProxyUriPath breaks KMS's rules, if it does.
-pub fn path_problem(p: &str) -> Option<String> {
-    let n = p.chars().count();
-    if !(10..=128).contains(&n) {
-        return Some(format!("is {n} characters; KMS accepts 10 to 128"));
-    }
-    let Some(prefix) = p.find("/kms/xks/v").map(|i| &p[..i]) else {
-        return Some("must end in /kms/xks/v1 (or another version, /kms/xks/vN)".into());
-    };
-    let version = &p[prefix.len() + "/kms/xks/v".len()..];
-    if version.is_empty() || version.len() > 2 || !version.chars().all(|c| c.is_ascii_digit()) {
-        return Some("must end in /kms/xks/v followed by one or two digits".into());
-    }
-    if !prefix.is_empty()
-        && !(prefix.starts_with('/')
-            && prefix.len() > 1
-            && prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-')))
-    {
-        return Some(
-            "its prefix before /kms/xks/vN may only hold letters, digits, /, _ and -".into(),
-        );
-    }
-    None
-}
 
 async fn uri_endpoint(f: &Facts) -> Step<Outcome> {
     let r = req(f)?;
@@ -451,7 +334,7 @@ async fn tls_version(f: &Facts) -> Step<Outcome> {
                 "the TLS handshake did not finish: {}",
                 fail.error
             ))
-            .codes(&["XKS_PROXY_TIMED_OUT"])
+            .codes(&[Code::XKS_PROXY_TIMED_OUT])
             .exceptions(&[UNREACHABLE])),
             Err(e) => Ok(Outcome::fail(format!(
                 "no TLS 1.2 or 1.3 session with a suite rustls supports (AEAD suites with ECDHE): {} (with every such suite offered: {e})",
@@ -686,7 +569,7 @@ pub fn classify_health(ex: &Exchange) -> Outcome {
     if ex.body_truncated {
         return Outcome::fail("the response body is larger than 1 MiB")
             .exceptions(&[INVALID_RESPONSE])
-            .codes(&["XKS_PROXY_INVALID_RESPONSE"])
+            .codes(&[Code::XKS_PROXY_INVALID_RESPONSE])
             .evidence(ev);
     }
     if ex.status == 200 {
@@ -697,7 +580,7 @@ pub fn classify_health(ex: &Exchange) -> Outcome {
             )),
             Err(e) => Outcome::fail(format!("200, but {e}"))
                 .exceptions(&[INVALID_RESPONSE])
-                .codes(&["XKS_PROXY_INVALID_RESPONSE"])
+                .codes(&[Code::XKS_PROXY_INVALID_RESPONSE])
                 .evidence(ev),
         };
     }
@@ -707,14 +590,14 @@ pub fn classify_health(ex: &Exchange) -> Outcome {
             ex.status
         ))
         .exceptions(&[INVALID_RESPONSE])
-        .codes(&["XKS_PROXY_INVALID_RESPONSE"])
+        .codes(&[Code::XKS_PROXY_INVALID_RESPONSE])
         .evidence(ev);
     };
     let said = match &message {
         Some(m) => format!("{} {name}: {m}", ex.status),
         None => format!("{} {name}", ex.status),
     };
-    let o = |text: String, exc: &[&'static str], codes: &[&'static str]| {
+    let o = |text: String, exc: &[Code], codes: &[Code]| {
         Outcome::fail(text)
             .exceptions(exc)
             .codes(codes)
@@ -724,22 +607,22 @@ pub fn classify_health(ex: &Exchange) -> Outcome {
         (401, "AuthenticationFailedException") => o(
             format!("{said}: the proxy rejects the credential (wrong access key id or secret, a proxy set up for another Region, or clocks more than 5 minutes apart: see xks.clock.skew)"),
             &[BAD_CREDENTIAL],
-            &["INVALID_CREDENTIALS"],
+            &[Code::INVALID_CREDENTIALS],
         ),
         (403, "AccessDeniedException") => o(
             format!("{said}: the proxy's authorization policy denies GetHealthStatus, which the XKS specification says must be exempt from it (KMS documents no Create exception for this)"),
             &[],
-            &["XKS_PROXY_ACCESS_DENIED"],
+            &[Code::XKS_PROXY_ACCESS_DENIED],
         ),
         (404, "InvalidUriPathException") => o(
             format!("{said}: the proxy does not serve this XksProxyUriPath (wrong prefix or version?)"),
             &[INVALID_CONFIG],
-            &["XKS_PROXY_INVALID_CONFIGURATION"],
+            &[Code::XKS_PROXY_INVALID_CONFIGURATION],
         ),
         (503, "DependencyTimeoutException") => o(
             format!("{said}: the proxy could not reach its external key manager in time"),
             &[UNREACHABLE],
-            &["XKS_PROXY_TIMED_OUT"],
+            &[Code::XKS_PROXY_TIMED_OUT],
         ),
         (429, "ThrottlingException") => o(
             format!("{said}: the proxy throttles KMS (no ConnectionErrorCode is documented for this)"),
@@ -749,17 +632,17 @@ pub fn classify_health(ex: &Exchange) -> Outcome {
         (500, "InternalException") | (400, "ValidationException") => o(
             format!("{said}: a valid GetHealthStatus request should not get this"),
             &[INVALID_RESPONSE],
-            &["XKS_PROXY_INVALID_RESPONSE"],
+            &[Code::XKS_PROXY_INVALID_RESPONSE],
         ),
         (400, "InvalidStateException") | (501, "UnsupportedOperationException") => o(
             format!("{said}: a valid GetHealthStatus request should not get this (mapping inferred)"),
             &[INVALID_RESPONSE],
-            &["XKS_PROXY_INVALID_RESPONSE"],
+            &[Code::XKS_PROXY_INVALID_RESPONSE],
         ),
         _ => o(
             format!("{said}: not an answer the XKS specification defines for GetHealthStatus"),
             &[INVALID_RESPONSE],
-            &["XKS_PROXY_INVALID_RESPONSE"],
+            &[Code::XKS_PROXY_INVALID_RESPONSE],
         ),
     }
 }
@@ -774,10 +657,10 @@ async fn health_response(f: &Facts) -> Step<Outcome> {
         Ok(ex) => Ok(classify_health(&ex)),
         Err(e) if is_timeout(&e) => Ok(Outcome::fail(format!("GetHealthStatus: {e}"))
             .exceptions(&[UNREACHABLE])
-            .codes(&["XKS_PROXY_TIMED_OUT"])),
+            .codes(&[Code::XKS_PROXY_TIMED_OUT])),
         Err(e) => Ok(Outcome::fail(format!("GetHealthStatus: {e}"))
             .exceptions(&[UNREACHABLE])
-            .codes(&["XKS_PROXY_NOT_REACHABLE"])),
+            .codes(&[Code::XKS_PROXY_NOT_REACHABLE])),
     }
 }
 

@@ -432,7 +432,7 @@ impl Facts {
             .and_then(|x| x.vpc_endpoint_service_name.clone())
         {
             // A name that breaks the API's pattern is never sent to AWS.
-            Some(n) if crate::checks::vpce::name_problem(&n).is_none() => Ok(n),
+            Some(n) if crate::input::name_problem(&n).is_none() => Ok(n),
             Some(_) => blocked("the VPC endpoint service name is not valid"),
             None => blocked("no VPC endpoint service name in the request"),
         }

@@ -135,7 +135,7 @@ impl Shared {
             .iter()
             .filter_map(|s| s.xks_proxy_configuration.as_ref())
             .filter_map(|x| x.vpc_endpoint_service_name.clone())
-            .filter(|n| crate::checks::vpce::name_problem(n).is_none())
+            .filter(|n| crate::input::name_problem(n).is_none())
             .collect();
         let only_if = |action: &str, keys: &BTreeSet<String>| {
             if wants(action) {

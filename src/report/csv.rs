@@ -51,15 +51,15 @@ pub fn render(reports: &[Report]) -> String {
                 .unwrap_or_default();
             w.write_record([
                 store.as_str(),
-                &cell(&r.target.kind),
+                &cell(r.target.kind.as_str()),
                 &cell(&r.target.operation),
                 &cell(&c.id),
                 &cell(&c.title),
                 &cell(&c.area),
                 c.status.as_str(),
                 &severity,
-                &c.kms_exceptions.join(";"),
-                &c.connection_error_codes.join(";"),
+                &crate::codes::join(&c.kms_exceptions, ";"),
+                &crate::codes::join(&c.connection_error_codes, ";"),
                 &cell(&c.message),
                 &cell(&c.evidence.join("\n")),
                 &cell(c.remediation.as_deref().unwrap_or_default()),

@@ -262,7 +262,7 @@ pub fn render_at(reports: &[Report], generated: OffsetDateTime) -> String {
              <td><span class=\"badge outlook {}\">{}</span></td>",
             i + 1,
             html_escape(&store_label(r)),
-            html_escape(&r.target.kind),
+            html_escape(r.target.kind.as_str()),
             outlook_class(r.verdict.outlook),
             outlook_label(r.verdict.outlook)
         );
@@ -317,8 +317,10 @@ fn render_store(out: &mut String, n: usize, r: &Report) {
         html_escape(&r.verdict.text)
     );
     out.push_str("<dl class=\"target\">");
-    let mut rows: Vec<(&str, String)> =
-        vec![("Kind", t.kind.clone()), ("Operation", t.operation.clone())];
+    let mut rows: Vec<(&str, String)> = vec![
+        ("Kind", t.kind.to_string()),
+        ("Operation", t.operation.clone()),
+    ];
     for (k, v) in [
         ("Key store name", &t.custom_key_store_name),
         ("CloudHSM cluster", &t.cloud_hsm_cluster_id),
@@ -375,9 +377,9 @@ fn render_store(out: &mut String, n: usize, r: &Report) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
-fn names(list: &[String]) -> String {
+fn names<S: AsRef<str>>(list: &[S]) -> String {
     list.iter()
-        .map(|n| format!("<code>{}</code>", html_escape(n)))
+        .map(|n| format!("<code>{}</code>", html_escape(n.as_ref())))
         .collect::<Vec<_>>()
         .join(", ")
 }

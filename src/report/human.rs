@@ -61,7 +61,7 @@ fn render_check(out: &mut String, c: &CheckResult, style: Style) {
         let _ = writeln!(out, "      • {e}");
     }
     if matches!(c.status, Status::Fail | Status::Warn) {
-        let mut names: Vec<&str> = c.kms_exceptions.iter().map(String::as_str).collect();
+        let mut names: Vec<&str> = c.kms_exceptions.iter().map(|c| c.as_str()).collect();
         if !names.is_empty() {
             let _ = writeln!(
                 out,
@@ -73,7 +73,7 @@ fn render_check(out: &mut String, c: &CheckResult, style: Style) {
         names = c
             .connection_error_codes
             .iter()
-            .map(String::as_str)
+            .map(|c| c.as_str())
             .collect();
         if !names.is_empty() {
             let _ = writeln!(
@@ -108,7 +108,7 @@ pub fn render(report: &Report, style: Style) -> String {
             "external key store proxy {e}{}{store}",
             t.xks_proxy_uri_path.as_deref().unwrap_or_default()
         ),
-        _ => t.kind.clone(),
+        _ => t.kind.to_string(),
     };
     let headline = if t.operation == "ConnectCustomKeyStore" {
         format!(

@@ -19,12 +19,15 @@ use std::time::Duration;
 fn names(c: &CheckResult) -> String {
     let mut parts = Vec::new();
     if !c.kms_exceptions.is_empty() {
-        parts.push(format!("KMS: {}", c.kms_exceptions.join(", ")));
+        parts.push(format!(
+            "KMS: {}",
+            crate::codes::join(&c.kms_exceptions, ", ")
+        ));
     }
     if !c.connection_error_codes.is_empty() {
         parts.push(format!(
             "ConnectionErrorCode: {}",
-            c.connection_error_codes.join(", ")
+            crate::codes::join(&c.connection_error_codes, ", ")
         ));
     }
     parts.join("; ")
@@ -75,7 +78,7 @@ fn test_case(report: &Report, c: &CheckResult) -> TestCase {
                 .kms_exceptions
                 .iter()
                 .chain(&c.connection_error_codes)
-                .cloned()
+                .map(|c| c.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
             s.set_message(message)
@@ -107,7 +110,7 @@ fn test_case(report: &Report, c: &CheckResult) -> TestCase {
     let mut tc = TestCase::new(one_line(&format!("{}: {}", c.id, c.title)), status);
     tc.set_classname(format!(
         "cks-doctor.{}.{}",
-        area_slug(&report.target.kind),
+        area_slug(report.target.kind.as_str()),
         area_slug(&c.area)
     ))
     .set_time(Duration::from_millis(c.duration_ms));
@@ -137,7 +140,7 @@ fn test_suite(report: &Report) -> TestSuite {
     let t = &report.target;
     let mut suite = TestSuite::new(one_line(&store_label(report)));
     let mut props: Vec<(&str, String)> = vec![
-        ("kind", t.kind.clone()),
+        ("kind", t.kind.to_string()),
         ("operation", t.operation.clone()),
         ("source", t.source.clone()),
     ];

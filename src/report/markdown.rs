@@ -21,7 +21,7 @@ pub fn store_label(report: &Report) -> String {
         (Some(n), Some(r)) => format!("{n} ({r})"),
         (Some(n), None) => n.clone(),
         (None, Some(r)) => r,
-        (None, None) => report.target.kind.clone(),
+        (None, None) => report.target.kind.to_string(),
     }
 }
 
@@ -126,10 +126,10 @@ fn escape_keeping_code(s: &str) -> String {
 }
 
 /// Names as code spans (exception and code names never hold a backtick).
-fn code_list(names: &[String]) -> String {
+fn code_list<S: AsRef<str>>(names: &[S]) -> String {
     names
         .iter()
-        .map(|n| format!("`{}`", n.replace('`', "'")))
+        .map(|n| format!("`{}`", n.as_ref().replace('`', "'")))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -181,7 +181,7 @@ pub fn render(reports: &[Report]) -> String {
             out,
             "| {} | {} | {state} | {} {} | {} | {} | {} | {} | {} | {} | {fails} |",
             escape(&store_label(r)),
-            escape(&r.target.kind),
+            escape(r.target.kind.as_str()),
             outlook_emoji(r.verdict.outlook),
             outlook_label(r.verdict.outlook),
             s.pass,
@@ -202,7 +202,7 @@ fn render_report(out: &mut String, r: &Report) {
     let t = &r.target;
     let _ = writeln!(out, "\n## {}\n", escape(&store_label(r)));
     let mut facts: Vec<(&str, String)> = vec![
-        ("Kind", escape(&t.kind)),
+        ("Kind", escape(t.kind.as_str())),
         ("Operation", escape(&t.operation)),
     ];
     let opt = |v: &Option<String>| v.as_deref().map(escape);

@@ -1,40 +1,24 @@
 //! The report model and its renderers (one per output format). The model is what
 //! `--output json` prints; every other format renders the same facts.
 
+pub mod catalogue;
 pub mod csv;
+pub mod explain;
 pub mod html;
 pub mod human;
 pub mod junit;
 pub mod markdown;
+pub mod render;
 pub mod sarif;
+pub mod scan;
 
-use crate::checks::Status;
-use crate::meta::Severity;
+use crate::kind::StoreKind;
+use crate::results::Status;
 use serde::{Deserialize, Serialize};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub use crate::results::CheckResult;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CheckResult {
-    pub id: String,
-    pub title: String,
-    pub area: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub severity: Option<Severity>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub advisory: bool,
-    pub status: Status,
-    pub message: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub evidence: Vec<String>,
-    /// Exceptions CreateCustomKeyStore returns when this check fails.
-    pub kms_exceptions: Vec<String>,
-    /// ConnectionErrorCodes a store shows when this check fails after creation.
-    pub connection_error_codes: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub remediation: Option<String>,
-    pub duration_ms: u64,
-}
+pub const SCHEMA_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Summary {
@@ -72,8 +56,8 @@ pub struct Tool {
 /// What was checked, and where the facts came from.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Target {
-    /// `cloudhsm` (later: `xks`).
-    pub kind: String,
+    /// The kind of store checked (`any` for a scan row about a whole Region or account).
+    pub kind: StoreKind,
     /// The operation whose outcome is predicted.
     pub operation: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,29 +98,6 @@ pub struct Latency {
     /// TLS handshakes made to the proxy in all.
     pub handshakes: usize,
     pub measured_from: String,
-}
-
-impl Latency {
-    pub fn from_probe(p: &crate::xks::probe::ProbeReport) -> Latency {
-        let t = &p.timings;
-        let (tls_version, cipher_suite) = match &p.tls {
-            Some(Ok(s)) => (Some(s.version.clone()), Some(s.cipher_suite.clone())),
-            _ => (None, None),
-        };
-        Latency {
-            dns_ms: t.dns_ms,
-            connect_ms: t.connect_ms,
-            tls_ms: t.tls_ms,
-            first_byte_ms: t.first_byte_ms,
-            total_ms: t.total_ms,
-            budget_ms: crate::xks::probe::KMS_BUDGET_MS,
-            tls_version,
-            cipher_suite,
-            handshakes: p.handshakes,
-            measured_from:
-                "this machine (KMS connects from its own network in the key store's Region)".into(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -216,13 +177,13 @@ fn verdict(target: &Target, checks: &[CheckResult]) -> Verdict {
     let mut codes: Vec<String> = Vec::new();
     for c in &failing {
         for e in &c.kms_exceptions {
-            if !exceptions.contains(e) {
-                exceptions.push(e.clone());
+            if !exceptions.iter().any(|x| e == x.as_str()) {
+                exceptions.push(e.to_string());
             }
         }
         for e in &c.connection_error_codes {
-            if !codes.contains(e) {
-                codes.push(e.clone());
+            if !codes.iter().any(|x| e == x.as_str()) {
+                codes.push(e.to_string());
             }
         }
     }

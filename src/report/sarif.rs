@@ -116,13 +116,13 @@ fn names(c: &CheckResult) -> String {
     if !c.kms_exceptions.is_empty() {
         out.push_str(&format!(
             " KMS exceptions: {}.",
-            c.kms_exceptions.join(", ")
+            crate::codes::join(&c.kms_exceptions, ", ")
         ));
     }
     if !c.connection_error_codes.is_empty() {
         out.push_str(&format!(
             " ConnectionErrorCodes: {}.",
-            c.connection_error_codes.join(", ")
+            crate::codes::join(&c.connection_error_codes, ", ")
         ));
     }
     out
@@ -137,7 +137,7 @@ fn logical_location(report: &Report) -> Value {
         .or_else(|| t.custom_key_store_name.clone());
     let fqn: Vec<String> = [
         t.region.clone(),
-        Some(t.kind.clone()),
+        Some(t.kind.to_string()),
         resource(report),
         store,
     ]
