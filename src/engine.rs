@@ -315,9 +315,14 @@ pub async fn scan_region(
     let (source, resolved) = open_source(settings, profile.as_deref(), region.as_deref())
         .await
         .map_err(|e| fail(e.0))?;
-    let stores = Facts::read_key_stores(&source)
-        .await
-        .map_err(|e| fail(e.to_string()))?;
+    // The Region's first call holds a --jobs permit like every other: the Regions of a scan
+    // start at once, and `--jobs 1` means one AWS call at a time across all of them.
+    let stores = {
+        let _permit = settings.permits.acquire().await;
+        Facts::read_key_stores(&source)
+            .await
+            .map_err(|e| fail(e.to_string()))?
+    };
     // Stores of a kind that --only/--skip leave no check for are not scanned.
     let cloudhsm_checks =
         checks_for(StoreKind::Cloudhsm, &settings.selection, Stage::Existing).ok();

@@ -1300,6 +1300,12 @@ fn scan_jobs(srv: &Server) {
     let calls = [srv.calls_in(REGION), srv.calls_in(OTHER_REGION)];
     // The same scan, one check and one AWS call at a time across both Regions.
     srv.seed(&two_regions(false));
+    // Every call slowed down, so that calls made at once would overlap here (the Regions'
+    // first calls, DescribeCustomKeyStores, start together).
+    let actions: BTreeSet<&String> = calls[0].keys().chain(calls[1].keys()).collect();
+    for action in actions {
+        srv.faults(json!({"action": action, "delay_ms": 100}));
+    }
     let one = scan_with(srv, "json", &["--jobs", "1"]);
     assert_eq!(one.code, all.code, "{}", one.stderr);
     assert_eq!(scan_statuses(&json_of(&one)), scan_statuses(&v));

@@ -341,6 +341,9 @@ class State:
         # AWS calls being answered now, and the most at once since the last reset.
         self.in_flight = 0
         self.max_in_flight = 0
+        # Bumped by every reset: a call still being answered from before it (a hanging fault, a
+        # delay, a client killed mid-call) is not counted in the new period.
+        self.generation = 0
         self.release = threading.Event()
         # The caller's account: moto serves every passed-through call as this account.
         self.account = ACCOUNT_ID
@@ -354,7 +357,9 @@ class State:
             self.calls = Counter()
             self.calls_by_region = {}
             self.requests = []
-            self.max_in_flight = self.in_flight
+            self.generation += 1
+            self.in_flight = 0
+            self.max_in_flight = 0
             self.account = ACCOUNT_ID
             # Requests left hanging by a fault are let go (they answer an error to nobody).
             self.release.set()
@@ -366,14 +371,17 @@ class State:
             self.calls_by_region.setdefault(region, Counter())[action] += 1
             self.requests.append({"action": action, "params": params, "region": region, "time": time.time()})
 
-    def enter(self) -> None:
+    def enter(self) -> int:
+        """Counts a call in; returns the period it belongs to, for ``leave``."""
         with self.lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return self.generation
 
-    def leave(self) -> None:
+    def leave(self, generation: int) -> None:
         with self.lock:
-            self.in_flight -= 1
+            if generation == self.generation:
+                self.in_flight -= 1
 
     def take_fault(self, action: str, region: str = DEFAULT_REGION) -> Fault | None:
         """The first fault for this action that applies to the Region and has calls left (a
@@ -785,7 +793,7 @@ class CksApp:
         if self.verbose:
             log.info("%s %s %s", region, action, json.dumps(params)[:300])
         # Counted while it is being answered (/_cks/in-flight).
-        self.state.enter()
+        generation = self.state.enter()
         try:
             fault = self.state.take_fault(action, region)
             if fault is not None and fault.delay:
@@ -808,7 +816,7 @@ class CksApp:
                 return resp
             return self.answer(environ, action, action_name, target, params, region, protocol)
         finally:
-            self.state.leave()
+            self.state.leave(generation)
 
     def answer(
         self,
