@@ -9,7 +9,7 @@ Everything it starts listens on 127.0.0.1 only and is stopped on exit, on SIGINT
 when this process dies (each child also exits when its stdin, a pipe from here, closes):
   * tests/live/server.py  -- the local AWS endpoint (moto extended), seeded with a healthy account
   * bench/latency_proxy.py -- one per target, delaying each chunk by --delay-ms each way
-  * the xks_test_proxy example -- the test XKS proxy (tests/support/xks_proxy.rs)
+  * the xks_test_proxy example -- the test XKS proxy (tests/it/support/xks_proxy.rs)
 
 Every loop is bounded in count (--runs, --startup-runs, capped) and in time (--budget-seconds
 for the whole run; each command has a 60 s timeout).
@@ -49,7 +49,7 @@ OTHER_B = "cluster-legacyclusterb"
 ANCHOR = ROOT / "tests/fixtures/certs/rsa2048-pkcs1-sha256-ca.crt"
 CLUSTER_CERT = "rsa2048-pkcs1-sha256-cluster.crt"
 
-# The test XKS proxy's constants (tests/support/xks_proxy.rs).
+# The test XKS proxy's constants (tests/it/support/xks_proxy.rs).
 XKS_HOST = "myproxy.xks.example.com"
 XKS_ENDPOINT = "https://myproxy.xks.example.com"
 XKS_PATH = "/example-prefix/kms/xks/v1"
@@ -207,7 +207,7 @@ def cluster(cid: str, cert_file: str) -> dict[str, Any]:
 
 
 def healthy() -> dict[str, Any]:
-    """The healthy account of tests/live.rs: the cluster under check passes every check; two
+    """The healthy account of tests/it/live.rs: the cluster under check passes every check; two
     other clusters back CloudHSM key stores (so the associated-clusters call is made)."""
     return {
         "region": REGION,

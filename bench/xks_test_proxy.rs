@@ -1,4 +1,4 @@
-//! The test XKS proxy of the integration tests (`tests/support/xks_proxy.rs`), as a program,
+//! The test XKS proxy of the integration tests (`tests/it/support/xks_proxy.rs`), as a program,
 //! for the benchmark (`bench/bench.py`): a healthy proxy with a valid chain, on 127.0.0.1.
 //!
 //! ```text
@@ -13,7 +13,7 @@
 //!
 //! The proxy binds 127.0.0.1:0 (a free port): `TestProxy` takes no port.
 
-#[path = "../tests/support/xks_proxy.rs"]
+#[path = "../tests/it/support/xks_proxy.rs"]
 mod xks_proxy;
 
 use std::io::{BufRead, Write};

@@ -2,7 +2,7 @@
 //!
 //! One function per target in `fuzz/fuzz_targets/`. This file is shared by the fuzz targets
 //! (`#[path = "../harness.rs"] mod harness;`) and by the main package's
-//! `tests/fuzz_regressions.rs`, which replays every seed (`fuzz/corpus/<target>/`) and every
+//! `tests/it/fuzz_regressions.rs`, which replays every seed (`fuzz/corpus/<target>/`) and every
 //! minimized crash (`fuzz/regressions/<target>/`) through exactly the same calls. It must
 //! therefore use nothing but `cks_doctor`, `serde`, `serde_json`, `tokio` and `std` (the
 //! dependencies both packages have).

@@ -16,7 +16,7 @@
 #   cargo +nightly fuzz tmin <target> fuzz/artifacts/<target>/crash-...   (in the repository root)
 #   mkdir -p fuzz/regressions/<target> && cp <minimized input> fuzz/regressions/<target>/
 #
-# tests/fuzz_regressions.rs replays fuzz/regressions/*/ and fuzz/corpus/*/ in `cargo test`.
+# tests/it/fuzz_regressions.rs replays fuzz/regressions/*/ and fuzz/corpus/*/ in `cargo test`.
 # Exit code: 0 when no target crashed, 1 when one did, 2 on a setup or build failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."

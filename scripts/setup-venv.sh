@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates (or updates) the project-local Python virtual environment .venv that the live tests
-# (tests/live.rs, tests/live/server.py) run moto in. Idempotent and fast when up to date: the
+# (tests/it/live.rs, tests/live/server.py) run moto in. Idempotent and fast when up to date: the
 # installed requirements are recorded in .venv/.cks-requirements and pip only runs when
 # tests/live/requirements.txt differs from that stamp.
 #

@@ -7,7 +7,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "scripts/test.sh: cargo is not installed (https://rustup.rs)" >&2
   exit 1
 fi
-# The live tests (tests/live.rs) run moto from the project's Python environment .venv: create
+# The live tests (tests/it/live.rs) run moto from the project's Python environment .venv: create
 # or update it (fast when it is up to date; fails with the reason when Python is unusable).
 scripts/setup-venv.sh
 # Tests must never reach the EC2 instance metadata service or a developer's AWS profile.

@@ -9,7 +9,7 @@
 //! documents disagree and which mappings are inferred rather than documented.
 //!
 //! `docs/error-codes.md` is generated from this table by [`render_markdown`]; the test in
-//! `tests/codes.rs` keeps the two in step (`CKS_BLESS=1 cargo test --test codes` rewrites it).
+//! `tests/it/codes.rs` keeps the two in step (`CKS_BLESS=1 cargo test --test it codes::` rewrites it).
 
 use std::fmt::Write as _;
 
@@ -1439,8 +1439,8 @@ pub fn render_markdown() -> String {
     out.push_str(
         "<!--\n\
          Generated from src/codes.rs by cks_doctor::codes::render_markdown(). Do not edit by hand.\n\
-         tests/codes.rs checks that this file matches the table; to regenerate it, run\n\
-         \x20   CKS_BLESS=1 cargo test --test codes\n\
+         tests/it/codes.rs checks that this file matches the table; to regenerate it, run\n\
+         \x20   CKS_BLESS=1 cargo test --test it codes::\n\
          -->\n\n",
     );
     out.push_str("# cks-doctor error codes\n\n");

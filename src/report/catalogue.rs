@@ -91,8 +91,8 @@ pub fn iam_policy_json() -> String {
     s
 }
 
-/// `docs/checks.md`: every check's metadata, generated. `tests/metadata.rs` keeps the file in
-/// step (`CKS_BLESS=1 cargo test --test metadata` rewrites it).
+/// `docs/checks.md`: every check's metadata, generated. `tests/it/metadata.rs` keeps the file in
+/// step (`CKS_BLESS=1 cargo test --test it metadata::` rewrites it).
 pub fn render_catalogue() -> String {
     use std::fmt::Write as _;
     let checks = catalogue_order(all());
@@ -101,7 +101,7 @@ pub fn render_catalogue() -> String {
         "<!--\n\
          Generated from checks/*.json by cks_doctor::meta::render_catalogue(). Do not edit by hand:\n\
          edit the metadata file of the check, then regenerate this file with\n\
-         \x20   CKS_BLESS=1 cargo test --test metadata\n\
+         \x20   CKS_BLESS=1 cargo test --test it metadata::\n\
          -->\n\n",
     );
     out.push_str("# cks-doctor checks\n\n");

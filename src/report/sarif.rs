@@ -1,4 +1,4 @@
-//! SARIF 2.1.0 (valid against the OASIS schema; `tests/formats.rs` checks it): one run whose
+//! SARIF 2.1.0 (valid against the OASIS schema; `tests/it/formats.rs` checks it): one run whose
 //! driver lists every check that appears in any report as a rule, and one result per check
 //! that needs attention:
 //!

@@ -13,12 +13,8 @@
 //!
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
-#[path = "support/live_server.rs"]
-#[allow(dead_code)]
-mod live_server;
-#[path = "support/xks_proxy.rs"]
-#[allow(dead_code)]
-mod xks_proxy;
+use crate::support::live_server;
+use crate::support::xks_proxy;
 
 use live_server::{root, run_cks_doctor, tmp, Run, Scenario, Scenarios, Server};
 use serde_json::{json, Value};

@@ -3,11 +3,9 @@
 //! `--connect-to`, for every row of requirements §4. Each case asserts the exact exception
 //! and connection error code in the JSON report.
 
-#[path = "support/xks_proxy.rs"]
-#[allow(dead_code)]
-mod xks_proxy;
+use crate::support::xks_proxy;
 
-use assert_cmd::Command;
+use crate::support::bin;
 use serde_json::Value;
 use std::path::PathBuf;
 use xks_proxy::*;
@@ -21,20 +19,6 @@ fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name)
-}
-
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("cks-doctor").unwrap();
-    c.env_remove("CKS_XKS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/cks-doctor-test-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/cks-doctor-test-credentials",
-        )
-        .env("NO_COLOR", "1");
-    c
 }
 
 struct Run {

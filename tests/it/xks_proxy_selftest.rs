@@ -1,9 +1,8 @@
-//! Self-test of the test XKS proxy (tests/support/xks_proxy.rs): a minimal HTTPS client signs
+//! Self-test of the test XKS proxy (tests/it/support/xks_proxy.rs): a minimal HTTPS client signs
 //! with aws-sigv4 (so this is also an interoperability test between aws-sigv4 and the proxy's
 //! independent verifier), and the verifier is checked against AWS's published SigV4 vectors.
 
-#[path = "support/xks_proxy.rs"]
-mod xks_proxy;
+use crate::support::xks_proxy;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};

@@ -1,5 +1,5 @@
-//! Shared by the live test binaries (`tests/live.rs`, `tests/live_vpce.rs`,
-//! `tests/live_diagnose.rs`, `tests/live_faults.rs`): the local AWS
+//! Shared by the live test modules (`tests/it/live.rs`, `tests/it/live_vpce.rs`,
+//! `tests/it/live_diagnose.rs`, `tests/it/live_faults.rs`): the local AWS
 //! endpoint `tests/live/server.py` as a child process (moto extended, with a control API under
 //! `/_cks/`), and the built binary run against it in an environment that can reach no real AWS
 //! configuration or credentials, its JSON report checked for consistency.

@@ -5,10 +5,9 @@
 //! official 2.1.0 schema, the HTML is self-contained and escapes everything, and the secrets
 //! given to the runs never appear in any format.
 
-#[path = "support/xks_proxy.rs"]
-#[allow(dead_code)]
-mod xks_proxy;
+use crate::support::xks_proxy;
 
+use crate::support::bin;
 use assert_cmd::Command;
 use cks_doctor::checks::Status;
 use cks_doctor::report::{csv, html, junit, markdown, sarif, CheckResult, Report, Summary};
@@ -25,23 +24,6 @@ fn root() -> PathBuf {
 
 fn example(name: &str) -> PathBuf {
     root().join("examples").join(name)
-}
-
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("cks-doctor").unwrap();
-    c.env_remove("CKS_KEY_STORE_PASSWORD")
-        .env_remove("CKS_XKS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_REGION")
-        .env_remove("AWS_DEFAULT_REGION")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/cks-doctor-test-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/cks-doctor-test-credentials",
-        )
-        .env("NO_COLOR", "1");
-    c
 }
 
 fn report_of(cmd: &mut Command) -> Report {
@@ -755,7 +737,7 @@ fn renderers_take_an_in_process_report() {
     assert!(html::render(&[]).contains("0 key store(s)"));
 }
 
-/// `CKS_FORMATS_OUT=DIR cargo test --test formats` also writes every format of the test
+/// `CKS_FORMATS_OUT=DIR cargo test --test it formats::` also writes every format of the test
 /// reports to DIR, to look at (all stores in one file, and the XKS store alone).
 #[test]
 fn writes_samples_when_asked() {

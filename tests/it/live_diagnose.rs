@@ -1,7 +1,7 @@
 //! `cks-doctor diagnose` and `cks-doctor scan` through the live path: the built binary's real
 //! AWS SDK clients against `tests/live/server.py` (moto extended with CloudHSM v2, KMS custom
 //! key stores and VPC endpoint services), and, for external key stores, the test XKS proxy
-//! (`tests/support/xks_proxy.rs`) reached with `--connect-to`.
+//! (`tests/it/support/xks_proxy.rs`) reached with `--connect-to`.
 //!
 //! Every ConnectionErrorCode of requirements §1 is diagnosed on a store seeded FAILED with that
 //! code, next to the infrastructure that causes it: the diagnosis names the check that confirms
@@ -19,12 +19,8 @@
 //!
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
-#[path = "support/live_server.rs"]
-#[allow(dead_code)]
-mod live_server;
-#[path = "support/xks_proxy.rs"]
-#[allow(dead_code)]
-mod xks_proxy;
+use crate::support::live_server;
+use crate::support::xks_proxy;
 
 use cks_doctor::codes::{CodeKind, CODES};
 use live_server::{

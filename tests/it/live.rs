@@ -10,9 +10,7 @@
 //!
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
-#[path = "support/live_server.rs"]
-#[allow(dead_code)]
-mod live_server;
+use crate::support::live_server;
 
 use assert_cmd::Command;
 use live_server::{root, run_cks_doctor, tmp, Run, Scenario, Scenarios, Server};
@@ -41,7 +39,7 @@ fn cert(name: &str) -> PathBuf {
 }
 
 // ------------------------------------------------------------------------------------------------
-// the server (Server, Seeded: tests/support/live_server.rs)
+// the server (Server, Seeded: tests/it/support/live_server.rs)
 
 static SERVER: Scenarios = Scenarios::new("live-server.log");
 
@@ -54,7 +52,7 @@ fn seen() -> MutexGuard<'static, BTreeSet<(String, String)>> {
 }
 
 // ------------------------------------------------------------------------------------------------
-// running the binary (Run, run_cks_doctor: tests/support/live_server.rs)
+// running the binary (Run, run_cks_doctor: tests/it/support/live_server.rs)
 
 /// `cks-doctor --output json preflight cloudhsm --cluster-id C --trust-anchor A ...` against the
 /// server, with an environment that can reach no real AWS configuration or credentials.

@@ -202,7 +202,7 @@ fn no_duplicates_and_nothing_outside_the_lists() {
     for code in CODES.iter() {
         assert!(
             allowed.contains(code.name),
-            "{} is not in requirements §1 (typo, or update tests/codes.rs)",
+            "{} is not in requirements §1 (typo, or update tests/it/codes.rs)",
             code.name
         );
     }
@@ -533,7 +533,7 @@ fn docs_error_codes_md_is_up_to_date() {
     }
     let on_disk = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e}; run `CKS_BLESS=1 cargo test --test codes` to create it",
+            "cannot read {}: {e}; run `CKS_BLESS=1 cargo test --test it codes::` to create it",
             path.display()
         )
     });
@@ -548,7 +548,7 @@ fn docs_error_codes_md_is_up_to_date() {
             );
         panic!(
             "{} is out of date with src/codes.rs (first difference at line {line}); \
-             run `CKS_BLESS=1 cargo test --test codes` to regenerate it",
+             run `CKS_BLESS=1 cargo test --test it codes::` to regenerate it",
             path.display()
         );
     }

@@ -294,7 +294,7 @@ fn catalogue_covers_every_check() {
         md.starts_with("<!--"),
         "starts with the generated-file comment"
     );
-    assert!(md.contains("CKS_BLESS=1 cargo test --test metadata"));
+    assert!(md.contains("CKS_BLESS=1 cargo test --test it metadata::"));
     let mut problems = Vec::new();
     for m in metadata() {
         if !md.contains(&format!("### `{}`\n", m.id)) {
@@ -357,7 +357,7 @@ fn catalogue_file_is_up_to_date() {
             .map(|i| format!("first difference at line {}", i + 1))
             .unwrap_or_else(|| "the files differ in length".to_string());
         panic!(
-            "docs/checks.md is out of date ({line}); regenerate it with\n    CKS_BLESS=1 cargo test --test metadata"
+            "docs/checks.md is out of date ({line}); regenerate it with\n    CKS_BLESS=1 cargo test --test it metadata::"
         );
     }
 }

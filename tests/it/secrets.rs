@@ -2,11 +2,9 @@
 //! format, report files, snapshots and debug logs (-vv), searched for the secret, its base64
 //! and its hex.
 
-#[path = "support/xks_proxy.rs"]
-#[allow(dead_code)]
-mod xks_proxy;
+use crate::support::xks_proxy;
 
-use assert_cmd::Command;
+use crate::support::bin;
 use std::path::{Path, PathBuf};
 
 const PASSWORD: &str = "Kms0Password9Secret";
@@ -16,16 +14,6 @@ fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name)
-}
-
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("cks-doctor").unwrap();
-    c.env_remove("CKS_KEY_STORE_PASSWORD")
-        .env_remove("CKS_XKS_SECRET_ACCESS_KEY")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/cks-doctor-test-config")
-        .env("NO_COLOR", "1");
-    c
 }
 
 fn b64(bytes: &[u8], alphabet: &[u8; 64]) -> String {

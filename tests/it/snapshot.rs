@@ -1,12 +1,10 @@
 //! Snapshot capture: what `cks-doctor snapshot` writes loads back as the same facts, and an
 //! offline run on it gives the same results as the run it was captured from.
 
-mod common;
-
+use crate::support::common::*;
 use cks_doctor::facts::recorded::{Recorded, FILES};
 use cks_doctor::facts::{Facts, Source};
 use cks_doctor::input::Request;
-use common::*;
 use std::time::Duration;
 
 async fn statuses(source: Recorded) -> Vec<(String, String, String)> {

@@ -1,5 +1,6 @@
 //! CLI tests: the real binary on the bundled example snapshots and on bad input.
 
+use crate::support::bin;
 use assert_cmd::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -12,23 +13,6 @@ fn root() -> PathBuf {
 
 fn example(name: &str) -> PathBuf {
     root().join("examples").join(name)
-}
-
-/// The binary with an environment that can reach no AWS configuration of the machine.
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("cks-doctor").unwrap();
-    c.env_remove("CKS_KEY_STORE_PASSWORD")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_REGION")
-        .env_remove("AWS_DEFAULT_REGION")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/nonexistent/cks-doctor-test-config")
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            "/nonexistent/cks-doctor-test-credentials",
-        )
-        .env("NO_COLOR", "1");
-    c
 }
 
 fn preflight(dir: &Path, extra: &[&str]) -> Command {

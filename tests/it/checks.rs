@@ -1,11 +1,9 @@
 //! Unit tests of every check on in-memory facts: for each, a passing case and the failing
 //! case(s) with the exact KMS exception and ConnectionErrorCode they predict.
 
-mod common;
-
+use crate::support::common::*;
 use cks_doctor::checks::Status::*;
 use cks_doctor::facts::FactError;
-use common::*;
 use secrecy::SecretString;
 
 const INVALID_CONFIG: &str = "CloudHsmClusterInvalidConfigurationException";

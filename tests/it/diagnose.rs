@@ -1,11 +1,9 @@
 //! `cks-doctor diagnose`: an existing store's ConnectionErrorCode confirmed or ruled out by
 //! the checks, on recorded facts (and, for an external key store, a live test proxy).
 
-#[path = "support/xks_proxy.rs"]
-#[allow(dead_code)]
-mod xks_proxy;
+use crate::support::xks_proxy;
 
-use assert_cmd::Command;
+use crate::support::bin;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -13,14 +11,6 @@ fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name)
-}
-
-fn bin() -> Command {
-    let mut c = Command::cargo_bin("cks-doctor").unwrap();
-    c.env_remove("CKS_XKS_SECRET_ACCESS_KEY")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("NO_COLOR", "1");
-    c
 }
 
 fn diagnose(dir: &Path, args: &[&str]) -> (i32, Value, String) {

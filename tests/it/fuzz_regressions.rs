@@ -8,7 +8,7 @@
 //! Every directory name must be a known target, so that a renamed target cannot silently drop
 //! its inputs.
 
-#[path = "../fuzz/harness.rs"]
+#[path = "../../fuzz/harness.rs"]
 mod harness;
 
 use std::path::{Path, PathBuf};
