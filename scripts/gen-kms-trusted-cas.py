@@ -6,7 +6,7 @@
 REFERENCE_FILE is the list AWS KMS publishes for external key store proxies, in `keytool -list -v`
 format (Alias name, Owner, Issuer, Valid from/until, SHA1 and SHA256 fingerprints, blocks separated by
 lines of asterisks). Relative paths are taken from the repository root; the default is
-../shared/reference/kms-xks-trusted-certificate-authorities.txt.
+reference/kms-xks-trusted-certificate-authorities.txt (the copy the repository carries).
 
 The output is rustfmt-clean: `cargo fmt --check` does not change it. Only the standard library is used.
 """
@@ -17,7 +17,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_SOURCE = "../shared/reference/kms-xks-trusted-certificate-authorities.txt"
+DEFAULT_SOURCE = "reference/kms-xks-trusted-certificate-authorities.txt"
 OUTPUT = os.path.join(ROOT, "src", "xks", "kms_trusted_cas.rs")
 
 FIELD = re.compile(r"^(Alias name|Owner|Issuer): (.*)$")

@@ -13,6 +13,7 @@ mod codes;
 mod diagnose;
 mod formats;
 mod fuzz_regressions;
+mod hermetic;
 mod live;
 mod live_diagnose;
 mod live_faults;
