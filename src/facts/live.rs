@@ -16,6 +16,7 @@ use aws_sdk_kms::error::SdkError;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use futures::future::BoxFuture;
 use std::time::Duration;
 
 /// What the command line says about how to reach AWS.
@@ -392,6 +393,74 @@ impl LiveSource {
             custom_key_stores,
             convert::key_store
         )
+    }
+}
+
+// The reads of the facts layer are the API calls above.
+impl super::Read for LiveSource {
+    fn describe(&self) -> String {
+        LiveSource::describe(self)
+    }
+    fn is_live(&self) -> bool {
+        true
+    }
+    fn describe_clusters<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<Vec<Cluster>>> {
+        Box::pin(LiveSource::describe_clusters(self, ids))
+    }
+    fn describe_security_groups<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<SecurityGroup>>> {
+        Box::pin(LiveSource::describe_security_groups(self, ids))
+    }
+    fn describe_subnets<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<Vec<Subnet>>> {
+        Box::pin(LiveSource::describe_subnets(self, ids))
+    }
+    fn describe_custom_key_stores<'a>(&'a self) -> BoxFuture<'a, Fact<Vec<CustomKeyStore>>> {
+        Box::pin(LiveSource::describe_custom_key_stores(self))
+    }
+    fn describe_route_tables<'a>(
+        &'a self,
+        vpc_ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<RouteTable>>> {
+        Box::pin(LiveSource::describe_route_tables(self, vpc_ids))
+    }
+    fn describe_network_acls<'a>(
+        &'a self,
+        vpc_ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<NetworkAcl>>> {
+        Box::pin(LiveSource::describe_network_acls(self, vpc_ids))
+    }
+    fn describe_vpc_endpoint_service_configurations<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<ServiceConfiguration>>> {
+        Box::pin(LiveSource::describe_vpc_endpoint_service_configurations(
+            self, names,
+        ))
+    }
+    fn describe_vpc_endpoint_service_permissions<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Fact<Vec<AllowedPrincipal>>> {
+        Box::pin(LiveSource::describe_vpc_endpoint_service_permissions(
+            self, id,
+        ))
+    }
+    fn describe_vpc_endpoint_services<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<ServiceDetail>>> {
+        Box::pin(LiveSource::describe_vpc_endpoint_services(self, names))
+    }
+    fn describe_load_balancers<'a>(
+        &'a self,
+        arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<LoadBalancer>>> {
+        Box::pin(LiveSource::describe_load_balancers(self, arns))
+    }
+    fn get_caller_identity<'a>(&'a self) -> BoxFuture<'a, Fact<CallerIdentity>> {
+        Box::pin(LiveSource::get_caller_identity(self))
     }
 }
 

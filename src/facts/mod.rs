@@ -6,14 +6,16 @@
 //! subnets need the cluster; associated clusters need the key store list) are fetched as soon
 //! as what they depend on is known, so independent fetches overlap.
 
+pub mod kind;
 pub mod live;
 pub mod model;
 pub mod recorded;
 pub mod shared;
 
 use crate::input::Request;
+use futures::future::BoxFuture;
+pub use kind::{FactKind, FetchCounts};
 use model::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
@@ -50,186 +52,70 @@ pub enum Source {
     Shared(Arc<shared::Shared>),
 }
 
-impl Source {
-    pub fn describe(&self) -> String {
-        match self {
-            Source::Live(l) => l.describe(),
-            Source::Recorded(r) => r.describe(),
-            Source::Shared(s) => s.inner().describe(),
-        }
-    }
-    pub fn is_live(&self) -> bool {
-        match self {
-            Source::Live(_) => true,
-            Source::Recorded(_) => false,
-            Source::Shared(s) => s.inner().is_live(),
-        }
-    }
-    async fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
-        match self {
-            Source::Live(l) => l.describe_clusters(ids).await,
-            Source::Recorded(r) => r.describe_clusters(ids),
-            Source::Shared(s) => Box::pin(s.describe_clusters(ids)).await,
-        }
-    }
+/// What every source of facts answers: one read per AWS call the facts layer makes. The live
+/// source calls the APIs, the recorded one filters snapshot files, the shared one (a scan's
+/// Region) answers from what it read for all the Region's stores and passes the rest on.
+pub trait Read: Send + Sync {
+    /// Where the facts come from, for the report ("AWS APIs in us-east-1", "snapshot DIR").
+    fn describe(&self) -> String;
+    fn is_live(&self) -> bool;
+    fn describe_clusters<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<Vec<Cluster>>>;
     /// As `describe_clusters`, each cluster behind an `Arc` (a scan's Region holds them once).
-    async fn describe_clusters_shared(&self, ids: &[String]) -> Fact<Vec<Arc<Cluster>>> {
-        match self {
-            Source::Shared(s) => Box::pin(s.describe_clusters_shared(ids)).await,
-            other => Ok(other
+    fn describe_clusters_shared<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<Arc<Cluster>>>> {
+        Box::pin(async move {
+            Ok(self
                 .describe_clusters(ids)
                 .await?
                 .into_iter()
                 .map(Arc::new)
-                .collect()),
-        }
+                .collect())
+        })
     }
-    async fn describe_security_groups(&self, ids: &[String]) -> Fact<Vec<SecurityGroup>> {
-        match self {
-            Source::Live(l) => l.describe_security_groups(ids).await,
-            Source::Recorded(r) => r.describe_security_groups(ids),
-            Source::Shared(s) => Box::pin(s.describe_security_groups(ids)).await,
-        }
-    }
-    async fn describe_subnets(&self, ids: &[String]) -> Fact<Vec<Subnet>> {
-        match self {
-            Source::Live(l) => l.describe_subnets(ids).await,
-            Source::Recorded(r) => r.describe_subnets(ids),
-            Source::Shared(s) => Box::pin(s.describe_subnets(ids)).await,
-        }
-    }
-    async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
-        match self {
-            Source::Live(l) => l.describe_custom_key_stores().await,
-            Source::Recorded(r) => r.describe_custom_key_stores(),
-            Source::Shared(s) => Box::pin(s.describe_custom_key_stores()).await,
-        }
-    }
-    async fn describe_route_tables(&self, vpc_ids: &[String]) -> Fact<Vec<RouteTable>> {
-        match self {
-            Source::Live(l) => l.describe_route_tables(vpc_ids).await,
-            Source::Recorded(r) => r.describe_route_tables(vpc_ids),
-            Source::Shared(s) => Box::pin(s.describe_route_tables(vpc_ids)).await,
-        }
-    }
-    async fn describe_network_acls(&self, vpc_ids: &[String]) -> Fact<Vec<NetworkAcl>> {
-        match self {
-            Source::Live(l) => l.describe_network_acls(vpc_ids).await,
-            Source::Recorded(r) => r.describe_network_acls(vpc_ids),
-            Source::Shared(s) => Box::pin(s.describe_network_acls(vpc_ids)).await,
-        }
-    }
-    async fn describe_vpc_endpoint_service_configurations(
-        &self,
-        name: &[String],
-    ) -> Fact<Vec<ServiceConfiguration>> {
-        match self {
-            Source::Live(l) => l.describe_vpc_endpoint_service_configurations(name).await,
-            Source::Recorded(r) => r.describe_vpc_endpoint_service_configurations(name),
-            Source::Shared(s) => {
-                Box::pin(s.describe_vpc_endpoint_service_configurations(name)).await
-            }
-        }
-    }
-    async fn describe_vpc_endpoint_service_permissions(
-        &self,
-        id: &str,
-    ) -> Fact<Vec<AllowedPrincipal>> {
-        match self {
-            Source::Live(l) => l.describe_vpc_endpoint_service_permissions(id).await,
-            Source::Recorded(r) => r.describe_vpc_endpoint_service_permissions(id),
-            Source::Shared(s) => Box::pin(s.describe_vpc_endpoint_service_permissions(id)).await,
-        }
-    }
-    async fn describe_vpc_endpoint_services(&self, name: &[String]) -> Fact<Vec<ServiceDetail>> {
-        match self {
-            Source::Live(l) => l.describe_vpc_endpoint_services(name).await,
-            Source::Recorded(r) => r.describe_vpc_endpoint_services(name),
-            Source::Shared(s) => Box::pin(s.describe_vpc_endpoint_services(name)).await,
-        }
-    }
-    async fn describe_load_balancers(&self, arns: &[String]) -> Fact<Vec<LoadBalancer>> {
-        match self {
-            Source::Live(l) => l.describe_load_balancers(arns).await,
-            Source::Recorded(r) => r.describe_load_balancers(arns),
-            Source::Shared(s) => Box::pin(s.describe_load_balancers(arns)).await,
-        }
-    }
-    async fn get_caller_identity(&self) -> Fact<CallerIdentity> {
-        match self {
-            Source::Live(l) => l.get_caller_identity().await,
-            Source::Recorded(r) => r.get_caller_identity(),
-            Source::Shared(s) => Box::pin(s.get_caller_identity()).await,
-        }
-    }
+    fn describe_security_groups<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<SecurityGroup>>>;
+    fn describe_subnets<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<Vec<Subnet>>>;
+    fn describe_custom_key_stores<'a>(&'a self) -> BoxFuture<'a, Fact<Vec<CustomKeyStore>>>;
+    fn describe_route_tables<'a>(
+        &'a self,
+        vpc_ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<RouteTable>>>;
+    fn describe_network_acls<'a>(
+        &'a self,
+        vpc_ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<NetworkAcl>>>;
+    fn describe_vpc_endpoint_service_configurations<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<ServiceConfiguration>>>;
+    fn describe_vpc_endpoint_service_permissions<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Fact<Vec<AllowedPrincipal>>>;
+    fn describe_vpc_endpoint_services<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<ServiceDetail>>>;
+    fn describe_load_balancers<'a>(
+        &'a self,
+        arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<LoadBalancer>>>;
+    fn get_caller_identity<'a>(&'a self) -> BoxFuture<'a, Fact<CallerIdentity>>;
 }
 
-/// How many times each fact was fetched from the source (for tests and `--verbose`).
-#[derive(Debug, Default)]
-pub struct FetchCounts {
-    pub clusters: AtomicUsize,
-    pub security_groups: AtomicUsize,
-    pub subnets: AtomicUsize,
-    pub custom_key_stores: AtomicUsize,
-    pub associated_clusters: AtomicUsize,
-    pub route_tables: AtomicUsize,
-    pub network_acls: AtomicUsize,
-    pub vpce_configurations: AtomicUsize,
-    pub vpce_permissions: AtomicUsize,
-    pub vpce_services: AtomicUsize,
-    pub load_balancers: AtomicUsize,
-    pub caller_identity: AtomicUsize,
-}
-
-impl FetchCounts {
-    pub fn snapshot(&self) -> [(&'static str, usize); 12] {
-        [
-            (
-                "cloudhsmv2:DescribeClusters",
-                self.clusters.load(Ordering::Relaxed),
-            ),
-            (
-                "ec2:DescribeSecurityGroups",
-                self.security_groups.load(Ordering::Relaxed),
-            ),
-            ("ec2:DescribeSubnets", self.subnets.load(Ordering::Relaxed)),
-            (
-                "kms:DescribeCustomKeyStores",
-                self.custom_key_stores.load(Ordering::Relaxed),
-            ),
-            (
-                "cloudhsmv2:DescribeClusters (associated clusters)",
-                self.associated_clusters.load(Ordering::Relaxed),
-            ),
-            (
-                "ec2:DescribeRouteTables",
-                self.route_tables.load(Ordering::Relaxed),
-            ),
-            (
-                "ec2:DescribeNetworkAcls",
-                self.network_acls.load(Ordering::Relaxed),
-            ),
-            (
-                "ec2:DescribeVpcEndpointServiceConfigurations",
-                self.vpce_configurations.load(Ordering::Relaxed),
-            ),
-            (
-                "ec2:DescribeVpcEndpointServicePermissions",
-                self.vpce_permissions.load(Ordering::Relaxed),
-            ),
-            (
-                "ec2:DescribeVpcEndpointServices",
-                self.vpce_services.load(Ordering::Relaxed),
-            ),
-            (
-                "elasticloadbalancing:DescribeLoadBalancers",
-                self.load_balancers.load(Ordering::Relaxed),
-            ),
-            (
-                "sts:GetCallerIdentity",
-                self.caller_identity.load(Ordering::Relaxed),
-            ),
-        ]
+/// A source is read through [`Read`], whichever it is.
+impl std::ops::Deref for Source {
+    type Target = dyn Read;
+    fn deref(&self) -> &(dyn Read + 'static) {
+        match self {
+            Source::Live(l) => l,
+            Source::Recorded(r) => r,
+            Source::Shared(s) => &**s,
+        }
     }
 }
 
@@ -238,6 +124,12 @@ pub struct Facts {
     pub request: Request,
     source: Source,
     pub counts: FetchCounts,
+    cells: Cells,
+}
+
+/// One cell per fact: empty until the first check asks, then the one answer every check reads.
+#[derive(Default)]
+struct Cells {
     cluster: OnceCell<Fact<Option<Cluster>>>,
     security_group: OnceCell<Fact<Option<SecurityGroup>>>,
     subnets: OnceCell<Fact<Vec<Subnet>>>,
@@ -272,7 +164,7 @@ impl Facts {
         stores: Vec<CustomKeyStore>,
     ) -> Arc<Facts> {
         let facts = Self::make(request, source, Some(Ok(stores)));
-        facts.counts.custom_key_stores.store(1, Ordering::Relaxed);
+        facts.counts.set(FactKind::KeyStores, 1);
         facts
     }
 
@@ -290,19 +182,10 @@ impl Facts {
             request,
             source,
             counts: FetchCounts::default(),
-            cluster: OnceCell::new(),
-            security_group: OnceCell::new(),
-            subnets: OnceCell::new(),
-            key_stores: OnceCell::new_with(key_stores),
-            associated_clusters: OnceCell::new(),
-            route_tables: OnceCell::new(),
-            network_acls: OnceCell::new(),
-            xks_probe: OnceCell::new(),
-            vpce_configuration: OnceCell::new(),
-            vpce_permissions: OnceCell::new(),
-            vpce_service: OnceCell::new(),
-            load_balancers: OnceCell::new(),
-            caller_identity: OnceCell::new(),
+            cells: Cells {
+                key_stores: OnceCell::new_with(key_stores),
+                ..Cells::default()
+            },
         })
     }
 
@@ -312,12 +195,13 @@ impl Facts {
 
     /// The cluster named in the request: `Ok(None)` when DescribeClusters does not return it.
     pub async fn cluster(&self) -> &Fact<Option<Cluster>> {
-        self.cluster
+        self.cells
+            .cluster
             .get_or_init(|| async {
                 let Some(id) = self.request.cluster_id() else {
                     return Ok(None);
                 };
-                self.counts.clusters.fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::Cluster);
                 let found = self.source.describe_clusters(&[id.to_string()]).await?;
                 Ok(found.into_iter().find(|c| c.cluster_id == id))
             })
@@ -326,7 +210,8 @@ impl Facts {
 
     /// The cluster's security group (`Cluster.SecurityGroup`): `Ok(None)` when it no longer exists.
     pub async fn security_group(&self) -> &Fact<Option<SecurityGroup>> {
-        self.security_group
+        self.cells
+            .security_group
             .get_or_init(|| async {
                 let group_id = match self.cluster().await {
                     Ok(Some(c)) => match &c.security_group {
@@ -336,7 +221,7 @@ impl Facts {
                     Ok(None) => return blocked("the cluster was not found"),
                     Err(e) => return Err(e.clone()),
                 };
-                self.counts.security_groups.fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::SecurityGroup);
                 let groups = self
                     .source
                     .describe_security_groups(&[group_id.clone()])
@@ -349,7 +234,8 @@ impl Facts {
     /// Every subnet in `Cluster.SubnetMapping`, in one DescribeSubnets call. Subnets that no
     /// longer exist are simply absent.
     pub async fn subnets(&self) -> &Fact<Vec<Subnet>> {
-        self.subnets
+        self.cells
+            .subnets
             .get_or_init(|| async {
                 let ids: Vec<String> = match self.cluster().await {
                     Ok(Some(c)) => c.subnet_mapping.values().cloned().collect(),
@@ -359,7 +245,7 @@ impl Facts {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                self.counts.subnets.fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::Subnets);
                 self.source.describe_subnets(&ids).await
             })
             .await
@@ -367,11 +253,10 @@ impl Facts {
 
     /// Every custom key store of the account in this Region (all pages).
     pub async fn key_stores(&self) -> &Fact<Vec<CustomKeyStore>> {
-        self.key_stores
+        self.cells
+            .key_stores
             .get_or_init(|| async {
-                self.counts
-                    .custom_key_stores
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::KeyStores);
                 self.source.describe_custom_key_stores().await
             })
             .await
@@ -380,7 +265,8 @@ impl Facts {
     /// The clusters associated with the account's CloudHSM key stores, other than the
     /// requested cluster, in one DescribeClusters call. Clusters that no longer exist are absent.
     pub async fn associated_clusters(&self) -> &Fact<Vec<Arc<Cluster>>> {
-        self.associated_clusters
+        self.cells
+            .associated_clusters
             .get_or_init(|| async {
                 let own = self.request.cluster_id().unwrap_or_default();
                 let mut ids: Vec<String> = match self.key_stores().await {
@@ -397,9 +283,7 @@ impl Facts {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                self.counts
-                    .associated_clusters
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::AssociatedClusters);
                 self.source.describe_clusters_shared(&ids).await
             })
             .await
@@ -408,7 +292,8 @@ impl Facts {
     /// The XKS proxy as KMS would see it (one probe per run, shared by every XKS check);
     /// `None` when the request is not an external key store or its endpoint is not usable.
     pub async fn xks_probe(&self) -> Option<&crate::xks::probe::ProbeReport> {
-        self.xks_probe
+        self.cells
+            .xks_probe
             .get_or_init(|| async {
                 let x = self.request.xks()?;
                 // KMS contacts a proxy behind a VPC endpoint service only when it connects.
@@ -441,12 +326,11 @@ impl Facts {
     /// The endpoint service's configuration, when this account owns it (only the owner can
     /// read it): `Ok(None)` when no service of this account has that name.
     pub async fn vpce_configuration(&self) -> &Fact<Option<ServiceConfiguration>> {
-        self.vpce_configuration
+        self.cells
+            .vpce_configuration
             .get_or_init(|| async {
                 let name = self.vpce_name()?;
-                self.counts
-                    .vpce_configurations
-                    .fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::VpceConfiguration);
                 let found = self
                     .source
                     .describe_vpc_endpoint_service_configurations(std::slice::from_ref(&name))
@@ -458,14 +342,15 @@ impl Facts {
 
     /// Who may connect to the service (owner only).
     pub async fn vpce_permissions(&self) -> &Fact<Vec<AllowedPrincipal>> {
-        self.vpce_permissions
+        self.cells
+            .vpce_permissions
             .get_or_init(|| async {
                 let id = match self.vpce_configuration().await {
                     Ok(Some(c)) => c.service_id.clone(),
                     Ok(None) => return blocked("this account does not own the endpoint service"),
                     Err(e) => return Err(e.clone()),
                 };
-                self.counts.vpce_permissions.fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::VpcePermissions);
                 self.source
                     .describe_vpc_endpoint_service_permissions(&id)
                     .await
@@ -476,10 +361,11 @@ impl Facts {
     /// The service as a consumer sees it (also for services of another account that this
     /// account may connect to): `Ok(None)` when it is not visible.
     pub async fn vpce_service(&self) -> &Fact<Option<ServiceDetail>> {
-        self.vpce_service
+        self.cells
+            .vpce_service
             .get_or_init(|| async {
                 let name = self.vpce_name()?;
-                self.counts.vpce_services.fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::VpceService);
                 let found = self
                     .source
                     .describe_vpc_endpoint_services(std::slice::from_ref(&name))
@@ -491,7 +377,8 @@ impl Facts {
 
     /// The load balancers behind the service (owner only), in one call.
     pub async fn load_balancers(&self) -> &Fact<Vec<LoadBalancer>> {
-        self.load_balancers
+        self.cells
+            .load_balancers
             .get_or_init(|| async {
                 let arns: Vec<String> = match self.vpce_configuration().await {
                     Ok(Some(c)) => c
@@ -506,7 +393,7 @@ impl Facts {
                 if arns.is_empty() {
                     return Ok(Vec::new());
                 }
-                self.counts.load_balancers.fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::LoadBalancers);
                 self.source.describe_load_balancers(&arns).await
             })
             .await
@@ -514,9 +401,10 @@ impl Facts {
 
     /// The account the tool runs as.
     pub async fn caller_identity(&self) -> &Fact<CallerIdentity> {
-        self.caller_identity
+        self.cells
+            .caller_identity
             .get_or_init(|| async {
-                self.counts.caller_identity.fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::CallerIdentity);
                 self.source.get_caller_identity().await
             })
             .await
@@ -527,9 +415,10 @@ impl Facts {
     /// is known, whatever order the checks happen to await them in. Each fact is still fetched
     /// once: the checks then find it fetched or in flight.
     pub fn prefetch(self: &Arc<Self>, iam_actions: &std::collections::BTreeSet<&str>) {
+        let wants = |kind: FactKind| iam_actions.contains(kind.info().iam_action);
         macro_rules! start {
-            ($($action:literal => $fact:ident),* $(,)?) => {$(
-                if iam_actions.contains($action) {
+            ($($kind:ident => $fact:ident),* $(,)?) => {$(
+                if wants(FactKind::$kind) {
                     let facts = self.clone();
                     tokio::spawn(async move {
                         let _ = facts.$fact().await;
@@ -538,18 +427,19 @@ impl Facts {
             )*};
         }
         start! {
-            "cloudhsm:DescribeClusters" => cluster,
-            "kms:DescribeCustomKeyStores" => key_stores,
-            "ec2:DescribeSecurityGroups" => security_group,
-            "ec2:DescribeSubnets" => subnets,
-            "ec2:DescribeRouteTables" => route_tables,
-            "ec2:DescribeNetworkAcls" => network_acls,
-            "ec2:DescribeVpcEndpointServiceConfigurations" => vpce_configuration,
-            "ec2:DescribeVpcEndpointServicePermissions" => vpce_permissions,
-            "elasticloadbalancing:DescribeLoadBalancers" => load_balancers,
+            Cluster => cluster,
+            KeyStores => key_stores,
+            SecurityGroup => security_group,
+            Subnets => subnets,
+            RouteTables => route_tables,
+            NetworkAcls => network_acls,
+            VpceConfiguration => vpce_configuration,
+            VpcePermissions => vpce_permissions,
+            LoadBalancers => load_balancers,
         }
-        if iam_actions.contains("cloudhsm:DescribeClusters")
-            && iam_actions.contains("kms:DescribeCustomKeyStores")
+        // The other key stores' clusters need both reads.
+        if wants(FactKind::AssociatedClusters)
+            && wants(FactKind::KeyStores)
             && self.request.cluster_id().is_some()
         {
             let facts = self.clone();
@@ -561,7 +451,7 @@ impl Facts {
 
     /// The probe if it already ran (for the report), without starting it.
     pub fn xks_probe_if_run(&self) -> Option<&crate::xks::probe::ProbeReport> {
-        self.xks_probe.get().and_then(Option::as_ref)
+        self.cells.xks_probe.get().and_then(Option::as_ref)
     }
 
     /// The cluster VPC's id, or why it is not known.
@@ -578,10 +468,11 @@ impl Facts {
 
     /// Every route table of the cluster's VPC (the main table applies to unassociated subnets).
     pub async fn route_tables(&self) -> &Fact<Vec<RouteTable>> {
-        self.route_tables
+        self.cells
+            .route_tables
             .get_or_init(|| async {
                 let vpc = self.vpc_id().await?;
-                self.counts.route_tables.fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::RouteTables);
                 self.source.describe_route_tables(&[vpc]).await
             })
             .await
@@ -589,10 +480,11 @@ impl Facts {
 
     /// Every network ACL of the cluster's VPC.
     pub async fn network_acls(&self) -> &Fact<Vec<NetworkAcl>> {
-        self.network_acls
+        self.cells
+            .network_acls
             .get_or_init(|| async {
                 let vpc = self.vpc_id().await?;
-                self.counts.network_acls.fetch_add(1, Ordering::Relaxed);
+                self.counts.add(FactKind::NetworkAcls);
                 self.source.describe_network_acls(&[vpc]).await
             })
             .await
@@ -601,7 +493,7 @@ impl Facts {
     /// Reads every fact the request needs (concurrently, each once) for `cks-doctor snapshot`.
     /// Facts that could not be read are left out and listed with the reason; a cluster that
     /// does not exist is recorded as an empty list, as the AWS CLI would print it.
-    pub async fn capture(&self) -> (recorded::Capture, Vec<(&'static str, FactError)>) {
+    pub async fn capture(&self) -> (recorded::Recorded, Vec<(&'static str, FactError)>) {
         let cloudhsm = self.request.cluster_id().is_some();
         let vpce = self
             .request
@@ -646,16 +538,16 @@ impl Facts {
                 }
             }
         }
-        let mut capture = recorded::Capture::default();
+        let mut capture = recorded::Recorded::default();
         capture.custom_key_stores = take(
             &mut errors,
-            recorded::CUSTOM_KEY_STORES.file,
+            FactKind::KeyStores.file().file,
             stores.as_ref().map(Clone::clone),
         );
         if let Some(caller) = caller {
             capture.caller_identity = take(
                 &mut errors,
-                recorded::CALLER_IDENTITY.file,
+                FactKind::CallerIdentity.file().file,
                 caller.as_ref().map(Clone::clone),
             );
         }
@@ -667,48 +559,50 @@ impl Facts {
                         .chain(a.iter().map(|x| Cluster::clone(x)))
                         .collect(),
                 ),
-                (Err(e), _) | (_, Err(e)) => take(&mut errors, recorded::CLUSTERS.file, Err(e)),
+                (Err(e), _) | (_, Err(e)) => {
+                    take(&mut errors, FactKind::Cluster.file().file, Err(e))
+                }
             };
             capture.security_groups = take(
                 &mut errors,
-                recorded::SECURITY_GROUPS.file,
+                FactKind::SecurityGroup.file().file,
                 group.as_ref().map(|g| g.iter().cloned().collect()),
             );
             capture.subnets = take(
                 &mut errors,
-                recorded::SUBNETS.file,
+                FactKind::Subnets.file().file,
                 subnets.as_ref().map(Clone::clone),
             );
             capture.route_tables = take(
                 &mut errors,
-                recorded::ROUTE_TABLES.file,
+                FactKind::RouteTables.file().file,
                 routes.as_ref().map(Clone::clone),
             );
             capture.network_acls = take(
                 &mut errors,
-                recorded::NETWORK_ACLS.file,
+                FactKind::NetworkAcls.file().file,
                 acls.as_ref().map(Clone::clone),
             );
         }
         if vpce {
             capture.vpce_configurations = take(
                 &mut errors,
-                recorded::VPCE_CONFIGURATIONS.file,
+                FactKind::VpceConfiguration.file().file,
                 config.as_ref().map(|c| c.iter().cloned().collect()),
             );
             capture.vpce_permissions = take(
                 &mut errors,
-                recorded::VPCE_PERMISSIONS.file,
+                FactKind::VpcePermissions.file().file,
                 permissions.as_ref().map(Clone::clone),
             );
             capture.vpce_services = take(
                 &mut errors,
-                recorded::VPCE_SERVICES.file,
+                FactKind::VpceService.file().file,
                 service.as_ref().map(|d| d.iter().cloned().collect()),
             );
             capture.load_balancers = take(
                 &mut errors,
-                recorded::LOAD_BALANCERS.file,
+                FactKind::LoadBalancers.file().file,
                 lbs.as_ref().map(Clone::clone),
             );
         }

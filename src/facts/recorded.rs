@@ -6,81 +6,25 @@
 
 use super::model::*;
 use super::{Fact, FactError};
+use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
 
-/// One recorded fact: the snapshot file it lives in and the AWS CLI command that prints it.
-pub struct FactFile {
-    pub file: &'static str,
-    pub command: &'static str,
-}
+use super::kind::FactKind;
+pub use super::kind::{FactFile, FILES};
 
-pub const CLUSTERS: FactFile = FactFile {
-    file: "cloudhsmv2-describe-clusters.json",
-    command:
-        "aws cloudhsmv2 describe-clusters --filters clusterIds=<id>,<associated ids> --output json",
-};
-pub const SECURITY_GROUPS: FactFile = FactFile {
-    file: "ec2-describe-security-groups.json",
-    command: "aws ec2 describe-security-groups --group-ids <cluster security group> --output json",
-};
-pub const SUBNETS: FactFile = FactFile {
-    file: "ec2-describe-subnets.json",
-    command:
-        "aws ec2 describe-subnets --filters Name=subnet-id,Values=<cluster subnets> --output json",
-};
-pub const CUSTOM_KEY_STORES: FactFile = FactFile {
-    file: "kms-describe-custom-key-stores.json",
-    command: "aws kms describe-custom-key-stores --output json",
-};
-
-pub const ROUTE_TABLES: FactFile = FactFile {
-    file: "ec2-describe-route-tables.json",
-    command:
-        "aws ec2 describe-route-tables --filters Name=vpc-id,Values=<cluster VPC> --output json",
-};
-pub const NETWORK_ACLS: FactFile = FactFile {
-    file: "ec2-describe-network-acls.json",
-    command:
-        "aws ec2 describe-network-acls --filters Name=vpc-id,Values=<cluster VPC> --output json",
-};
-
-pub const VPCE_CONFIGURATIONS: FactFile = FactFile {
-    file: "ec2-describe-vpc-endpoint-service-configurations.json",
-    command: "aws ec2 describe-vpc-endpoint-service-configurations --filters Name=service-name,Values=<service name> --output json",
-};
-pub const VPCE_PERMISSIONS: FactFile = FactFile {
-    file: "ec2-describe-vpc-endpoint-service-permissions.json",
-    command:
-        "aws ec2 describe-vpc-endpoint-service-permissions --service-id <vpce-svc-id> --output json",
-};
-pub const VPCE_SERVICES: FactFile = FactFile {
-    file: "ec2-describe-vpc-endpoint-services.json",
-    command: "aws ec2 describe-vpc-endpoint-services --filters Name=service-name,Values=<service name> --output json",
-};
-pub const LOAD_BALANCERS: FactFile = FactFile {
-    file: "elbv2-describe-load-balancers.json",
-    command: "aws elbv2 describe-load-balancers --load-balancer-arns <NLB ARNs of the service> --output json",
-};
-pub const CALLER_IDENTITY: FactFile = FactFile {
-    file: "sts-get-caller-identity.json",
-    command: "aws sts get-caller-identity --output json",
-};
-
-/// Every snapshot file this version reads.
-pub const FILES: &[&FactFile] = &[
-    &CLUSTERS,
-    &SECURITY_GROUPS,
-    &SUBNETS,
-    &CUSTOM_KEY_STORES,
-    &ROUTE_TABLES,
-    &NETWORK_ACLS,
-    &VPCE_CONFIGURATIONS,
-    &VPCE_PERMISSIONS,
-    &VPCE_SERVICES,
-    &LOAD_BALANCERS,
-    &CALLER_IDENTITY,
-];
+// The files, as the descriptors of their fact kinds name them.
+const CLUSTERS: &FactFile = FactKind::Cluster.file();
+const SECURITY_GROUPS: &FactFile = FactKind::SecurityGroup.file();
+const SUBNETS: &FactFile = FactKind::Subnets.file();
+const CUSTOM_KEY_STORES: &FactFile = FactKind::KeyStores.file();
+const ROUTE_TABLES: &FactFile = FactKind::RouteTables.file();
+const NETWORK_ACLS: &FactFile = FactKind::NetworkAcls.file();
+const VPCE_CONFIGURATIONS: &FactFile = FactKind::VpceConfiguration.file();
+const VPCE_PERMISSIONS: &FactFile = FactKind::VpcePermissions.file();
+const VPCE_SERVICES: &FactFile = FactKind::VpceService.file();
+const LOAD_BALANCERS: &FactFile = FactKind::LoadBalancers.file();
+const CALLER_IDENTITY: &FactFile = FactKind::CallerIdentity.file();
 
 /// A snapshot file that exists but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +34,8 @@ pub struct SnapshotError {
     pub reason: String,
 }
 
-/// Facts held in memory, loaded from a snapshot directory or built directly (tests).
+/// Facts held in memory: loaded from a snapshot directory, built directly (tests), or read
+/// from AWS by `cks-doctor snapshot` to be written as one (each `None` is a fact not held).
 #[derive(Debug, Default, Clone)]
 pub struct Recorded {
     pub origin: String,
@@ -295,20 +240,84 @@ impl Recorded {
     }
 }
 
-/// Facts to record with `cks-doctor snapshot`: each `None` is a fact that could not be read.
-#[derive(Debug, Default)]
-pub struct Capture {
-    pub clusters: Option<Vec<Cluster>>,
-    pub security_groups: Option<Vec<SecurityGroup>>,
-    pub subnets: Option<Vec<Subnet>>,
-    pub custom_key_stores: Option<Vec<CustomKeyStore>>,
-    pub route_tables: Option<Vec<RouteTable>>,
-    pub network_acls: Option<Vec<NetworkAcl>>,
-    pub vpce_configurations: Option<Vec<ServiceConfiguration>>,
-    pub vpce_permissions: Option<Vec<AllowedPrincipal>>,
-    pub vpce_services: Option<Vec<ServiceDetail>>,
-    pub load_balancers: Option<Vec<LoadBalancer>>,
-    pub caller_identity: Option<CallerIdentity>,
+// The reads of the facts layer are the snapshot files above, filtered as the API would.
+impl super::Read for Recorded {
+    fn describe(&self) -> String {
+        Recorded::describe(self)
+    }
+    fn is_live(&self) -> bool {
+        false
+    }
+    fn describe_clusters<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<Vec<Cluster>>> {
+        Box::pin(std::future::ready(Recorded::describe_clusters(self, ids)))
+    }
+    fn describe_security_groups<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<SecurityGroup>>> {
+        Box::pin(std::future::ready(Recorded::describe_security_groups(
+            self, ids,
+        )))
+    }
+    fn describe_subnets<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<Vec<Subnet>>> {
+        Box::pin(std::future::ready(Recorded::describe_subnets(self, ids)))
+    }
+    fn describe_custom_key_stores<'a>(&'a self) -> BoxFuture<'a, Fact<Vec<CustomKeyStore>>> {
+        Box::pin(std::future::ready(Recorded::describe_custom_key_stores(
+            self,
+        )))
+    }
+    fn describe_route_tables<'a>(
+        &'a self,
+        vpc_ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<RouteTable>>> {
+        Box::pin(std::future::ready(Recorded::describe_route_tables(
+            self, vpc_ids,
+        )))
+    }
+    fn describe_network_acls<'a>(
+        &'a self,
+        vpc_ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<NetworkAcl>>> {
+        Box::pin(std::future::ready(Recorded::describe_network_acls(
+            self, vpc_ids,
+        )))
+    }
+    fn describe_vpc_endpoint_service_configurations<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<ServiceConfiguration>>> {
+        Box::pin(std::future::ready(
+            Recorded::describe_vpc_endpoint_service_configurations(self, names),
+        ))
+    }
+    fn describe_vpc_endpoint_service_permissions<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Fact<Vec<AllowedPrincipal>>> {
+        Box::pin(std::future::ready(
+            Recorded::describe_vpc_endpoint_service_permissions(self, id),
+        ))
+    }
+    fn describe_vpc_endpoint_services<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<ServiceDetail>>> {
+        Box::pin(std::future::ready(
+            Recorded::describe_vpc_endpoint_services(self, names),
+        ))
+    }
+    fn describe_load_balancers<'a>(
+        &'a self,
+        arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<LoadBalancer>>> {
+        Box::pin(std::future::ready(Recorded::describe_load_balancers(
+            self, arns,
+        )))
+    }
+    fn get_caller_identity<'a>(&'a self) -> BoxFuture<'a, Fact<CallerIdentity>> {
+        Box::pin(std::future::ready(Recorded::get_caller_identity(self)))
+    }
 }
 
 fn write_json<T: serde::Serialize>(
@@ -323,8 +332,8 @@ fn write_json<T: serde::Serialize>(
     Ok(path)
 }
 
-impl Capture {
-    /// Writes every captured fact in the AWS CLI's `--output json` shape; returns the files written.
+impl Recorded {
+    /// Writes every fact held (those `cks-doctor snapshot` could read) in the AWS CLI's `--output json` shape; returns the files written.
     pub fn write_dir(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
         let mut written = Vec::new();

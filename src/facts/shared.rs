@@ -11,7 +11,8 @@
 //! the number of stores.
 
 use super::model::*;
-use super::{Fact, Source};
+use super::{Fact, Read, Source};
+use futures::future::BoxFuture;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -297,100 +298,142 @@ impl Shared {
     pub fn inner(&self) -> &Source {
         &self.inner
     }
+}
 
-    pub(super) async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
-        self.inner.describe_custom_key_stores().await
+impl Read for Shared {
+    fn describe(&self) -> String {
+        self.inner.describe()
     }
-    pub(super) async fn get_caller_identity(&self) -> Fact<CallerIdentity> {
-        self.caller_identity
-            .get_or_init(|| self.inner.get_caller_identity())
-            .await
-            .clone()
+    fn is_live(&self) -> bool {
+        self.inner.is_live()
     }
-    pub(super) async fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
-        match self.clusters.answer(ids, |c| Some(&c.cluster_id)) {
-            Some(a) => a.map(|v| v.iter().map(|c| Cluster::clone(c)).collect()),
-            None => self.inner.describe_clusters(ids).await,
-        }
+    fn describe_custom_key_stores<'a>(&'a self) -> BoxFuture<'a, Fact<Vec<CustomKeyStore>>> {
+        Box::pin(async move { self.inner.describe_custom_key_stores().await })
     }
-    pub(super) async fn describe_clusters_shared(&self, ids: &[String]) -> Fact<Vec<Arc<Cluster>>> {
-        match self.clusters.answer(ids, |c| Some(&c.cluster_id)) {
-            Some(a) => a,
-            None => self.inner.describe_clusters_shared(ids).await,
-        }
+    fn get_caller_identity<'a>(&'a self) -> BoxFuture<'a, Fact<CallerIdentity>> {
+        Box::pin(async move {
+            self.caller_identity
+                .get_or_init(|| self.inner.get_caller_identity())
+                .await
+                .clone()
+        })
     }
-    pub(super) async fn describe_security_groups(
-        &self,
-        ids: &[String],
-    ) -> Fact<Vec<SecurityGroup>> {
-        match self.security_groups.answer(ids, |g| Some(&g.group_id)) {
-            Some(a) => a,
-            None => self.inner.describe_security_groups(ids).await,
-        }
-    }
-    pub(super) async fn describe_subnets(&self, ids: &[String]) -> Fact<Vec<Subnet>> {
-        match self.subnets.answer(ids, |s| Some(&s.subnet_id)) {
-            Some(a) => a,
-            None => self.inner.describe_subnets(ids).await,
-        }
-    }
-    pub(super) async fn describe_route_tables(&self, vpc_ids: &[String]) -> Fact<Vec<RouteTable>> {
-        match self.route_tables.answer(vpc_ids, |t| t.vpc_id.as_deref()) {
-            Some(a) => a,
-            None => self.inner.describe_route_tables(vpc_ids).await,
-        }
-    }
-    pub(super) async fn describe_network_acls(&self, vpc_ids: &[String]) -> Fact<Vec<NetworkAcl>> {
-        match self.network_acls.answer(vpc_ids, |a| a.vpc_id.as_deref()) {
-            Some(a) => a,
-            None => self.inner.describe_network_acls(vpc_ids).await,
-        }
-    }
-    pub(super) async fn describe_vpc_endpoint_service_configurations(
-        &self,
-        names: &[String],
-    ) -> Fact<Vec<ServiceConfiguration>> {
-        match self
-            .vpce_configurations
-            .answer(names, |c| Some(&c.service_name))
-        {
-            Some(a) => a,
-            None => {
-                self.inner
-                    .describe_vpc_endpoint_service_configurations(names)
-                    .await
+    fn describe_clusters<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<Vec<Cluster>>> {
+        Box::pin(async move {
+            match self.clusters.answer(ids, |c| Some(&c.cluster_id)) {
+                Some(a) => a.map(|v| v.iter().map(|c| Cluster::clone(c)).collect()),
+                None => self.inner.describe_clusters(ids).await,
             }
-        }
+        })
     }
-    pub(super) async fn describe_vpc_endpoint_service_permissions(
-        &self,
-        id: &str,
-    ) -> Fact<Vec<AllowedPrincipal>> {
-        match self.vpce_permissions.get(id) {
-            Some(a) => a.clone(),
-            None => {
-                self.inner
-                    .describe_vpc_endpoint_service_permissions(id)
-                    .await
+    fn describe_clusters_shared<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<Arc<Cluster>>>> {
+        Box::pin(async move {
+            match self.clusters.answer(ids, |c| Some(&c.cluster_id)) {
+                Some(a) => a,
+                None => self.inner.describe_clusters_shared(ids).await,
             }
-        }
+        })
     }
-    pub(super) async fn describe_vpc_endpoint_services(
-        &self,
-        names: &[String],
-    ) -> Fact<Vec<ServiceDetail>> {
-        match self.vpce_services.answer(names, |d| Some(&d.service_name)) {
-            Some(a) => a,
-            None => self.inner.describe_vpc_endpoint_services(names).await,
-        }
+    fn describe_security_groups<'a>(
+        &'a self,
+        ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<SecurityGroup>>> {
+        Box::pin(async move {
+            match self.security_groups.answer(ids, |g| Some(&g.group_id)) {
+                Some(a) => a,
+                None => self.inner.describe_security_groups(ids).await,
+            }
+        })
     }
-    pub(super) async fn describe_load_balancers(&self, arns: &[String]) -> Fact<Vec<LoadBalancer>> {
-        match self
-            .load_balancers
-            .answer(arns, |l| Some(&l.load_balancer_arn))
-        {
-            Some(a) => a,
-            None => self.inner.describe_load_balancers(arns).await,
-        }
+    fn describe_subnets<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<Vec<Subnet>>> {
+        Box::pin(async move {
+            match self.subnets.answer(ids, |s| Some(&s.subnet_id)) {
+                Some(a) => a,
+                None => self.inner.describe_subnets(ids).await,
+            }
+        })
+    }
+    fn describe_route_tables<'a>(
+        &'a self,
+        vpc_ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<RouteTable>>> {
+        Box::pin(async move {
+            match self.route_tables.answer(vpc_ids, |t| t.vpc_id.as_deref()) {
+                Some(a) => a,
+                None => self.inner.describe_route_tables(vpc_ids).await,
+            }
+        })
+    }
+    fn describe_network_acls<'a>(
+        &'a self,
+        vpc_ids: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<NetworkAcl>>> {
+        Box::pin(async move {
+            match self.network_acls.answer(vpc_ids, |a| a.vpc_id.as_deref()) {
+                Some(a) => a,
+                None => self.inner.describe_network_acls(vpc_ids).await,
+            }
+        })
+    }
+    fn describe_vpc_endpoint_service_configurations<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<ServiceConfiguration>>> {
+        Box::pin(async move {
+            match self
+                .vpce_configurations
+                .answer(names, |c| Some(&c.service_name))
+            {
+                Some(a) => a,
+                None => {
+                    self.inner
+                        .describe_vpc_endpoint_service_configurations(names)
+                        .await
+                }
+            }
+        })
+    }
+    fn describe_vpc_endpoint_service_permissions<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Fact<Vec<AllowedPrincipal>>> {
+        Box::pin(async move {
+            match self.vpce_permissions.get(id) {
+                Some(a) => a.clone(),
+                None => {
+                    self.inner
+                        .describe_vpc_endpoint_service_permissions(id)
+                        .await
+                }
+            }
+        })
+    }
+    fn describe_vpc_endpoint_services<'a>(
+        &'a self,
+        names: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<ServiceDetail>>> {
+        Box::pin(async move {
+            match self.vpce_services.answer(names, |d| Some(&d.service_name)) {
+                Some(a) => a,
+                None => self.inner.describe_vpc_endpoint_services(names).await,
+            }
+        })
+    }
+    fn describe_load_balancers<'a>(
+        &'a self,
+        arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<LoadBalancer>>> {
+        Box::pin(async move {
+            match self
+                .load_balancers
+                .answer(arns, |l| Some(&l.load_balancer_arn))
+            {
+                Some(a) => a,
+                None => self.inner.describe_load_balancers(arns).await,
+            }
+        })
     }
 }
