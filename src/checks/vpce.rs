@@ -304,6 +304,7 @@ async fn load_balancer(f: &Facts) -> Step<Outcome> {
     let lbs = got(f.load_balancers().await)?;
     let mut evidence = Vec::new();
     let mut problems = Vec::new();
+    let mut impaired = Vec::new();
     for arn in &c.network_load_balancer_arns {
         match lbs.iter().find(|l| &l.load_balancer_arn == arn) {
             None => problems.push(format!("{arn} does not exist")),
@@ -325,11 +326,25 @@ async fn load_balancer(f: &Facts) -> Step<Outcome> {
                         "{arn} is {article} {kind} load balancer, not network"
                     ));
                 }
-                if state != "active" && state != "active_impaired" {
-                    problems.push(format!("{arn} is {state}, not active"));
+                match state {
+                    "active" => {}
+                    // Routing traffic, short of what it needs to scale: AWS does not say that
+                    // KMS refuses it.
+                    "active_impaired" => impaired.push(arn.as_str()),
+                    _ => problems.push(format!("{arn} is {state}, not active")),
                 }
             }
         }
+    }
+    if problems.is_empty() && !impaired.is_empty() {
+        return Ok(Outcome::warn(format!(
+            "{} is active_impaired: it routes traffic but cannot scale (Elastic Load Balancing); \
+             KMS is not documented to refuse it, but requests may be slow or dropped under load",
+            impaired.join(", ")
+        ))
+        .evidence(evidence)
+        .exceptions(&[])
+        .codes(&[]));
     }
     if problems.is_empty() {
         return Ok(

@@ -609,12 +609,41 @@ async fn load_balancer_not_a_healthy_nlb_fails() {
     let r = run(LB, facts, request()).await;
     assert_result(&r, Fail, INVALID, INVALID_CODE);
     assert_says(&r, "provisioning, not active");
+    // Failed.
+    let mut facts = healthy();
+    facts.load_balancers.as_mut().unwrap()[0].state = Some(LoadBalancerState {
+        code: "failed".into(),
+    });
+    let r = run(LB, facts, request()).await;
+    assert_result(&r, Fail, INVALID, INVALID_CODE);
+    assert_says(&r, "failed, not active");
     // Deleted.
     let mut facts = healthy();
     facts.load_balancers = Some(vec![]);
     let r = run(LB, facts, request()).await;
     assert_result(&r, Fail, INVALID, INVALID_CODE);
     assert_says(&r, "does not exist");
+}
+
+/// `active_impaired` routes traffic but cannot scale: a warning that predicts no error (AWS
+/// does not say that KMS refuses it), as the check's metadata says (issue 11 #11).
+#[tokio::test]
+async fn load_balancer_active_impaired_warns() {
+    let mut facts = healthy();
+    facts.load_balancers.as_mut().unwrap()[0].state = Some(LoadBalancerState {
+        code: "active_impaired".into(),
+    });
+    let r = run(LB, facts, request()).await;
+    assert_result(&r, Warn, &[], &[]);
+    assert_says(&r, "active_impaired");
+    assert_says(&r, "routes traffic but cannot scale");
+    assert_eq!(r.evidence, [format!("{NLB}: network, active_impaired")]);
+    let meta = cks_doctor::meta::get(LB).unwrap();
+    assert!(meta.description.contains("WARN"), "{}", meta.description);
+    assert!(meta.description.contains("active_impaired"));
+    assert!(!meta
+        .description
+        .contains("active_impaired and failed included"));
 }
 
 #[tokio::test]
