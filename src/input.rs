@@ -344,19 +344,92 @@ impl Request {
 
 /// `cluster-[2-7a-zA-Z]{11,16}` (CreateCustomKeyStore's CloudHsmClusterId, 19–24 characters).
 pub fn validate_cluster_id(id: &str) -> Result<(), InputError> {
-    let body = id.strip_prefix("cluster-");
-    let ok = body.is_some_and(|b| {
-        (11..=16).contains(&b.len())
-            && b.chars()
-                .all(|c| c.is_ascii_alphabetic() || ('2'..='7').contains(&c))
-    });
-    if ok {
-        Ok(())
+    let shown = truncate(id, 40);
+    let problem = match id.strip_prefix("cluster-") {
+        None => Some("it does not start with cluster-".to_string()),
+        Some(b) => {
+            let n = b.chars().count();
+            let mut parts = Vec::new();
+            if !(11..=16).contains(&n) {
+                parts.push(format!(
+                    "it has {n} characters after cluster-, not 11 to 16"
+                ));
+            }
+            if let Some(bad) = outside(b, |c| c.is_ascii_alphabetic() || ('2'..='7').contains(&c)) {
+                parts.push(format!("it has {bad} (only letters and 2-7 are allowed)"));
+            }
+            (!parts.is_empty()).then(|| parts.join(" and "))
+        }
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(InputError(format!(
+            "cluster id {shown:?} does not match cluster-[2-7a-zA-Z]{{11,16}}: {p} (KMS would reject it with ValidationException){}",
+            documentation_example(id)
+        ))),
+    }
+}
+
+/// The API's pattern for XksProxyAuthenticationCredential.AccessKeyId, `[A-Z2-7]{20,30}`
+/// (base32): what is wrong with `id`, naming the characters it does not allow.
+pub fn access_key_id_problem(id: &str) -> Option<String> {
+    let n = id.chars().count();
+    let mut parts = Vec::new();
+    if !(20..=30).contains(&n) {
+        parts.push(format!("it is {n} characters"));
+    }
+    if let Some(bad) = outside(id, |c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)) {
+        let lower = if id.chars().any(|c| c.is_ascii_lowercase()) {
+            "; lower-case letters are not"
+        } else {
+            ""
+        };
+        parts.push(format!(
+            "it has {bad} (only A-Z and 2-7 are allowed{lower})"
+        ));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "AccessKeyId {:?} must be 20–30 characters of A-Z and 2-7 (base32): {}{}",
+        truncate(id, 40),
+        parts.join(", and "),
+        documentation_example(id)
+    ))
+}
+
+/// The distinct characters of `s` that `ok` rejects, quoted, in order of appearance (at most
+/// eight): `'1' and '0'`. `None` when there are none.
+fn outside(s: &str, ok: impl Fn(char) -> bool) -> Option<String> {
+    let mut bad: Vec<char> = Vec::new();
+    for c in s.chars().filter(|c| !ok(*c)) {
+        if !bad.contains(&c) {
+            bad.push(c);
+        }
+    }
+    let more = bad.len() > 8;
+    let shown: Vec<String> = bad.iter().take(8).map(|c| format!("{:?}", c)).collect();
+    match shown.len() {
+        0 => None,
+        1 => Some(shown[0].clone()),
+        _ if more => Some(format!("{} and others", shown.join(", "))),
+        k => Some(format!(
+            "{} and {}",
+            shown[..k - 1].join(", "),
+            shown[k - 1]
+        )),
+    }
+}
+
+/// Placeholder values of AWS's documentation that break the API's own patterns: someone who
+/// pasted one is told so.
+fn documentation_example(value: &str) -> &'static str {
+    const EXAMPLES: &[&str] = &["ABCDE12345670EXAMPLE", "cluster-1a23b4cdefg"];
+    if EXAMPLES.contains(&value) {
+        "; this is AWS's documentation example, which is not a valid value: use your own"
     } else {
-        Err(InputError(format!(
-            "cluster id {:?} does not match cluster-[2-7a-zA-Z]{{11,16}} (KMS would reject it with ValidationException)",
-            truncate(id, 40)
-        )))
+        ""
     }
 }
 
@@ -616,4 +689,41 @@ pub fn parse_proxy_config(arg: &str) -> Result<XksParams, InputError> {
         access_key_id,
         secret,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_key_id_names_the_characters_outside_the_pattern() {
+        // AWS's own documentation example: the right length, but 0 and 1 are not base32.
+        let m = access_key_id_problem("ABCDE12345670EXAMPLE").unwrap();
+        assert!(m.contains("'1' and '0'"), "{m}");
+        assert!(m.contains("A-Z and 2-7"), "{m}");
+        assert!(m.contains("documentation example"), "{m}");
+        assert!(!m.contains("(it is 20)"), "{m}");
+        // Lower case and a length problem both named.
+        let m = access_key_id_problem("abcdefghijklmnop").unwrap();
+        assert!(m.contains("16 characters"), "{m}");
+        assert!(m.contains("lower-case"), "{m}");
+        let m = access_key_id_problem("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567").unwrap();
+        assert!(m.contains("32 characters"), "{m}");
+        assert_eq!(access_key_id_problem("ABCDEFGHIJKLMNOPQRST"), None);
+        assert_eq!(access_key_id_problem("AKIA2345672345672345"), None);
+    }
+
+    #[test]
+    fn cluster_id_names_the_characters_outside_the_pattern() {
+        // The CloudHSM guide's example id: 0, 1, 8 and 9 are not in [2-7a-zA-Z].
+        let e = validate_cluster_id("cluster-1a23b4cdefg").unwrap_err().0;
+        assert!(e.contains("'1'"), "{e}");
+        assert!(e.contains("documentation example"), "{e}");
+        assert!(e.contains("ValidationException"), "{e}");
+        let e = validate_cluster_id("cluster-123").unwrap_err().0;
+        assert!(e.contains("3 characters after cluster-"), "{e}");
+        let e = validate_cluster_id("hsm-jxhlf7644ne").unwrap_err().0;
+        assert!(e.contains("cluster-"), "{e}");
+        assert!(validate_cluster_id("cluster-jxhlf7644ne").is_ok());
+    }
 }

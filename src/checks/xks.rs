@@ -82,15 +82,8 @@ async fn credential(f: &Facts) -> Step<Outcome> {
             "no XksProxyAuthenticationCredential.AccessKeyId: CreateCustomKeyStore requires it (--access-key-id)",
         ));
     };
-    let n = id.chars().count();
-    if !(20..=30).contains(&n)
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c))
-    {
-        return Ok(Outcome::fail(format!(
-            "AccessKeyId {id:?} must be 20–30 characters of A-Z and 2-7 (it is {n})"
-        )));
+    if let Some(p) = crate::input::access_key_id_problem(id) {
+        return Ok(Outcome::fail(p));
     }
     let Some(secret) = &r.secret else {
         return Ok(Outcome::manual(
