@@ -166,17 +166,28 @@ pub fn endpoint_problem(e: &str) -> Option<String> {
     {
         return Some("does not match ^https://[a-zA-Z0-9.-]+$".into());
     }
-    if rest.parse::<std::net::IpAddr>().is_ok()
-        || rest
+    None
+}
+
+/// Why an XksProxyUriEndpoint that the API accepts is still not what the XKS specification
+/// asks for, a fully qualified domain name: an IP address or a single label. KMS does not
+/// refuse it with ValidationException; it fails later, if at all, at the certificate's name
+/// or at reaching the host, which the TLS and health checks see.
+pub fn endpoint_fqdn_note(e: &str) -> Option<String> {
+    let host = e.strip_prefix("https://")?;
+    if host.parse::<std::net::IpAddr>().is_ok()
+        || host
             .split('.')
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
     {
         return Some(format!(
-            "is an IP address ({rest}): KMS needs a DNS name its certificate can be checked against"
+            "is an IP address ({host}), not the fully qualified domain name the XKS specification asks for"
         ));
     }
-    if !rest.contains('.') {
-        return Some(format!("{rest} is not a fully qualified domain name"));
+    if !host.trim_end_matches('.').contains('.') {
+        return Some(format!(
+            "names a single label ({host}), not the fully qualified domain name the XKS specification asks for"
+        ));
     }
     None
 }
@@ -255,12 +266,11 @@ impl XksRequest {
     /// The endpoint's host when the endpoint has KMS's form (`https://` + a DNS name), else None.
     pub fn host(&self) -> Option<String> {
         let host = self.uri_endpoint.strip_prefix("https://")?;
+        // What the API's pattern accepts (an IP address or a single label included).
         let ok = !host.is_empty()
             && host
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-            && host.parse::<std::net::IpAddr>().is_err()
-            && host.contains('.');
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
         ok.then(|| host.to_ascii_lowercase())
     }
 

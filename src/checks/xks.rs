@@ -57,10 +57,21 @@ async fn uri_endpoint(f: &Facts) -> Step<Outcome> {
             "XksProxyUriEndpoint {:?} {p}",
             r.uri_endpoint
         ))),
-        None => Ok(Outcome::pass(format!(
-            "{} is an https:// DNS name without port or path",
-            r.uri_endpoint
-        ))),
+        None => match crate::input::endpoint_fqdn_note(&r.uri_endpoint) {
+            // The API takes it: not a ValidationException; the TLS and health checks say
+            // whether KMS could use it.
+            Some(note) => Ok(Outcome::warn(format!(
+                "XksProxyUriEndpoint {:?} {note}: the API accepts it, but the proxy's \
+                 certificate must name it and KMS must reach it (see the TLS and health checks)",
+                r.uri_endpoint
+            ))
+            .exceptions(&[])
+            .codes(&[])),
+            None => Ok(Outcome::pass(format!(
+                "{} is an https:// DNS name without port or path",
+                r.uri_endpoint
+            ))),
+        },
     }
 }
 
@@ -428,11 +439,47 @@ async fn certificate_validity(f: &Facts) -> Step<Outcome> {
 async fn certificate_name(f: &Facts) -> Step<Outcome> {
     let p = probe(f).await?;
     let c = cert_report(f, p)?;
-    let names = format!("certificate names: {}", c.dns_names.join(", "));
-    if c.name_matches {
-        return Ok(Outcome::pass(format!("the certificate covers {}", p.host)).evidence([names]));
+    let host = &p.host;
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let mut evidence = vec![format!("subjectAltName DNS names: {}", list(&c.dns_names))];
+    if !c.ip_addresses.is_empty() {
+        evidence.push(format!(
+            "subjectAltName IP addresses: {}",
+            c.ip_addresses.join(", ")
+        ));
     }
-    Ok(Outcome::fail(format!("the certificate does not cover {}", p.host)).evidence([names]))
+    evidence.push(format!("subject CN: {}", list(&c.common_names)));
+    let cn = list(&c.common_names);
+    // TLS clients, KMS's included, match the subjectAltName; AWS's guide speaks of the CN.
+    Ok(match (c.name_matches, c.cn_matches) {
+        (true, true) => Outcome::pass(format!(
+            "the certificate covers {host} (subjectAltName and subject CN)"
+        )),
+        (true, false) if c.common_names.is_empty() => Outcome::pass(format!(
+            "the subjectAltName covers {host} (the certificate has no subject CN, which TLS clients do not need)"
+        )),
+        (true, false) => Outcome::warn(format!(
+            "the subjectAltName covers {host}, which is what TLS clients check, but the subject CN ({cn}) does not: \
+             AWS's guide asks for a CN matching the endpoint, and KMS is not documented to accept or refuse this; \
+             a certificate whose CN is {host} removes the doubt"
+        ))
+        .exceptions(&[])
+        .codes(&[]),
+        (false, true) => Outcome::fail(format!(
+            "the subject CN names {host} but the subjectAltName does not: TLS clients match only the \
+             subjectAltName, so the name check fails; add {host} to the subjectAltName"
+        )),
+        (false, false) => Outcome::fail(format!(
+            "neither the subjectAltName nor the subject CN covers {host}"
+        )),
+    }
+    .evidence(evidence))
 }
 
 async fn certificate_trust(f: &Facts) -> Step<Outcome> {

@@ -125,8 +125,14 @@ pub struct CertReport {
     pub chain: Vec<CertSummary>,
     /// The leaf's subjectAltName DNS names.
     pub dns_names: Vec<String>,
+    /// The leaf's subjectAltName IP addresses.
+    pub ip_addresses: Vec<String>,
     /// The leaf is valid for the endpoint's name (webpki's rules: SANs only, wildcards allowed).
     pub name_matches: bool,
+    /// The leaf's subject common names (AWS's guide speaks of the CN matching the endpoint).
+    pub common_names: Vec<String>,
+    /// A subject CN names the endpoint's host (the same rules: case, one wildcard label).
+    pub cn_matches: bool,
     /// The leaf's notAfter.
     pub not_after_unix: i64,
     /// Whole days from "now" to the leaf's notAfter (negative once expired).
@@ -273,7 +279,9 @@ pub fn evaluate_with(
     let leaf = &chain[0];
     let ls = leaf.cert.summary_ref();
 
-    let dns_names = leaf_dns_names(&leaf.cert.der);
+    let (dns_names, ip_addresses) = leaf_san_names(&leaf.cert.der);
+    let common_names = leaf_common_names(&leaf.cert.der);
+    let cn_matches = common_names.iter().any(|cn| name_covers(cn, host));
     let not_after_unix = ls.not_after_unix;
     let days_to_expiry = (not_after_unix - now_unix).div_euclid(86_400);
     let expired = now_unix > not_after_unix;
@@ -319,7 +327,10 @@ pub fn evaluate_with(
     Ok(CertReport {
         chain: chain.iter().map(|p| p.cert.summary()).collect(),
         dns_names,
+        ip_addresses,
         name_matches,
+        common_names,
+        cn_matches,
         not_after_unix,
         days_to_expiry,
         expired,
@@ -371,22 +382,55 @@ fn raw_names(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     ))
 }
 
-fn leaf_dns_names(der: &[u8]) -> Vec<String> {
+/// The leaf's subjectAltName DNS names and IP addresses.
+fn leaf_san_names(der: &[u8]) -> (Vec<String>, Vec<String>) {
+    let Ok((_, x)) = X509Certificate::from_der(der) else {
+        return (Vec::new(), Vec::new());
+    };
+    let (mut dns, mut ips) = (Vec::new(), Vec::new());
+    if let Ok(Some(san)) = x.subject_alternative_name() {
+        for g in &san.value.general_names {
+            match g {
+                GeneralName::DNSName(n) => dns.push(n.to_string()),
+                GeneralName::IPAddress(b) => match b.len() {
+                    4 => ips.push(
+                        std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*b).unwrap()).to_string(),
+                    ),
+                    16 => ips.push(
+                        std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*b).unwrap()).to_string(),
+                    ),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    (dns, ips)
+}
+
+/// The leaf's subject common names (usually one).
+fn leaf_common_names(der: &[u8]) -> Vec<String> {
     let Ok((_, x)) = X509Certificate::from_der(der) else {
         return Vec::new();
     };
-    match x.subject_alternative_name() {
-        Ok(Some(san)) => san
-            .value
-            .general_names
-            .iter()
-            .filter_map(|g| match g {
-                GeneralName::DNSName(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
+    x.subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok().map(str::to_string))
+        .collect()
+}
+
+/// A certificate name covers a host as TLS clients match DNS names: without regard to case, a
+/// leading `*.` covering exactly one label; an IP address only as itself.
+fn name_covers(name: &str, host: &str) -> bool {
+    let (name, host) = (name.to_ascii_lowercase(), host.to_ascii_lowercase());
+    let host = host.trim_end_matches('.');
+    if let Some(rest) = name.strip_prefix("*.") {
+        return host.parse::<std::net::IpAddr>().is_err()
+            && host
+                .split_once('.')
+                .is_some_and(|(label, tail)| !label.is_empty() && tail == rest);
     }
+    name.trim_end_matches('.') == host
 }
 
 /// An anchor set: the DER certificates and the trust anchors made from them (same order; a

@@ -362,6 +362,23 @@ fn certificate_rows() {
     r.assert("xks.tls.certificate-name", "FAIL", TLS, TLS_CODE);
     let r = run(ProxyOptions::cert(CertSetup::Wildcard));
     assert_eq!(r.status("xks.tls.certificate-name"), "PASS");
+    // The subject CN is compared too, and the message says which name differs (issue 11 #10).
+    let r = run(ProxyOptions::cert(CertSetup::OtherCommonName));
+    r.assert("xks.tls.certificate-name", "WARN", &[], &[]);
+    let m = r.check("xks.tls.certificate-name")["message"].to_string();
+    assert!(m.contains("subject CN (legacy.example.org)"), "{m}");
+    assert!(m.contains("subjectAltName covers"), "{m}");
+    let r = run(ProxyOptions::cert(CertSetup::CommonNameOnly));
+    r.assert("xks.tls.certificate-name", "FAIL", TLS, TLS_CODE);
+    let m = r.check("xks.tls.certificate-name")["message"].to_string();
+    assert!(m.contains("the subject CN names"), "{m}");
+    assert!(m.contains("subjectAltName does not"), "{m}");
+    let r = run(ProxyOptions::cert(CertSetup::WrongName));
+    let m = r.check("xks.tls.certificate-name")["message"].to_string();
+    assert!(
+        m.contains("neither the subjectAltName nor the subject CN"),
+        "{m}"
+    );
     let r = run(ProxyOptions::cert(CertSetup::SelfSigned));
     r.assert("xks.tls.certificate-trust", "FAIL", TLS, TLS_CODE);
     assert!(r.check("xks.tls.certificate-trust")["message"]
@@ -598,6 +615,61 @@ fn name_that_does_not_resolve() {
     assert_eq!(c["connection_error_codes"][0], "XKS_PROXY_NOT_REACHABLE");
 }
 
+/// The API's pattern accepts an IP address or a single label: not a ValidationException, and
+/// the TLS and health checks still run against it (issue 11 #4; the FQDN rule is the XKS
+/// specification's).
+#[test]
+fn ip_address_and_single_label_endpoints_are_checked_not_refused() {
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    let port = proxy.addr.port();
+    for host in ["xksproxy", "203.0.113.10"] {
+        let endpoint = format!("https://{host}");
+        let out = bin()
+            .env("CKS_XKS_SECRET_ACCESS_KEY", SECRET)
+            .arg("--snapshot")
+            .arg(example("ready"))
+            .args(["--region", REGION, "--timeout", "5", "--output", "json"])
+            .args(["preflight", "xks", "--uri-endpoint", &endpoint])
+            .args(["--uri-path", PATH, "--access-key-id", ACCESS_KEY_ID])
+            .args(["--name", "ExternalStore2"])
+            .args(["--connect-to", &format!("{host}:443:127.0.0.1:{port}")])
+            .output()
+            .unwrap();
+        let r: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{host}: {}", String::from_utf8_lossy(&out.stderr)));
+        let check = |id: &str| -> Value {
+            r["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == id)
+                .cloned()
+                .unwrap_or_else(|| panic!("{host}: no {id}"))
+        };
+        let c = check("xks.params.uri-endpoint");
+        assert_eq!(c["status"], "WARN", "{host}: {}", c["message"]);
+        assert_eq!(c["kms_exceptions"], serde_json::json!([]), "{host}");
+        assert!(
+            c["message"]
+                .as_str()
+                .unwrap()
+                .contains("fully qualified domain name"),
+            "{host}: {}",
+            c["message"]
+        );
+        // The proxy was reached: its certificate names myproxy.xks.example.com, not this host.
+        let c = check("xks.tls.certificate-name");
+        assert_eq!(c["status"], "FAIL", "{host}: {}", c["message"]);
+        assert_eq!(
+            c["connection_error_codes"][0], "XKS_PROXY_INVALID_TLS_CONFIGURATION",
+            "{host}"
+        );
+        let c = check("xks.health.response");
+        assert_ne!(c["status"], "SKIP", "{host}: {}", c["message"]);
+        assert_eq!(out.status.code(), Some(1), "{host}");
+    }
+}
+
 #[test]
 fn bad_parameters_are_validation_exceptions_and_block_the_probe() {
     let proxy = TestProxy::start_blocking(ProxyOptions::default());
@@ -612,7 +684,6 @@ fn bad_parameters_are_validation_exceptions_and_block_the_probe() {
             PATH,
             "xks.params.uri-endpoint",
         ),
-        ("https://192.0.2.10", PATH, "xks.params.uri-endpoint"),
         (
             "http://myproxy.xks.example.com",
             PATH,

@@ -328,6 +328,60 @@ fn name_mismatch_is_reported_apart_from_trust() {
     assert!(r.name_matches);
 }
 
+/// AWS's guide speaks of the subject CN, TLS clients of the subjectAltName: both are read and
+/// compared with the host apart (issue 11 #10).
+#[test]
+fn common_name_is_compared_apart_from_the_subject_alt_name() {
+    let p = pki();
+    let (root, inter) = (p.root.der(), p.inter.der());
+    // pki()'s leaf has CN = SAN = HOST.
+    let r = eval(&[&p.leaf, &inter], HOST, &[&root]);
+    assert_eq!(r.common_names, vec![HOST.to_string()]);
+    assert!(r.name_matches && r.cn_matches);
+    // SAN for HOST, CN for another name.
+    let mut params = leaf_params(HOST, -DAY, 90 * DAY);
+    params.distinguished_name = dn("legacy.example.org");
+    let key = KeyPair::generate().unwrap();
+    let other_cn = params
+        .signed_by(&key, &p.inter.issuer)
+        .unwrap()
+        .der()
+        .to_vec();
+    let r = eval(&[&other_cn, &inter], HOST, &[&root]);
+    assert!(r.name_matches);
+    assert!(!r.cn_matches);
+    assert_eq!(r.common_names, vec!["legacy.example.org".to_string()]);
+    // CN for HOST, SAN for another name: TLS clients go by the SAN.
+    let mut params = leaf_params("other.example.org", -DAY, 90 * DAY);
+    params.distinguished_name = dn(HOST);
+    let key = KeyPair::generate().unwrap();
+    let cn_only = params
+        .signed_by(&key, &p.inter.issuer)
+        .unwrap()
+        .der()
+        .to_vec();
+    let r = eval(&[&cn_only, &inter], HOST, &[&root]);
+    assert!(!r.name_matches);
+    assert!(r.cn_matches);
+    // A wildcard CN covers one label, as a wildcard SAN does.
+    let wild = leaf("*.xks.example.com", &p.inter);
+    assert!(eval(&[&wild, &inter], HOST, &[&root]).cn_matches);
+    assert!(!eval(&[&wild, &inter], "a.b.xks.example.com", &[&root]).cn_matches);
+}
+
+/// An endpoint that is an IP address is matched against the certificate's IP addresses.
+#[test]
+fn ip_address_names_are_read() {
+    let p = pki();
+    let (root, inter) = (p.root.der(), p.inter.der());
+    let ip_leaf = leaf("203.0.113.10", &p.inter);
+    let r = eval(&[&ip_leaf, &inter], "203.0.113.10", &[&root]);
+    assert_eq!(r.ip_addresses, vec!["203.0.113.10".to_string()]);
+    assert!(r.dns_names.is_empty());
+    assert!(r.name_matches);
+    assert!(!eval(&[&ip_leaf, &inter], "203.0.113.11", &[&root]).name_matches);
+}
+
 #[test]
 fn wildcard_leaf_matches_one_label() {
     let p = pki();

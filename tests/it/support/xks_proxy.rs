@@ -122,6 +122,10 @@ pub enum CertSetup {
     Wildcard,
     /// Self-signed leaf for HOST (not issued by the root returned by `root_ca_pem`).
     SelfSigned,
+    /// subjectAltName HOST, subject CN legacy.example.org.
+    OtherCommonName,
+    /// subjectAltName other.example.org, subject CN HOST.
+    CommonNameOnly,
 }
 
 #[derive(Clone, Debug)]
@@ -382,8 +386,13 @@ impl Certs {
             }
             _ => (now - Days::days(1), now + Days::days(365)),
         };
+        let (name, cn) = match setup {
+            CertSetup::OtherCommonName => (HOST, "legacy.example.org"),
+            CertSetup::CommonNameOnly => ("other.example.org", HOST),
+            _ => (name, name),
+        };
         let mut leaf_params = CertificateParams::new(vec![name.to_string()]).expect("leaf SAN");
-        leaf_params.distinguished_name = dn(name);
+        leaf_params.distinguished_name = dn(cn);
         leaf_params.is_ca = IsCa::NoCa;
         leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
