@@ -159,6 +159,8 @@ pub struct CertSummary {
     pub signature_uses_sha1: bool,
     /// basicConstraints CA=TRUE.
     pub is_ca: bool,
+    /// The certificate has a basicConstraints extension at all (a v1 certificate has none).
+    pub basic_constraints: bool,
     /// basicConstraints pathLenConstraint.
     pub path_len_constraint: Option<u32>,
     /// keyUsage keyCertSign; `None` when the certificate has no keyUsage extension.
@@ -263,6 +265,7 @@ fn summarize(x: &X509Certificate<'_>, der: &[u8]) -> CertSummary {
     let mut subject_key_id = None;
     let mut authority_key_id = None;
     let mut is_ca = false;
+    let mut basic_constraints = false;
     let mut path_len_constraint = None;
     let mut key_cert_sign = None;
     for ext in tbs.extensions() {
@@ -274,6 +277,7 @@ fn summarize(x: &X509Certificate<'_>, der: &[u8]) -> CertSummary {
                 authority_key_id = a.key_identifier.as_ref().map(|k| hex_colon(k.0));
             }
             ParsedExtension::BasicConstraints(bc) => {
+                basic_constraints = true;
                 is_ca = bc.ca;
                 path_len_constraint = bc.path_len_constraint;
             }
@@ -303,6 +307,7 @@ fn summarize(x: &X509Certificate<'_>, der: &[u8]) -> CertSummary {
         signature_algorithm: sig_name,
         signature_uses_sha1,
         is_ca,
+        basic_constraints,
         path_len_constraint,
         key_cert_sign,
         subject_key_id,
@@ -1163,6 +1168,10 @@ pub enum ChainIssue {
     TooLong { count: usize, max: usize },
     #[error("certificate {} is not a CA (basicConstraints CA:TRUE missing)", index + 1)]
     NotCa { index: usize },
+    /// A self-signed root with no basicConstraints extension at all (as in a v1 certificate):
+    /// AWS does not document that KMS rejects it.
+    #[error("certificate {} is a self-signed root without a basicConstraints extension (as a v1 certificate is): AWS does not document that KMS rejects this, but a root made today states CA:TRUE", index + 1)]
+    NoBasicConstraints { index: usize },
     #[error("certificate {} has a keyUsage extension without keyCertSign", index + 1)]
     NoKeyCertSign { index: usize },
     #[error("certificate {} has pathLenConstraint {limit} but {below} CA certificate(s) below it", index + 1)]
@@ -1194,6 +1203,7 @@ impl ChainIssue {
             | ChainIssue::RootMissing { .. }
             | ChainIssue::RootFirst => IssueSeverity::Error,
             ChainIssue::NoKeyCertSign { .. }
+            | ChainIssue::NoBasicConstraints { .. }
             | ChainIssue::PathLenExceeded { .. }
             | ChainIssue::Unverifiable { .. }
             | ChainIssue::Sha1Signature { .. }
@@ -1318,7 +1328,9 @@ pub fn verify_anchor_chain_at(chain: &[Cert], now_unix: i64) -> ChainVerdict {
         });
     }
     for (index, s) in certificates.iter().enumerate() {
-        if !s.is_ca {
+        if !s.basic_constraints && s.self_issued && index + 1 == n {
+            issues.push(ChainIssue::NoBasicConstraints { index });
+        } else if !s.is_ca {
             issues.push(ChainIssue::NotCa { index });
         }
         if s.key_cert_sign == Some(false) {

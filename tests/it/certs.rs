@@ -324,6 +324,61 @@ fn not_a_ca_is_reported() {
     );
 }
 
+/// A self-signed root without basicConstraints (as a v1 certificate has none) that did sign the
+/// cluster certificate: AWS does not document that KMS rejects it, so it is a warning, not an
+/// IncorrectTrustAnchorException (issue 11 #9). CA:FALSE stated outright stays an error.
+#[test]
+fn root_without_basic_constraints_is_a_warning() {
+    use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, KeyPair};
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "Legacy v1-style root");
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::NoCa; // no basicConstraints extension at all
+    let key = KeyPair::generate().unwrap();
+    let issuer = rcgen::Issuer::new(
+        params.clone(),
+        KeyPair::from_pem(&key.serialize_pem()).unwrap(),
+    );
+    let root = params.self_signed(&key).unwrap();
+    let mut cluster = CertificateParams::new(Vec::<String>::new()).unwrap();
+    let mut cdn = DistinguishedName::new();
+    cdn.push(
+        DnType::CommonName,
+        "HSM:0123456789AB:PARTN:1, for FIPS mode",
+    );
+    cluster.distinguished_name = cdn;
+    let cluster_key = KeyPair::generate().unwrap();
+    let cluster = cluster.signed_by(&cluster_key, &issuer).unwrap();
+
+    let root = Cert::from_der(root.der().to_vec()).unwrap();
+    let cluster = Cert::from_der(cluster.der().to_vec()).unwrap();
+    assert!(!root.summary().is_ca);
+    assert!(!root.summary().basic_constraints);
+    let v = verify_anchor_chain(std::slice::from_ref(&root));
+    assert!(
+        v.issues
+            .contains(&ChainIssue::NoBasicConstraints { index: 0 }),
+        "{:?}",
+        v.issues
+    );
+    assert!(!v.issues.contains(&ChainIssue::NotCa { index: 0 }));
+    assert_eq!(
+        ChainIssue::NoBasicConstraints { index: 0 }.severity(),
+        IssueSeverity::Warning
+    );
+    assert_eq!(v.outcome(), ChainOutcome::Verified);
+    assert_eq!(
+        verify_cluster_cert(&cluster, std::slice::from_ref(&root)),
+        Ok(())
+    );
+    // not-a-ca.crt states CA:FALSE: still an error.
+    let c = one("not-a-ca.crt");
+    assert!(c.summary().basic_constraints);
+    let v = verify_anchor_chain(std::slice::from_ref(&c));
+    assert!(v.issues.contains(&ChainIssue::NotCa { index: 0 }));
+}
+
 #[test]
 fn not_self_signed_ca_alone_fails() {
     let c = one("not-self-signed-ca.crt");
