@@ -588,8 +588,8 @@ codes! {
                   request indicates that all external key manager instances are unavailable.",
         causes: &[
             "The endpoint name does not resolve, or TCP port 443 is refused or filtered.",
-            "No complete answer within 250 ms: KMS gives up 250 ms after sending a request, TCP \
-             and TLS included.",
+            "No answer within 250 ms: KMS gives up when it \"does not receive a response within \
+             250 ms\" (AWS does not say whether connection set-up counts).",
             "TLS failure (per the XKS proxy API specification): TLS older than 1.2, none of the \
              required cipher suites, an expired certificate, a name mismatch, a CA that is not on \
              KMS's trusted list, or a missing intermediate certificate.",
@@ -610,8 +610,8 @@ codes! {
             "Documents disagree on TLS failures: the XKS proxy API specification maps them here, \
              the developer guide lists them under XksProxyInvalidConfigurationException. \
              cks-doctor reports both.",
-            "Mapping 429 ThrottlingException here is inferred; no ConnectionErrorCode is \
-             documented for it.",
+            "The XKS proxy API specification's table maps 429 ThrottlingException here; no \
+             ConnectionErrorCode is documented for it.",
             "With VPC_ENDPOINT_SERVICE connectivity KMS does not contact the proxy at \
              CreateCustomKeyStore, only at connect and update. cks-doctor may not reach a private \
              proxy from where it runs; it then says \"not reachable from here\" rather than claim \
@@ -1229,10 +1229,10 @@ codes! {
                   to KMS in the time allotted. If you see this connection error code repeatedly, \
                   notify your external key store proxy vendor.",
         causes: &[
-            "No complete answer within 250 ms of KMS sending the request (TCP and TLS \
-             included).",
+            "No answer within 250 ms of KMS sending the request (AWS does not say whether \
+             connection set-up counts).",
             "The proxy answers 503 DependencyTimeoutException (the external key manager is \
-             slow).",
+             slow; inferred).",
         ],
         fix: &[
             "DisconnectCustomKeyStore.",
@@ -1243,6 +1243,9 @@ codes! {
         notes: &[
             "The 250 ms limit comes from the XKS proxy API specification; the API text says only \
              \"in the time allotted\".",
+            "A 503 DependencyTimeoutException is mapped to XKS_PROXY_TIMED_OUT by inference: \
+             the specification maps it to XksProxyUriUnreachableException, and no AWS document \
+             names its ConnectionErrorCode.",
         ],
     },
     XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION {

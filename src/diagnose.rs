@@ -121,8 +121,13 @@ pub struct Diagnosis {
     pub meaning: String,
     /// Checks that fail with the store's ConnectionErrorCode: the cause found.
     pub confirmed_by: Vec<String>,
-    /// Checks for the same code that pass: causes ruled out.
+    /// Checks for the same code that pass and observe what KMS observes (the metadata's
+    /// `pass_rules_out`): causes ruled out.
     pub ruled_out: Vec<String>,
+    /// Checks for the same code that pass from this machine but do not observe what KMS
+    /// observes (DNS, TCP, TLS, latency from here): not ruled out from here.
+    #[serde(default)]
+    pub not_ruled_out: Vec<String>,
     /// Checks for the same code that could not run or need a human.
     pub not_checked: Vec<String>,
     /// Other failing checks: problems the store has besides its current error.
@@ -155,7 +160,13 @@ pub fn diagnose(store: &CustomKeyStore, results: &[CheckResult]) -> Diagnosis {
             .collect()
     };
     let confirmed_by = ids(&|r| for_code(&r) && r.status == Status::Fail);
-    let ruled_out = ids(&|r| for_code(&r) && r.status == Status::Pass);
+    let rules_out = |r: &CheckResult| {
+        code.as_deref()
+            .and_then(Code::from_name)
+            .is_some_and(|c| crate::meta::get(&r.id).is_some_and(|m| m.pass_rules_out.contains(&c)))
+    };
+    let ruled_out = ids(&|r| for_code(&r) && r.status == Status::Pass && rules_out(r));
+    let not_ruled_out = ids(&|r| for_code(&r) && r.status == Status::Pass && !rules_out(r));
     let not_checked = ids(&|r| {
         for_code(&r)
             && matches!(
@@ -196,9 +207,10 @@ pub fn diagnose(store: &CustomKeyStore, results: &[CheckResult]) -> Diagnosis {
             if ruled_out.is_empty() { String::new() } else { format!(" (ruled out: {})", ruled_out.join(", ")) }
         ),
         (Some(c), true) => format!(
-            "{} ({name}) is {state} with {c}, but no check confirms a cause{}{}",
+            "{} ({name}) is {state} with {c}, but no check confirms a cause{}{}{}",
             store.custom_key_store_id,
             if ruled_out.is_empty() { String::new() } else { format!("; ruled out: {}", ruled_out.join(", ")) },
+            if not_ruled_out.is_empty() { String::new() } else { format!("; pass from here but not ruled out (KMS's view may differ): {}", not_ruled_out.join(", ")) },
             if not_checked.is_empty() { String::new() } else { format!("; could not check: {}", not_checked.join(", ")) }
         ),
         (None, _) if !other_failures.is_empty() => format!(
@@ -220,6 +232,7 @@ pub fn diagnose(store: &CustomKeyStore, results: &[CheckResult]) -> Diagnosis {
         meaning,
         confirmed_by,
         ruled_out,
+        not_ruled_out,
         not_checked,
         other_failures,
         recovery,

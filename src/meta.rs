@@ -65,9 +65,62 @@ pub struct CheckMeta {
     /// leave it out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub create_only: bool,
+    /// The ConnectionErrorCodes whose cause a PASS of this check rules out, because the check
+    /// observes what KMS observes (an AWS API, the proxy's own answer). Every other code of the
+    /// check is "not ruled out from here" when it passes: DNS, TCP, TLS or latency seen from the
+    /// tool's machine say nothing of a firewall or route that keeps KMS out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_rules_out: Vec<Code>,
+    /// Where a code this check predicts is not simply documented: inferred, or named
+    /// differently by two of AWS's documents (both names are then in the lists above).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mapping_notes: Vec<MappingNote>,
     pub iam_actions: Vec<String>,
     pub remediation: String,
     pub references: Vec<String>,
+}
+
+/// How certain a mapping from a check to a code is, where AWS's documents do not simply say it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MappingBasis {
+    /// No AWS document names this code for this cause; cks-doctor infers it.
+    Inferred,
+    /// AWS's documents name different codes for the same cause: every name is reported.
+    DocumentsDisagree,
+}
+
+impl MappingBasis {
+    pub fn label(self) -> &'static str {
+        match self {
+            MappingBasis::Inferred => "inferred",
+            MappingBasis::DocumentsDisagree => "AWS documents disagree",
+        }
+    }
+}
+
+/// A note on one or more of a check's codes: how certain the mapping is, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappingNote {
+    /// The codes the note is about: one for an inferred mapping, every name the documents use
+    /// for one that disagrees.
+    pub codes: Vec<Code>,
+    pub basis: MappingBasis,
+    /// Which document says what.
+    pub note: String,
+}
+
+impl MappingNote {
+    /// One line: `NETWORK_ERRORS: inferred: ...`, `A or B: AWS documents disagree: ...`.
+    pub fn line(&self) -> String {
+        format!(
+            "{}: {}: {}",
+            crate::codes::join(&self.codes, " or "),
+            self.basis.label(),
+            self.note
+        )
+    }
 }
 
 /// Parses and validates every embedded metadata file.
@@ -90,6 +143,39 @@ pub fn load_all() -> Result<Vec<CheckMeta>, String> {
         ] {
             if let Some(c) = list.iter().find(|c| c.kind() != kind) {
                 return Err(format!("checks/{file}: {c} is not a {}", kind.label()));
+            }
+        }
+        if let Some(c) = m
+            .pass_rules_out
+            .iter()
+            .find(|c| !m.connection_error_codes.contains(c))
+        {
+            return Err(format!(
+                "checks/{file}: pass_rules_out names {c}, which is not one of its connection_error_codes"
+            ));
+        }
+        for n in &m.mapping_notes {
+            let all: Vec<Code> = m
+                .kms_exceptions
+                .iter()
+                .chain(&m.connection_error_codes)
+                .copied()
+                .collect();
+            if let Some(c) = n.codes.iter().find(|c| !all.contains(c)) {
+                return Err(format!(
+                    "checks/{file}: a mapping note names {c}, which the check does not predict"
+                ));
+            }
+            let ok = match n.basis {
+                MappingBasis::Inferred => !n.codes.is_empty(),
+                MappingBasis::DocumentsDisagree => {
+                    n.codes.len() >= 2 && n.codes.iter().all(|c| c.kind() == n.codes[0].kind())
+                }
+            };
+            if !ok || n.note.trim().is_empty() {
+                return Err(format!(
+                    "checks/{file}: a mapping note needs a note and, when documents disagree, two codes or more of one kind"
+                ));
             }
         }
         out.push(m);

@@ -4,7 +4,7 @@
 
 use crate::codes::Code;
 use crate::facts::FactError;
-use crate::meta::Severity;
+use crate::meta::{MappingNote, Severity};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -135,6 +135,10 @@ pub struct CheckResult {
     pub kms_exceptions: Vec<Code>,
     /// ConnectionErrorCodes a store shows when this check fails after creation.
     pub connection_error_codes: Vec<Code>,
+    /// How certain the mapping to those codes is, where it is inferred or AWS's documents
+    /// disagree (from the check's metadata, for the codes this result predicts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mapping_notes: Vec<MappingNote>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remediation: Option<String>,
     pub duration_ms: u64,

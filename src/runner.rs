@@ -80,6 +80,28 @@ pub fn result_for(
             .map(|m| m.connection_error_codes.clone())
             .unwrap_or_default(),
     };
+    let mapping_notes = m
+        .map(|m| {
+            m.mapping_notes
+                .iter()
+                .filter(|n| {
+                    let predicted = n
+                        .codes
+                        .iter()
+                        .filter(|c| {
+                            kms_exceptions.contains(c) || connection_error_codes.contains(c)
+                        })
+                        .count();
+                    // A disagreement is shown where the result names more than one of its codes.
+                    match n.basis {
+                        meta::MappingBasis::Inferred => predicted > 0,
+                        meta::MappingBasis::DocumentsDisagree => predicted > 1,
+                    }
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
     let remediation = match outcome.status {
         Status::Pass | Status::Skip => None,
         Status::Error => Some(match m {
@@ -104,6 +126,7 @@ pub fn result_for(
         evidence: outcome.evidence,
         kms_exceptions,
         connection_error_codes,
+        mapping_notes,
         remediation,
         duration_ms: duration.as_millis() as u64,
     }

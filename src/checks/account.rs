@@ -38,7 +38,8 @@ fn same_pem(a: &str, b: &str) -> bool {
 }
 
 /// KMS makes CreateCustomKeyStore idempotent for a DISCONNECTED store with the same name and
-/// identical properties: it returns that store's id instead of failing.
+/// identical properties, the password included: it returns that store's id instead of failing.
+/// This compares what can be compared (name, state, cluster, trust anchor); the password cannot.
 pub fn is_idempotent_match(req: &CloudHsmRequest, s: &CustomKeyStore) -> bool {
     s.is_cloudhsm()
         && req.name.as_deref() == Some(s.custom_key_store_name.as_str())
@@ -65,13 +66,12 @@ async fn name_unused(f: &Facts) -> Step<Outcome> {
     if let Some(req) = f.request.cloudhsm() {
         if is_idempotent_match(req, existing) {
             return Ok(Outcome::warn(format!(
-                "{} already has this name, cluster and trust anchor and is DISCONNECTED: CreateCustomKeyStore would return its id instead of creating a new store",
+                "{} already has this name, cluster and trust anchor and is DISCONNECTED: KMS returns its id instead of creating a new store only when every property matches, the KeyStorePassword included, which KMS never returns and cks-doctor cannot compare; with another password CreateCustomKeyStore fails with CustomKeyStoreNameInUseException",
                 existing.custom_key_store_id
             ))
             .evidence([describe_store(existing)])
-            .exceptions(&[])
             .fix(format!(
-                "Use the existing store {} (connect it), or choose another name",
+                "Use the existing store {} (connect it; if its kmsuser password changed, UpdateCustomKeyStore --key-store-password while it is DISCONNECTED), or choose another name",
                 existing.custom_key_store_id
             )));
         }

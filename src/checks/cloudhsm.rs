@@ -102,11 +102,34 @@ async fn cluster_active(f: &Facts) -> Step<Outcome> {
     if c.state == "DEGRADED" {
         evidence.extend(hsm_lines(c));
     }
-    Ok(
-        Outcome::fail(format!("the cluster is {}{note}, not ACTIVE", c.state))
-            .evidence(evidence)
-            .fix(fix),
-    )
+    // AWS documents only "must be ACTIVE", and CloudHsmClusterNotActiveException for a cluster
+    // not yet initialized and activated. A cluster on its way there is certainly refused; one
+    // that is ACTIVE apart from an operation in progress or a degraded HSM, or in a state this
+    // version does not know, is a WARN: the refusal is inferred and the state may pass.
+    let certain = matches!(
+        c.state.as_str(),
+        "CREATE_IN_PROGRESS" | "UNINITIALIZED" | "INITIALIZE_IN_PROGRESS" | "INITIALIZED"
+    );
+    let outcome = if certain {
+        Outcome::fail(format!(
+            "the cluster is {}, not ACTIVE: it has not been initialized and activated",
+            c.state
+        ))
+    } else {
+        let what = match c.state.as_str() {
+            "DEGRADED" => "a cluster with a failed HSM",
+            s if s.ends_with("_IN_PROGRESS") => {
+                "a transitional state (UPDATE_IN_PROGRESS, for instance, while an HSM is added)"
+            }
+            _ => "a state whose effect AWS does not document",
+        };
+        Outcome::warn(format!(
+            "the cluster is {}{note}, not ACTIVE: {what}. AWS documents only that the cluster must be ACTIVE; \
+             while it is not, KMS would likely refuse it with CloudHsmClusterNotActiveException (inferred)",
+            c.state
+        ))
+    };
+    Ok(outcome.evidence(evidence).fix(fix))
 }
 
 async fn cluster_not_in_use(f: &Facts) -> Step<Outcome> {

@@ -456,8 +456,18 @@ async fn certificate_name(f: &Facts) -> Step<Outcome> {
     }
     evidence.push(format!("subject CN: {}", list(&c.common_names)));
     let cn = list(&c.common_names);
+    // A certificate for another name than the private DNS name: AWS's documents name both
+    // codes for a VPC store (metadata's mapping note); a public store gets the TLS code only.
+    let codes: &[Code] = if req(f)?.is_vpc() {
+        &[
+            Code::XKS_PROXY_INVALID_TLS_CONFIGURATION,
+            Code::XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION,
+        ]
+    } else {
+        &[Code::XKS_PROXY_INVALID_TLS_CONFIGURATION]
+    };
     // TLS clients, KMS's included, match the subjectAltName; AWS's guide speaks of the CN.
-    Ok(match (c.name_matches, c.cn_matches) {
+    let outcome = match (c.name_matches, c.cn_matches) {
         (true, true) => Outcome::pass(format!(
             "the certificate covers {host} (subjectAltName and subject CN)"
         )),
@@ -478,6 +488,10 @@ async fn certificate_name(f: &Facts) -> Step<Outcome> {
         (false, false) => Outcome::fail(format!(
             "neither the subjectAltName nor the subject CN covers {host}"
         )),
+    };
+    Ok(match outcome.status {
+        crate::results::Status::Fail | crate::results::Status::Pass => outcome.codes(codes),
+        _ => outcome,
     }
     .evidence(evidence))
 }
@@ -660,7 +674,7 @@ pub fn classify_health(ex: &Exchange) -> Outcome {
             &[Code::XKS_PROXY_INVALID_CONFIGURATION],
         ),
         (503, "DependencyTimeoutException") => o(
-            format!("{said}: the proxy could not reach its external key manager in time"),
+            format!("{said}: the proxy could not reach its external key manager in time (XKS_PROXY_TIMED_OUT is inferred: the specification maps this answer to XksProxyUriUnreachableException and no AWS document names its ConnectionErrorCode)"),
             &[UNREACHABLE],
             &[Code::XKS_PROXY_TIMED_OUT],
         ),
@@ -670,7 +684,7 @@ pub fn classify_health(ex: &Exchange) -> Outcome {
             &[],
         ),
         (500, "InternalException") | (400, "ValidationException") => o(
-            format!("{said}: a valid GetHealthStatus request should not get this"),
+            format!("{said}: a valid GetHealthStatus request should not get this (XKS_PROXY_INVALID_RESPONSE is inferred)"),
             &[INVALID_RESPONSE],
             &[Code::XKS_PROXY_INVALID_RESPONSE],
         ),

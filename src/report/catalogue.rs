@@ -179,6 +179,32 @@ pub fn render_catalogue() -> String {
             "- ConnectionErrorCodes: {}",
             code_links(&m.connection_error_codes, ", ")
         );
+        if !m.connection_error_codes.is_empty() {
+            let out_of: Vec<Code> = m
+                .connection_error_codes
+                .iter()
+                .filter(|c| m.pass_rules_out.contains(c))
+                .copied()
+                .collect();
+            let _ = writeln!(
+                out,
+                "- A PASS rules out: {}",
+                if out_of.is_empty() {
+                    "nothing (the check does not see what KMS sees)".to_string()
+                } else {
+                    code_links(&out_of, ", ")
+                }
+            );
+        }
+        for n in &m.mapping_notes {
+            let _ = writeln!(
+                out,
+                "- Mapping ({}): {}: {}",
+                n.basis.label(),
+                code_links(&n.codes, " or "),
+                n.note
+            );
+        }
         let iam = if m.iam_actions.is_empty() {
             "none (no AWS call)".to_string()
         } else {

@@ -1,7 +1,7 @@
 //! `explain NAME`: a check id, a KMS exception, a ConnectionErrorCode or a ConnectionState,
 //! in words or as JSON.
 
-use crate::codes::{self, CodeKind};
+use crate::codes::{self, Code, CodeKind};
 use crate::meta::{self, CheckMeta};
 
 /// The explanation of `name`, or the one-line error that says it is unknown.
@@ -40,7 +40,14 @@ pub fn explain(name: &str, json: bool) -> Result<String, String> {
     if json {
         let v = serde_json::json!({
             "code": code,
-            "checks": detecting.iter().map(|m| serde_json::json!({"id": m.id, "title": m.title})).collect::<Vec<_>>(),
+            "checks": detecting.iter().map(|m| {
+                let notes: Vec<_> = m.mapping_notes.iter().filter(|n| n.codes.contains(&code.code)).collect();
+                let mut v = serde_json::json!({"id": m.id, "title": m.title, "mapping_notes": notes});
+                if code.kind == CodeKind::ConnectionErrorCode {
+                    v["pass_rules_out"] = m.pass_rules_out.contains(&code.code).into();
+                }
+                v
+            }).collect::<Vec<_>>(),
         });
         return Ok(serde_json::to_string_pretty(&v).expect("serializes") + "\n");
     }
@@ -73,6 +80,20 @@ pub fn explain(name: &str, json: bool) -> Result<String, String> {
         s += "\nChecks that detect it:\n";
         for m in detecting {
             s += &format!("  {} — {}\n", m.id, m.title);
+            for n in m
+                .mapping_notes
+                .iter()
+                .filter(|n| n.codes.contains(&code.code))
+            {
+                s += &format!("      {}\n", n.line());
+            }
+            if code.kind == CodeKind::ConnectionErrorCode {
+                s += if m.pass_rules_out.contains(&code.code) {
+                    "      a PASS rules this cause out\n"
+                } else {
+                    "      a PASS does not rule it out: the check does not see what KMS sees\n"
+                };
+            }
         }
     }
     Ok(s)
@@ -91,6 +112,33 @@ fn check(m: &CheckMeta) -> String {
             "ConnectionErrorCodes: {}\n",
             codes::join(&m.connection_error_codes, ", ")
         );
+    }
+    if !m.connection_error_codes.is_empty() {
+        let (out, kept): (Vec<&Code>, Vec<&Code>) = m
+            .connection_error_codes
+            .iter()
+            .partition(|c| m.pass_rules_out.contains(c));
+        if !out.is_empty() {
+            s += &format!(
+                "A PASS rules out: {}\n",
+                out.iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if !kept.is_empty() {
+            s += &format!(
+                "A PASS does not rule out (the check does not see what KMS sees): {}\n",
+                kept.iter()
+                    .map(|c| c.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    for n in &m.mapping_notes {
+        s += &format!("Mapping: {}\n", n.line());
     }
     if !m.iam_actions.is_empty() {
         s += &format!("IAM actions: {}\n", m.iam_actions.join(", "));

@@ -443,6 +443,13 @@ fn render_check(out: &mut String, c: &CheckResult) {
             names(&c.connection_error_codes)
         );
     }
+    for n in &c.mapping_notes {
+        let _ = write!(
+            out,
+            "<div class=\"kv\"><b>Mapping:</b> {}</div>",
+            html_escape(&n.line())
+        );
+    }
     if let Some(fix) = &c.remediation {
         let _ = write!(
             out,
@@ -496,6 +503,7 @@ fn render_diagnosis(out: &mut String, d: &crate::diagnose::Diagnosis) {
     for (title, ids) in [
         ("Confirmed by", &d.confirmed_by),
         ("Ruled out", &d.ruled_out),
+        ("Pass from here, not ruled out", &d.not_ruled_out),
         ("Could not check", &d.not_checked),
         ("Other failures", &d.other_failures),
     ] {

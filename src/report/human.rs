@@ -83,6 +83,9 @@ fn render_check(out: &mut String, c: &CheckResult, style: Style) {
                 style.bold(&names.join(", "))
             );
         }
+        for n in &c.mapping_notes {
+            let _ = writeln!(out, "      {} {}", style.dim("Mapping:"), n.line());
+        }
     }
     if let Some(fix) = &c.remediation {
         let _ = writeln!(out, "      {} {fix}", style.dim("Fix:"));
@@ -241,6 +244,7 @@ fn render_diagnosis(out: &mut String, d: &crate::diagnose::Diagnosis, style: Sty
     };
     list(out, "Confirmed by", &d.confirmed_by);
     list(out, "Ruled out", &d.ruled_out);
+    list(out, "Pass from here, not ruled out", &d.not_ruled_out);
     list(out, "Could not check", &d.not_checked);
     list(out, "Other failures", &d.other_failures);
     if !d.recovery.is_empty() {

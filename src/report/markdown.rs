@@ -290,6 +290,9 @@ fn render_check(out: &mut String, c: &CheckResult) {
                 code_list(&c.connection_error_codes)
             );
         }
+        for n in &c.mapping_notes {
+            let _ = writeln!(out, "  - Mapping: {}", escape(&n.line()));
+        }
     }
     if let Some(fix) = &c.remediation {
         let _ = writeln!(out, "  - Fix: {}", escape_keeping_code(fix));
@@ -320,6 +323,7 @@ fn render_diagnosis(out: &mut String, d: &crate::diagnose::Diagnosis) {
     for (title, ids) in [
         ("Confirmed by", &d.confirmed_by),
         ("Ruled out", &d.ruled_out),
+        ("Pass from here, not ruled out", &d.not_ruled_out),
         ("Could not check", &d.not_checked),
         ("Other failures", &d.other_failures),
     ] {

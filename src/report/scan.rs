@@ -43,6 +43,7 @@ pub fn error_report(e: &ScanError) -> Report {
         evidence: Vec::new(),
         kms_exceptions: Vec::new(),
         connection_error_codes: Vec::new(),
+        mapping_notes: Vec::new(),
         remediation: Some("Fix what stopped the scan (permissions: kms:DescribeCustomKeyStores) and run it again.".into()),
         duration_ms: 0,
     };

@@ -103,7 +103,14 @@ async fn account_name_of_identical_disconnected_store_is_idempotent() {
     s.trust_anchor_certificate = Some(fixture("rsa2048-pkcs1-sha256-ca.crt"));
     s.connection_state = Some("DISCONNECTED".into());
     let r = run("account.name-unused", facts.clone(), request()).await;
-    assert_result(&r, Warn, &[], &[]);
+    // Only if the password matches too, which no API shows: the WARN says so and names the
+    // exception a different password gives (issue 11 #12).
+    assert_result(&r, Warn, &["CustomKeyStoreNameInUseException"], &[]);
+    assert!(
+        r.message.contains("KeyStorePassword") && r.message.contains("cannot compare"),
+        "{}",
+        r.message
+    );
     // The same store uses the cluster, but KMS would return it rather than fail.
     let r = run("cloudhsm.cluster.not-in-use", facts, request()).await;
     assert_result(&r, Warn, &[], &[]);
@@ -196,12 +203,12 @@ async fn cluster_exists() {
 async fn cluster_active() {
     let r = run("cloudhsm.cluster.active", healthy(), request()).await;
     assert_result(&r, Pass, &["CloudHsmClusterNotActiveException"], &[]);
+    // Not initialized and activated: KMS certainly refuses it.
     for state in [
+        "CREATE_IN_PROGRESS",
         "UNINITIALIZED",
+        "INITIALIZE_IN_PROGRESS",
         "INITIALIZED",
-        "UPDATE_IN_PROGRESS",
-        "DEGRADED",
-        "SOME_NEW_STATE",
     ] {
         let mut facts = healthy();
         facts.clusters.as_mut().unwrap()[0].state = state.into();
@@ -209,6 +216,35 @@ async fn cluster_active() {
         assert_result(&r, Fail, &["CloudHsmClusterNotActiveException"], &[]);
         assert!(r.message.contains(state));
     }
+    // Transitional, degraded or unknown: AWS documents only "must be ACTIVE", so the refusal is
+    // inferred and the check warns (issue 11 #8); UPDATE_IN_PROGRESS is what adding an HSM shows.
+    for state in [
+        "UPDATE_IN_PROGRESS",
+        "MODIFY_IN_PROGRESS",
+        "ROLLBACK_IN_PROGRESS",
+        "DEGRADED",
+        "SOME_NEW_STATE",
+    ] {
+        let mut facts = healthy();
+        facts.clusters.as_mut().unwrap()[0].state = state.into();
+        let r = run("cloudhsm.cluster.active", facts, request()).await;
+        assert_result(&r, Warn, &["CloudHsmClusterNotActiveException"], &[]);
+        assert!(
+            r.message.contains(state) && r.message.contains("inferred"),
+            "{}",
+            r.message
+        );
+        assert!(
+            r.mapping_notes
+                .iter()
+                .any(|n| n.basis == cks_doctor::meta::MappingBasis::Inferred),
+            "{r:#?}"
+        );
+    }
+    let mut facts = healthy();
+    facts.clusters.as_mut().unwrap()[0].state = "UPDATE_IN_PROGRESS".into();
+    let r = run("cloudhsm.cluster.active", facts, request()).await;
+    assert!(r.message.contains("transitional"), "{}", r.message);
 }
 
 #[tokio::test]
@@ -406,6 +442,14 @@ async fn security_group_rules() {
     let r = run("cloudhsm.security-group.rules", facts, request()).await;
     assert_result(&r, Fail, &[INVALID_CONFIG], &["NETWORK_ERRORS"]);
     assert!(r.message.contains("outbound"), "{}", r.message);
+    // The exception is documented, NETWORK_ERRORS only inferred (issue 11 #7).
+    let inferred: Vec<String> = r
+        .mapping_notes
+        .iter()
+        .filter(|n| n.basis == cks_doctor::meta::MappingBasis::Inferred)
+        .flat_map(|n| n.codes.iter().map(|c| c.to_string()))
+        .collect();
+    assert_eq!(inferred, ["NETWORK_ERRORS"], "{r:#?}");
     // Wrong ports, and a peer that is not the group itself.
     for bad in [
         rule("tcp", 2223, 2224, SG),

@@ -29,6 +29,28 @@ const NOT_FOUND_CODE: &[&str] = &["XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND"];
 const INVALID: &[&str] = &["XksProxyVpcEndpointServiceInvalidConfigurationException"];
 const INVALID_CODE: &[&str] = &["XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION"];
 const VALIDATION: &[&str] = &["ValidationException"];
+/// A missing KMS principal: AWS's documents name both codes (issue 11 #6).
+const PRINCIPAL_CODES: &[&str] = &[
+    "XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND",
+    "XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION",
+];
+/// Acceptance required: the API reference and the VPC connectivity guide name different exceptions.
+const ACCEPTANCE_EXC: &[&str] = &[
+    "XksProxyVpcEndpointServiceInvalidConfigurationException",
+    "XksProxyInvalidConfigurationException",
+];
+
+/// The result carries a "documents disagree" note naming every one of `codes`.
+fn assert_disagree(r: &cks_doctor::results::CheckResult, codes: &[&str]) {
+    let n = r
+        .mapping_notes
+        .iter()
+        .find(|n| n.basis == cks_doctor::meta::MappingBasis::DocumentsDisagree)
+        .unwrap_or_else(|| panic!("no disagreement note: {r:#?}"));
+    let names: Vec<&str> = n.codes.iter().map(|c| c.as_str()).collect();
+    assert_eq!(names, codes);
+    assert!(n.line().contains("AWS documents disagree"), "{}", n.line());
+}
 const IN_USE: &[&str] = &["XksProxyVpcEndpointServiceInUseException"];
 
 /// The eight checks that need VPC connectivity and a valid service name.
@@ -486,7 +508,7 @@ const ALLOWED: &str = "xks.vpce.kms-allowed";
 #[tokio::test]
 async fn kms_allowed_pass() {
     let r = run(ALLOWED, healthy(), request()).await;
-    assert_result(&r, Pass, NOT_FOUND, NOT_FOUND_CODE);
+    assert_result(&r, Pass, NOT_FOUND, PRINCIPAL_CODES);
     assert_says(&r, PRINCIPAL);
     // Next to other principals, and next to `*`.
     let mut facts = healthy();
@@ -496,7 +518,7 @@ async fn kms_allowed_pass() {
         principal(PRINCIPAL, "Service"),
     ]);
     let r = run(ALLOWED, facts, request()).await;
-    assert_result(&r, Pass, NOT_FOUND, NOT_FOUND_CODE);
+    assert_result(&r, Pass, NOT_FOUND, PRINCIPAL_CODES);
     assert_eq!(r.evidence.len(), 3);
 }
 
@@ -514,7 +536,8 @@ async fn kms_allowed_principal_missing_fails() {
         let mut facts = healthy();
         facts.vpce_permissions = Some(others);
         let r = run(ALLOWED, facts, request()).await;
-        assert_result(&r, Fail, NOT_FOUND, NOT_FOUND_CODE);
+        assert_result(&r, Fail, NOT_FOUND, PRINCIPAL_CODES);
+        assert_disagree(&r, PRINCIPAL_CODES);
         assert_says(&r, PRINCIPAL);
         let fix = r.remediation.as_deref().unwrap_or_default();
         assert!(
@@ -537,19 +560,19 @@ async fn kms_allowed_star_warns() {
 #[tokio::test]
 async fn kms_allowed_cross_account_and_errors() {
     let r = run(ALLOWED, cross_account(), owned_by(OTHER)).await;
-    assert_result(&r, Error, NOT_FOUND, NOT_FOUND_CODE);
+    assert_result(&r, Error, NOT_FOUND, PRINCIPAL_CODES);
     assert_says(&r, "could not check from this account");
     assert_says(&r, OTHER);
     let mut facts = healthy();
     facts.vpce_permissions = None;
     let r = run(ALLOWED, facts, request()).await;
-    assert_result(&r, Error, NOT_FOUND, NOT_FOUND_CODE);
+    assert_result(&r, Error, NOT_FOUND, PRINCIPAL_CODES);
     assert_says(&r, "ec2-describe-vpc-endpoint-service-permissions.json");
     let mut facts = healthy();
     facts.vpce_configurations = Some(vec![]);
     facts.vpce_services = Some(vec![]);
     let r = run(ALLOWED, facts, request()).await;
-    assert_result(&r, Skip, NOT_FOUND, NOT_FOUND_CODE);
+    assert_result(&r, Skip, NOT_FOUND, PRINCIPAL_CODES);
     assert_says(&r, "blocked by xks.vpce.service-exists");
 }
 
@@ -725,11 +748,12 @@ const ACCEPTANCE: &str = "xks.vpce.acceptance";
 #[tokio::test]
 async fn acceptance() {
     let r = run(ACCEPTANCE, healthy(), request()).await;
-    assert_result(&r, Pass, INVALID, INVALID_CODE);
+    assert_result(&r, Pass, ACCEPTANCE_EXC, INVALID_CODE);
     let mut facts = healthy();
     cfg(&mut facts).acceptance_required = Some(true);
     let r = run(ACCEPTANCE, facts, request()).await;
-    assert_result(&r, Fail, INVALID, INVALID_CODE);
+    assert_result(&r, Fail, ACCEPTANCE_EXC, INVALID_CODE);
+    assert_disagree(&r, ACCEPTANCE_EXC);
     assert!(r
         .remediation
         .as_deref()
@@ -737,17 +761,17 @@ async fn acceptance() {
     let mut facts = healthy();
     cfg(&mut facts).acceptance_required = None;
     let r = run(ACCEPTANCE, facts, request()).await;
-    assert_result(&r, Error, INVALID, INVALID_CODE);
+    assert_result(&r, Error, ACCEPTANCE_EXC, INVALID_CODE);
 }
 
 #[tokio::test]
 async fn acceptance_cross_account() {
     let r = run(ACCEPTANCE, cross_account(), owned_by(OTHER)).await;
-    assert_result(&r, Pass, INVALID, INVALID_CODE);
+    assert_result(&r, Pass, ACCEPTANCE_EXC, INVALID_CODE);
     let mut facts = cross_account();
     svc(&mut facts).acceptance_required = Some(true);
     let r = run(ACCEPTANCE, facts, owned_by(OTHER)).await;
-    assert_result(&r, Fail, INVALID, INVALID_CODE);
+    assert_result(&r, Fail, ACCEPTANCE_EXC, INVALID_CODE);
 }
 
 // ----- xks.vpce.private-dns -----

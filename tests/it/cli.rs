@@ -649,6 +649,43 @@ fn explain_knows_every_code_and_state() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
+    // Where AWS's documents disagree, explain says so and names both codes; where a PASS seen
+    // from here does not rule a code out, it says that too (issue 11 #5, #6).
+    let text = |name: &str| {
+        let out = bin().args(["explain", name]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{name}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let t = text("xks.vpce.kms-allowed");
+    assert!(
+        t.contains("XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND or XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION: AWS documents disagree"),
+        "{t}"
+    );
+    assert!(
+        t.contains("A PASS rules out: XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND"),
+        "{t}"
+    );
+    let t = text("xks.vpce.acceptance");
+    assert!(
+        t.contains("XksProxyInvalidConfigurationException: AWS documents disagree"),
+        "{t}"
+    );
+    let t = text("cloudhsm.security-group.rules");
+    assert!(t.contains("NETWORK_ERRORS: inferred"), "{t}");
+    let t = text("xks.latency.budget");
+    assert!(
+        t.contains(
+            "A PASS does not rule out (the check does not see what KMS sees): XKS_PROXY_TIMED_OUT"
+        ),
+        "{t}"
+    );
+    let t = text("XKS_PROXY_TIMED_OUT");
+    let after = &t[t
+        .find("xks.latency.budget")
+        .expect("the latency check detects it")..];
+    assert!(after.contains("a PASS does not rule it out"), "{t}");
+    let t = text("CLUSTER_NOT_FOUND");
+    assert!(t.contains("a PASS rules this cause out"), "{t}");
     let out = bin()
         .args(["explain", "IncorrectTrustAnchorExeption"])
         .output()

@@ -232,8 +232,10 @@ fn external_store_with_an_expired_proxy_certificate() {
         ids(&d["confirmed_by"]).contains(&"xks.tls.certificate-validity".to_string()),
         "{d}"
     );
+    // TLS 1.2 negotiated from here does not rule out what KMS meets (issue 11 #5).
     assert!(
-        ids(&d["ruled_out"]).contains(&"xks.tls.version".to_string()),
+        ids(&d["not_ruled_out"]).contains(&"xks.tls.version".to_string())
+            && !ids(&d["ruled_out"]).contains(&"xks.tls.version".to_string()),
         "{d}"
     );
     let health = r["checks"]

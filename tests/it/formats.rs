@@ -716,6 +716,7 @@ fn renderers_take_an_in_process_report() {
         evidence: vec![],
         kms_exceptions: vec![],
         connection_error_codes: vec![],
+        mapping_notes: vec![],
         remediation: None,
         duration_ms: 1,
     }];

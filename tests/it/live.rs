@@ -486,11 +486,26 @@ fn cluster_in_every_state(srv: &Server) {
         );
         run.expect_code(1);
         run.expect("cloudhsm.cluster.exists", "PASS");
-        let c = run.expect_fail(
-            "cloudhsm.cluster.active",
-            Some("CloudHsmClusterNotActiveException"),
-            None,
-        );
+        // Not yet initialized and activated: certainly refused. An operation in progress on
+        // an active cluster, or a degraded HSM: AWS documents only "must be ACTIVE", a WARN
+        // that names the inferred exception (issue 11 #8).
+        let certain = NOT_ACTIVE[..4].contains(&state);
+        let c = if certain {
+            run.expect_fail(
+                "cloudhsm.cluster.active",
+                Some("CloudHsmClusterNotActiveException"),
+                None,
+            )
+        } else {
+            let c = run.expect("cloudhsm.cluster.active", "WARN");
+            assert_eq!(
+                c["kms_exceptions"],
+                json!(["CloudHsmClusterNotActiveException"]),
+                "{c:#}"
+            );
+            assert_eq!(c["mapping_notes"][0]["basis"], "inferred", "{c:#}");
+            c
+        };
         assert!(c["message"].as_str().unwrap().contains(state), "{c:#}");
         if matches!(state, "CREATE_IN_PROGRESS" | "UNINITIALIZED") {
             // Not initialized: no cluster certificate yet.
@@ -1089,11 +1104,8 @@ fn unknown_enum_values(srv: &Server) {
     let run = preflight(srv, CLUSTER, ANCHOR, &["--name", NAME]);
     run.expect_code(1);
     run.expect("cloudhsm.cluster.exists", "PASS");
-    let c = run.expect_fail(
-        "cloudhsm.cluster.active",
-        Some("CloudHsmClusterNotActiveException"),
-        None,
-    );
+    // A state this version does not know: whether KMS refuses it is not documented.
+    let c = run.expect("cloudhsm.cluster.active", "WARN");
     let m = c["message"].as_str().unwrap();
     assert!(
         m.contains("SOME_FUTURE_STATE") && m.contains("does not know"),

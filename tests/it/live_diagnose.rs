@@ -688,14 +688,16 @@ fn xks_invalid_tls(srv: &Server) {
         "xks.tls.certificate-validity",
     );
     let d = &run.report["diagnosis"];
-    // The other TLS causes are ruled out.
+    // The other TLS checks pass from here, but what this machine negotiates is not what KMS
+    // meets: not ruled out from here (issue 11 #5).
     for id in [
         "xks.tls.version",
         "xks.tls.cipher-suite",
         "xks.tls.certificate-name",
     ] {
         assert!(
-            ids(&d["ruled_out"]).contains(&id.to_string()),
+            ids(&d["not_ruled_out"]).contains(&id.to_string())
+                && !ids(&d["ruled_out"]).contains(&id.to_string()),
             "{id}: {d:#}"
         );
     }
@@ -716,9 +718,14 @@ fn xks_timed_out(srv: &Server) {
         "{:#}",
         run.report["latency"]
     );
-    // The answer itself is fine: that cause of the code is ruled out.
+    // An answer within the tool's own timeout does not rule out KMS's 250 ms (issue 11 #5).
     run.expect("xks.health.response", "PASS");
-    assert!(ids(&run.report["diagnosis"]["ruled_out"]).contains(&"xks.health.response".to_string()));
+    let d = &run.report["diagnosis"];
+    assert!(
+        ids(&d["not_ruled_out"]).contains(&"xks.health.response".to_string())
+            && !ids(&d["ruled_out"]).contains(&"xks.health.response".to_string()),
+        "{d:#}"
+    );
 }
 
 #[test]

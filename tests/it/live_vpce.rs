@@ -37,6 +37,10 @@ const MISSING_SERVICE: &str = "com.amazonaws.vpce.us-east-1.vpce-svc-0a1b2c3d4e5
 const NOT_FOUND: &str = "XksProxyVpcEndpointServiceNotFoundException";
 const NOT_FOUND_CODE: &str = "XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND";
 const INVALID: &str = "XksProxyVpcEndpointServiceInvalidConfigurationException";
+/// A missing KMS principal: AWS's documents name both codes, and cks-doctor reports both.
+const PRINCIPAL_CODES: [&str; 2] = [NOT_FOUND_CODE, INVALID_CODE];
+/// Acceptance required: the API reference and the VPC connectivity page name different exceptions.
+const ACCEPTANCE_EXC: [&str; 2] = [INVALID, "XksProxyInvalidConfigurationException"];
 const INVALID_CODE: &str = "XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION";
 const IN_USE: &str = "XksProxyVpcEndpointServiceInUseException";
 
@@ -485,7 +489,7 @@ fn kms_principal(srv: &Server) {
         "xks.vpce.kms-allowed",
         "FAIL",
         &[NOT_FOUND],
-        &[NOT_FOUND_CODE],
+        &PRINCIPAL_CODES,
     );
     run.expect_fail(
         "xks.vpce.kms-allowed",
@@ -509,7 +513,7 @@ fn kms_principal(srv: &Server) {
         "xks.vpce.kms-allowed",
         "FAIL",
         &[NOT_FOUND],
-        &[NOT_FOUND_CODE],
+        &PRINCIPAL_CODES,
     );
 
     // Everyone: KMS can connect, so no exception; a warning.
@@ -630,7 +634,12 @@ fn acceptance(srv: &Server) {
         svc(v)["acceptance_required"] = json!(true);
     }));
     let run = preflight(srv, &seeded.id("svc"), &[]);
-    run.expect_exact("xks.vpce.acceptance", "FAIL", &[INVALID], &[INVALID_CODE]);
+    run.expect_exact(
+        "xks.vpce.acceptance",
+        "FAIL",
+        &ACCEPTANCE_EXC,
+        &[INVALID_CODE],
+    );
     run.expect_fail("xks.vpce.acceptance", Some(INVALID), Some(INVALID_CODE));
     assert_vpce_pass(&run, &["xks.vpce.acceptance"]);
     run.expect_code(1);
@@ -933,6 +942,36 @@ fn reachable_proxy(srv: &Server) {
             .any(|r| r.path == xks_proxy::HEALTH_PATH && r.signature_valid == Some(true)),
         "no verified GetHealthStatus reached the proxy"
     );
+
+    // A certificate for another name than the private DNS name: AWS's documents name
+    // XKS_PROXY_INVALID_TLS_CONFIGURATION and XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION;
+    // both are reported, with the disagreement said (issue 11 #6).
+    let proxy = TestProxy::start_blocking(ProxyOptions::cert(xks_proxy::CertSetup::WrongName));
+    std::fs::write(&ca, proxy.root_ca_pem()).unwrap();
+    let run = preflight_vpc(
+        srv,
+        xks_proxy::ENDPOINT,
+        xks_proxy::PATH,
+        &seeded.id("svc"),
+        &[
+            "--connect-to",
+            &proxy.connect_to_arg(),
+            "--trust-ca",
+            &ca.display().to_string(),
+        ],
+    );
+    let both = [
+        "XKS_PROXY_INVALID_TLS_CONFIGURATION",
+        "XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION",
+    ];
+    let c = run.expect_exact("xks.tls.certificate-name", "FAIL", &[], &both);
+    let notes = c["mapping_notes"].as_array().expect("mapping notes");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n["basis"] == "documents_disagree" && n["codes"] == json!(both)),
+        "{c:#}"
+    );
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1133,7 +1172,7 @@ fn example_xks_vpc_snapshot_fails_as_seeded() {
         "xks.vpce.kms-allowed",
         "FAIL",
         &[NOT_FOUND],
-        &[NOT_FOUND_CODE],
+        &PRINCIPAL_CODES,
     );
     assert!(run
         .evidence("xks.vpce.kms-allowed")

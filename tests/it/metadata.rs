@@ -361,3 +361,50 @@ fn catalogue_file_is_up_to_date() {
         );
     }
 }
+
+/// "A PASS rules this cause out" is a property of each (check, ConnectionErrorCode) pair, said in
+/// every file whose check predicts a ConnectionErrorCode (an empty list: nothing is ruled out
+/// from here), and only about the check's own codes (issue 11 #5).
+#[test]
+fn every_check_with_connection_codes_says_what_a_pass_rules_out() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("checks");
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let codes = v["connection_error_codes"].as_array().unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        match v.get("pass_rules_out").and_then(|x| x.as_array()) {
+            None if !codes.is_empty() => problems.push(format!("{name}: no pass_rules_out")),
+            Some(out) => {
+                for c in out {
+                    if !codes.contains(c) {
+                        problems.push(format!(
+                            "{name}: pass_rules_out names {c}, not one of its codes"
+                        ));
+                    }
+                }
+            }
+            None => {}
+        }
+    }
+    report(problems);
+    // What the issue names: seen from here, these do not rule out what KMS meets.
+    for (id, code) in [
+        ("xks.connection.dns", "XKS_PROXY_NOT_REACHABLE"),
+        ("xks.connection.tcp", "XKS_PROXY_NOT_REACHABLE"),
+        ("xks.tls.version", "XKS_PROXY_INVALID_TLS_CONFIGURATION"),
+        ("xks.latency.budget", "XKS_PROXY_TIMED_OUT"),
+        ("xks.health.response", "XKS_PROXY_TIMED_OUT"),
+        ("xks.health.response", "XKS_PROXY_NOT_REACHABLE"),
+    ] {
+        let m = meta::get(id).unwrap();
+        assert!(
+            !m.pass_rules_out.iter().any(|c| c.as_str() == code),
+            "{id} must not rule out {code}"
+        );
+    }
+    let m = meta::get("cloudhsm.cluster.exists").unwrap();
+    assert_eq!(m.pass_rules_out.len(), 1);
+}
