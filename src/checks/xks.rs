@@ -7,6 +7,7 @@ use super::{got, register, Outcome, Step};
 use crate::codes::Code;
 use crate::facts::Facts;
 use crate::input::{endpoint_problem, path_problem, XksRequest};
+use crate::xks::address::non_public;
 use crate::xks::probe::{
     Exchange, ProbeReport, RefusalKind, TlsSession, KMS_BUDGET_MS, KMS_SUITES, RECOMMENDED_RTT_MS,
 };
@@ -277,19 +278,51 @@ async fn dns(f: &Facts) -> Step<Outcome> {
         )));
     }
     match &p.resolved {
-        Ok(addrs) => Ok(Outcome::pass(format!(
-            "{} resolves to {}{}",
-            p.host,
-            addrs
+        Ok(addrs) => {
+            let text = format!(
+                "{} resolves to {}{}",
+                p.host,
+                addrs
+                    .iter()
+                    .map(|a| a.ip().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                p.timings
+                    .dns_ms
+                    .map(|m| format!(" ({m} ms)"))
+                    .unwrap_or_default()
+            );
+            if vpc_request(f) {
+                return Ok(Outcome::pass(text));
+            }
+            // KMS reaches a PUBLIC_ENDPOINT proxy over the internet: addresses the internet
+            // does not route are no way in for it, even when this machine reaches them.
+            let mut ips: Vec<std::net::IpAddr> = addrs.iter().map(|a| a.ip()).collect();
+            ips.dedup();
+            let private: Vec<String> = ips
                 .iter()
-                .map(|a| a.ip().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            p.timings
-                .dns_ms
-                .map(|m| format!(" ({m} ms)"))
-                .unwrap_or_default()
-        ))),
+                .filter_map(|ip| non_public(*ip).map(|why| format!("{ip}: {why}")))
+                .collect();
+            if private.is_empty() {
+                Ok(Outcome::pass(text))
+            } else if private.len() == ips.len() {
+                Ok(Outcome::fail(format!(
+                    "{text}, none of them a public internet address: with PUBLIC_ENDPOINT connectivity KMS reaches the proxy over the internet, so it cannot reach these, even if this machine can"
+                ))
+                .evidence(private)
+                .fix(format!(
+                    "Publish {} in public DNS with the proxy's public address (an internet-facing load balancer, for instance), or use VPC_ENDPOINT_SERVICE connectivity for a proxy that lives in a VPC. A split-horizon zone that answers private addresses inside your network is what this machine sees; KMS sees the public answer",
+                    p.host
+                )))
+            } else {
+                Ok(Outcome::warn(format!(
+                    "{text}; some of them are not public internet addresses, which KMS, coming from the internet, cannot reach"
+                ))
+                .evidence(private)
+                .exceptions(&[])
+                .codes(&[]))
+            }
+        }
         Err(e) if vpc_request(f) => Ok(not_reachable_from_here(e)),
         Err(e) => Ok(Outcome::fail(format!(
             "{e} (from this machine; KMS uses public DNS)"

@@ -1,4 +1,5 @@
 //! External key stores: the XKS proxy probe and TLS trust evaluation.
 
+pub mod address;
 pub mod probe;
 pub mod trust;

@@ -947,6 +947,45 @@ async fn tcp_unreachable_with_vpc_connectivity_is_could_not_check() {
     assert_result(&r, Fail, &["XksProxyUriUnreachableException"], TCP_CODES);
 }
 
+/// A PUBLIC_ENDPOINT name that resolves only to addresses the internet does not route: KMS,
+/// coming from the internet, cannot reach them, even though this machine resolves the name
+/// (issue 11 #2). `localhost` resolves from the hosts file, with no network.
+#[tokio::test]
+async fn dns_public_endpoint_resolving_only_to_non_public_addresses_fails() {
+    for endpoint in [
+        "https://localhost",
+        "https://127.0.0.1",
+        "https://10.20.30.40",
+    ] {
+        let req = XksRequest {
+            uri_endpoint: endpoint.into(),
+            timeout: Duration::from_secs(2),
+            ..public_request()
+        };
+        let r = run("xks.connection.dns", Recorded::default(), req).await;
+        assert_result(
+            &r,
+            Fail,
+            &["XksProxyUriUnreachableException"],
+            &["XKS_PROXY_NOT_REACHABLE"],
+        );
+        assert_says(&r, "none of them a public internet address");
+        let evidence = r.evidence.join("\n");
+        assert!(
+            evidence.contains("loopback") || evidence.contains("private (RFC 1918)"),
+            "{endpoint}: {evidence}"
+        );
+    }
+    // The same name for a VPC store: resolving privately is what it should do.
+    let req = XksRequest {
+        uri_endpoint: "https://127.0.0.1".into(),
+        timeout: Duration::from_secs(2),
+        ..request()
+    };
+    let r = run("xks.connection.dns", Recorded::default(), req).await;
+    assert_eq!(r.status, Pass, "{}", r.message);
+}
+
 #[tokio::test]
 async fn dns_with_vpc_connectivity() {
     // --connect-to: not resolved, and no exception predicted.
