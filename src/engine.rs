@@ -145,6 +145,7 @@ pub fn latency(p: &ProbeReport) -> Latency {
         connect_ms: t.connect_ms,
         tls_ms: t.tls_ms,
         first_byte_ms: t.first_byte_ms,
+        request_ms: t.request_ms,
         total_ms: t.total_ms,
         budget_ms: KMS_BUDGET_MS,
         tls_version,

@@ -818,9 +818,10 @@ pub fn phase_lines(p: &ProbeReport) -> Vec<String> {
         format!("TLS handshake {}", fmt_ms(t.tls_ms)),
         format!("request to first byte {}", fmt_ms(t.first_byte_ms)),
         format!(
-            "total {} of KMS's {KMS_BUDGET_MS} ms budget",
-            fmt_ms(t.total_ms)
+            "request to last byte {} of KMS's {KMS_BUDGET_MS} ms budget",
+            fmt_ms(t.request_ms)
         ),
+        format!("total with connection set-up {}", fmt_ms(t.total_ms)),
     ]
 }
 
@@ -841,9 +842,30 @@ async fn latency_budget(f: &Facts) -> Step<Outcome> {
         .evidence(phase_lines(p)));
     };
     let whence = "measured from this machine, not from KMS in the key store's Region";
-    if total > KMS_BUDGET_MS {
+    // KMS gives up when it "does not receive a response within 250 ms" of sending a request;
+    // AWS does not say that connection set-up counts (KMS keeps connections open). The
+    // request's time is one network round trip (about the TCP connect time) plus the proxy's
+    // own: the proxy's own share is what KMS meets from anywhere, the round trip only from here.
+    let request = t.request_ms.unwrap_or(total);
+    let rtt = t.connect_ms.unwrap_or(0.0);
+    let server = (request - rtt).max(0.0);
+    if server > KMS_BUDGET_MS {
         return Ok(Outcome::fail(format!(
-            "a fresh connection and request took {total} ms; KMS gives up after {KMS_BUDGET_MS} ms ({whence})"
+            "the proxy took {server:.1} ms to answer beyond the network round trip ({request} ms for the request, TCP round trip {rtt} ms): KMS gives up {KMS_BUDGET_MS} ms after sending a request, and this time is the proxy's own, wherever it is measured from"
+        ))
+        .evidence(phase_lines(p)));
+    }
+    if request > KMS_BUDGET_MS {
+        return Ok(Outcome::warn(format!(
+            "the request took {request} ms, over KMS's {KMS_BUDGET_MS} ms, in the network round trip ({rtt} ms to connect) more than in the proxy ({whence}): from KMS in the key store's Region the round trip may be shorter; measure from there"
+        ))
+        .evidence(phase_lines(p)));
+    }
+    if total > KMS_BUDGET_MS {
+        return Ok(Outcome::warn(format!(
+            "the request took {request} ms, within KMS's {KMS_BUDGET_MS} ms, but with connection set-up (TCP {}, TLS {}) it took {total} ms: AWS does not say whether set-up counts against the budget (KMS keeps its connections open) ({whence})",
+            fmt_ms(t.connect_ms),
+            fmt_ms(t.tls_ms)
         ))
         .evidence(phase_lines(p)));
     }
@@ -856,7 +878,7 @@ async fn latency_budget(f: &Facts) -> Step<Outcome> {
         .codes(&[]));
     }
     Ok(Outcome::pass(format!(
-        "{total} ms for a fresh connection and request, within KMS's {KMS_BUDGET_MS} ms ({whence})"
+        "{request} ms for the request, {total} ms with a fresh connection, within KMS's {KMS_BUDGET_MS} ms ({whence})"
     ))
     .evidence(phase_lines(p)))
 }

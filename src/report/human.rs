@@ -188,6 +188,7 @@ fn render_latency(out: &mut String, l: &super::Latency, style: Style) {
         ("TCP connect", l.connect_ms),
         ("TLS handshake", l.tls_ms),
         ("first byte", l.first_byte_ms),
+        ("request", l.request_ms),
         ("total", l.total_ms),
     ];
     for (name, v) in phases {
@@ -197,7 +198,7 @@ fn render_latency(out: &mut String, l: &super::Latency, style: Style) {
         };
         let n = ((ms / l.budget_ms) * WIDTH).round().clamp(0.0, WIDTH * 2.0) as usize;
         let bar = "█".repeat(n.max(usize::from(ms > 0.0)));
-        let painted = if name == "total" && ms > l.budget_ms {
+        let painted = if (name == "total" || name == "request") && ms > l.budget_ms {
             style.paint("31;1", &bar)
         } else {
             bar

@@ -352,6 +352,7 @@ fn render_latency(out: &mut String, l: &super::Latency) {
         ("TCP connect", l.connect_ms),
         ("TLS handshake", l.tls_ms),
         ("First byte", l.first_byte_ms),
+        ("Request", l.request_ms),
         ("Total", l.total_ms),
     ] {
         let v = v.map(|ms| format!("{ms:.1}")).unwrap_or_else(|| "–".into());

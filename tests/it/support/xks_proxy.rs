@@ -144,6 +144,9 @@ pub struct ProxyOptions {
     pub tls: TlsSetup,
     /// Skew of the proxy's clock: of the `Date` header it sends and of its x-amz-date check.
     pub date_offset_secs: i64,
+    /// Waits this long after accepting a TCP connection before the TLS handshake: a slow
+    /// connection set-up in front of a fast answer.
+    pub handshake_delay_ms: u64,
 }
 
 impl Default for ProxyOptions {
@@ -153,6 +156,7 @@ impl Default for ProxyOptions {
             cert: CertSetup::Valid,
             tls: TlsSetup::Default,
             date_offset_secs: 0,
+            handshake_delay_ms: 0,
         }
     }
 }
@@ -521,6 +525,9 @@ impl Server {
             let acceptor = acceptor.clone();
             let server = self.clone();
             tokio::spawn(async move {
+                if server.opts.handshake_delay_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(server.opts.handshake_delay_ms)).await;
+                }
                 let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp))
                     .await
                 {
