@@ -411,7 +411,15 @@ codes! {
     KMSInternalException {
         kind: Exception,
         store: Any,
-        operations: CREATE_UPDATE_CONNECT,
+        operations: &[
+            "CreateCustomKeyStore",
+            "UpdateCustomKeyStore",
+            "ConnectCustomKeyStore",
+            "DisconnectCustomKeyStore",
+            "DeleteCustomKeyStore",
+            "DescribeCustomKeyStores",
+            "CreateKey",
+        ],
         meaning: "The request was rejected because an internal exception occurred. The request \
                   can be retried.",
         causes: &["A failure inside AWS KMS, not caused by the key store's configuration."],
@@ -430,11 +438,13 @@ codes! {
     LimitExceededException {
         kind: Exception,
         store: Any,
-        operations: CREATE,
+        operations: &["CreateCustomKeyStore", "CreateKey"],
         meaning: "The request was rejected because a length constraint or quota was exceeded.",
         causes: &[
             "The account already has 10 custom key stores in this Region, the maximum for \
              AWS CloudHSM and external key stores together.",
+            "CreateKey: a KMS key quota of the account or Region (the number of KMS keys, or the \
+             request rate), or for a CloudHSM key store the cluster's key capacity.",
         ],
         fix: &[
             "Delete a custom key store you no longer use: disconnect it and delete its KMS keys \
@@ -862,6 +872,135 @@ codes! {
             "The AWS SDK for Rust names it KmsInvalidStateException; the wire name is \
              KMSInvalidStateException.",
         ],
+    },
+    CustomKeyStoreHasCMKsException {
+        kind: Exception,
+        store: Any,
+        operations: &["DeleteCustomKeyStore"],
+        meaning: "The request was rejected because the custom key store contains AWS KMS keys. \
+                  After verifying that you do not need to use the KMS keys, use the \
+                  ScheduleKeyDeletion operation to delete the KMS keys. After they are deleted, \
+                  you can delete the custom key store.",
+        causes: &["The store still holds KMS keys, in any key state but deleted."],
+        fix: &[
+            "List the store's keys (ListKeys, then DescribeKey: KeyMetadata.CustomKeyStoreId).",
+            "Make sure nothing needs them, then ScheduleKeyDeletion for each and wait out the \
+             waiting period.",
+            "DeleteCustomKeyStore.",
+        ],
+        notes: &[],
+    },
+    InvalidMarkerException {
+        kind: Exception,
+        store: Any,
+        operations: &["DescribeCustomKeyStores"],
+        meaning: "The request was rejected because the marker that specifies where pagination \
+                  should next begin is not valid.",
+        causes: &["A Marker that is not the NextMarker of the previous page."],
+        fix: &["Start again without a Marker and pass each page's NextMarker unchanged."],
+        notes: &[],
+    },
+    XksKeyNotFoundException {
+        kind: Exception,
+        store: Xks,
+        operations: &["CreateKey"],
+        meaning: "The request was rejected because the external key store proxy could not find \
+                  the external key. This exception is thrown when the value of the XksKeyId \
+                  parameter doesn't identify a key in the external key manager associated with \
+                  the external key proxy.",
+        causes: &[
+            "The XksKeyId is not the identifier the proxy uses for the key (the proxy's \
+             GetKeyMetadata answers 404 KeyNotFoundException).",
+            "The key exists in the external key manager but the proxy does not expose it.",
+        ],
+        fix: &[
+            "Verify that the XksKeyId represents an existing key in the external key manager, \
+             using the key identifier that the external key store proxy uses.",
+        ],
+        notes: &[],
+    },
+    XksKeyInvalidConfigurationException {
+        kind: Exception,
+        store: Xks,
+        operations: &["CreateKey"],
+        meaning: "The request was rejected because the external key specified by the XksKeyId \
+                  parameter did not meet the configuration requirements for an external key \
+                  store. The external key must be an AES-256 symmetric key that is enabled and \
+                  performs encryption and decryption.",
+        causes: &[
+            "GetKeyMetadata reports a keySpec other than AES_256.",
+            "The key's keyStatus is not ENABLED.",
+            "The key's keyUsage lacks ENCRYPT or DECRYPT.",
+        ],
+        fix: &[
+            "Use an enabled AES-256 key that allows both encryption and decryption, or change \
+             the key's configuration in the external key manager.",
+        ],
+        notes: &[],
+    },
+    XksKeyAlreadyInUseException {
+        kind: Exception,
+        store: Xks,
+        operations: &["CreateKey"],
+        meaning: "The request was rejected because the (XksKeyId) is already associated with \
+                  another KMS key in this external key store. Each KMS key in an external key \
+                  store must be associated with a different external key.",
+        causes: &["Another KMS key of the same external key store already uses this XksKeyId."],
+        fix: &["Create a new external key for the KMS key, or use the KMS key that already has it."],
+        notes: &[],
+    },
+    MalformedPolicyDocumentException {
+        kind: Exception,
+        store: Any,
+        operations: &["CreateKey"],
+        meaning: "The request was rejected because the specified policy is not syntactically or \
+                  semantically correct.",
+        causes: &["The key policy given to CreateKey is not valid JSON or breaks the key policy rules."],
+        fix: &["Fix the key policy, or omit it to get the default key policy."],
+        notes: &[],
+    },
+    DependencyTimeoutException {
+        kind: Exception,
+        store: Any,
+        operations: &["CreateKey"],
+        meaning: "The system timed out while trying to fulfill the request. You can retry the \
+                  request.",
+        causes: &["A service KMS depends on did not answer in time."],
+        fix: &["Retry the request."],
+        notes: &[],
+    },
+    InvalidArnException {
+        kind: Exception,
+        store: Any,
+        operations: &["CreateKey"],
+        meaning: "The request was rejected because a specified ARN, or an ARN in a key policy, \
+                  is not valid.",
+        causes: &["An ARN in the key policy is malformed."],
+        fix: &["Correct the ARN."],
+        notes: &[],
+    },
+    UnsupportedOperationException {
+        kind: Exception,
+        store: Any,
+        operations: &["CreateKey"],
+        meaning: "The request was rejected because a specified parameter is not supported or a \
+                  specified resource is not valid for this operation.",
+        causes: &[
+            "A key spec, key usage or option that a custom key store does not support (an \
+             external key store holds only symmetric encryption keys, not multi-Region keys or \
+             keys with imported material).",
+        ],
+        fix: &["Create a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT single-Region key in the store."],
+        notes: &[],
+    },
+    TagException {
+        kind: Exception,
+        store: Any,
+        operations: &["CreateKey"],
+        meaning: "The request was rejected because one or more tags are not valid.",
+        causes: &["A tag key or value breaks the tagging rules."],
+        fix: &["Correct the tags."],
+        notes: &[],
     },
     // ------------------------------------------------------------------------------------------
     // ConnectionErrorCodes: both store kinds

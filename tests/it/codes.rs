@@ -77,8 +77,23 @@ const CONNECTION_STATE_NAMES: &[&str] = &[
     "DISCONNECTING",
 ];
 
-/// Names allowed in the table beyond §1's lists.
-const EXTRA_EXCEPTIONS: &[&str] = &["ValidationException", "KMSInvalidStateException"];
+/// Names allowed in the table beyond §1's lists: the common ValidationException, the
+/// cryptographic operations' KMSInvalidStateException, and the other errors the KMS API model
+/// lists for DeleteCustomKeyStore, DescribeCustomKeyStores and CreateKey (requirements §10).
+const EXTRA_EXCEPTIONS: &[&str] = &[
+    "ValidationException",
+    "KMSInvalidStateException",
+    "CustomKeyStoreHasCMKsException",
+    "InvalidMarkerException",
+    "XksKeyNotFoundException",
+    "XksKeyInvalidConfigurationException",
+    "XksKeyAlreadyInUseException",
+    "MalformedPolicyDocumentException",
+    "DependencyTimeoutException",
+    "InvalidArnException",
+    "UnsupportedOperationException",
+    "TagException",
+];
 
 fn all_connection_error_codes() -> Vec<&'static str> {
     [
@@ -552,4 +567,100 @@ fn docs_error_codes_md_is_up_to_date() {
             path.display()
         );
     }
+}
+
+// ---- the KMS API model -----------------------------------------------------------------------
+
+/// The operations whose errors the table covers, and the errors each lists in the KMS API
+/// model, with the ConnectionErrorCodeType enum: read from botocore's service JSON in the
+/// project's Python environment (scripts/setup-venv.sh, which scripts/test.sh runs).
+fn api_model() -> serde_json::Value {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "this test reads the KMS API model from the project's Python environment {}: run scripts/setup-venv.sh (scripts/test.sh does it)",
+        python.display()
+    );
+    let script = r#"
+import json, botocore.loaders
+m = botocore.loaders.Loader().load_service_model("kms", "service-2")
+ops = ["CreateCustomKeyStore", "UpdateCustomKeyStore", "ConnectCustomKeyStore",
+       "DisconnectCustomKeyStore", "DeleteCustomKeyStore", "DescribeCustomKeyStores", "CreateKey"]
+print(json.dumps({
+    "operations": {o: sorted(e["shape"] for e in m["operations"][o].get("errors", [])) for o in ops},
+    "connection_error_codes": sorted(m["shapes"]["ConnectionErrorCodeType"]["enum"]),
+}))
+"#;
+    let out = std::process::Command::new(&python)
+        .args(["-c", script])
+        .output()
+        .expect("run the project's Python");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the model extract is JSON")
+}
+
+/// Every error the API model lists for a custom key store operation (and CreateKey) is in the
+/// table with that operation, and the table names no operation the model does not give it;
+/// the table's ConnectionErrorCodes are exactly the model's enum (issue 11 #13).
+#[test]
+fn the_table_matches_the_kms_api_model() {
+    let model = api_model();
+    let mut problems = Vec::new();
+    for (op, errors) in model["operations"].as_object().unwrap() {
+        let errors: Vec<&str> = errors
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        for e in &errors {
+            match lookup(e) {
+                None => problems.push(format!("{op}: {e} is not in the table")),
+                Some(c) if !c.operations.contains(&op.as_str()) => {
+                    problems.push(format!("{op}: {e} does not list {op} among its operations"))
+                }
+                _ => {}
+            }
+        }
+        for c in CODES.iter().filter(|c| c.kind == CodeKind::Exception) {
+            // ValidationException is common to every operation, in no operation's list.
+            if c.operations.contains(&op.as_str())
+                && c.name != "ValidationException"
+                && !errors.contains(&c.name)
+            {
+                problems.push(format!(
+                    "{op}: the table lists {} but the model does not",
+                    c.name
+                ));
+            }
+        }
+    }
+    let mut table: Vec<&str> = CODES
+        .iter()
+        .filter(|c| c.kind == CodeKind::ConnectionErrorCode)
+        .map(|c| c.name)
+        .collect();
+    table.sort_unstable();
+    let enum_values: Vec<&str> = model["connection_error_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    if table != enum_values {
+        problems.push(format!(
+            "ConnectionErrorCodes: table {table:?}, model {enum_values:?}"
+        ));
+    }
+    assert!(
+        problems.is_empty(),
+        "{} difference(s) from the KMS API model:\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    );
 }
