@@ -422,6 +422,9 @@ pub fn facts(data: &[u8]) {
         load_balancers: part::<DescribeLoadBalancersOutput>(&v, "LoadBalancers")
             .map(|o| o.load_balancers),
         caller_identity: part::<CallerIdentity>(&v, "Account"),
+        listeners: part::<DescribeListenersOutput>(&v, "Listeners").map(|o| o.listeners),
+        target_health: part::<DescribeTargetHealthOutput>(&v, "TargetHealthDescriptions")
+            .map(|o| o.target_health_descriptions),
     };
 
     let nowhere = ConnectTo {

@@ -8,7 +8,8 @@
 #   * its Network Load Balancer has a subnet in one Availability Zone only (so has the service)
 #                                                          -> XksProxyVpcEndpointServiceInvalidConfigurationException
 #
-# Everything else is right: an Interface service behind an active internal NLB, no acceptance
+# Everything else is right: an Interface service behind an active internal NLB (a TCP 443
+# listener with a healthy target), no acceptance
 # required, the proxy's host is the private DNS name, the service serves no other key store.
 # The files, and the command that records each (README.md shows the cks-doctor command):
 #
@@ -16,6 +17,8 @@
 #   ec2-describe-vpc-endpoint-service-permissions.json     aws ec2 describe-vpc-endpoint-service-permissions --service-id <id>
 #   ec2-describe-vpc-endpoint-services.json                aws ec2 describe-vpc-endpoint-services --filters Name=service-name,Values=<name>
 #   elbv2-describe-load-balancers.json                     aws elbv2 describe-load-balancers --load-balancer-arns <NLB ARNs>
+#   elbv2-describe-listeners.json                          aws elbv2 describe-listeners --load-balancer-arn <NLB ARN>
+#   elbv2-describe-target-health.json                      aws elbv2 describe-target-health --target-group-arn <group of the 443 listener>
 #   sts-get-caller-identity.json                           aws sts get-caller-identity
 #   kms-describe-custom-key-stores.json                    aws kms describe-custom-key-stores
 #
@@ -145,6 +148,45 @@ write(
                 "SecurityGroups": ["sg-0f1e2d3c4b5a69788"],
                 "IpAddressType": "ipv4",
                 "EnablePrefixForIpv6SourceNat": "off",
+            }
+        ]
+    },
+)
+
+TARGET_GROUP = f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:targetgroup/xks-proxy/8c1f0e5d2a7b3c96"
+
+write(
+    "elbv2-describe-listeners.json",
+    {
+        "Listeners": [
+            {
+                "ListenerArn": f"arn:aws:elasticloadbalancing:{REGION}:{ACCOUNT}:listener/net/{NLB_NAME}/5d2e8f1a7c3b9e40/1f4e7a2c9b3d5e68",
+                "LoadBalancerArn": NLB_ARN,
+                "Port": 443,
+                "Protocol": "TCP",
+                "DefaultActions": [
+                    {
+                        "Type": "forward",
+                        "TargetGroupArn": TARGET_GROUP,
+                        "ForwardConfig": {
+                            "TargetGroups": [{"TargetGroupArn": TARGET_GROUP, "Weight": 1}],
+                            "TargetGroupStickinessConfig": {"Enabled": False},
+                        },
+                    }
+                ],
+            }
+        ]
+    },
+)
+
+write(
+    "elbv2-describe-target-health.json",
+    {
+        "TargetHealthDescriptions": [
+            {
+                "Target": {"Id": "10.20.1.15", "Port": 443, "AvailabilityZone": "us-east-1a"},
+                "HealthCheckPort": "443",
+                "TargetHealth": {"State": "healthy"},
             }
         ]
     },

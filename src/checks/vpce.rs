@@ -15,6 +15,7 @@ register! {
     "xks.vpce.service-exists" => service_exists,
     "xks.vpce.kms-allowed" => kms_allowed,
     "xks.vpce.load-balancer" => load_balancer,
+    "xks.vpce.listener-targets" => listener_targets,
     "xks.vpce.two-az" => two_az,
     "xks.vpce.acceptance" => acceptance,
     "xks.vpce.private-dns" => private_dns,
@@ -353,6 +354,127 @@ async fn load_balancer(f: &Facts) -> Step<Outcome> {
         );
     }
     Ok(Outcome::fail(problems.join("; ")).evidence(evidence))
+}
+
+/// The network load balancer must listen on TCP port 443, where KMS's endpoint connects, and
+/// forward to targets its health checks find healthy. KMS does not validate this at
+/// CreateCustomKeyStore (as far as AWS documents), only meets it when it connects.
+async fn listener_targets(f: &Facts) -> Step<Outcome> {
+    vpc(f)?;
+    let c = match found(f).await? {
+        Found::Own(c) => c,
+        Found::Other(d) => {
+            return Ok(not_from_here(
+                d,
+                "its load balancers' listeners and targets",
+            ))
+        }
+    };
+    if c.network_load_balancer_arns.is_empty() {
+        return Ok(Outcome::blocked(
+            "xks.vpce.load-balancer",
+            "the service has no Network Load Balancer",
+        ));
+    }
+    let listeners = got(f.listeners().await)?;
+    let listing: Vec<String> = listeners
+        .iter()
+        .map(|l| {
+            let groups = l.target_groups();
+            format!(
+                "{} {}:{} → {}",
+                l.load_balancer_arn
+                    .rsplit('/')
+                    .nth(1)
+                    .unwrap_or(&l.load_balancer_arn),
+                l.protocol.as_deref().unwrap_or("?"),
+                l.port.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+                if groups.is_empty() {
+                    "no target group".to_string()
+                } else {
+                    groups.join(", ")
+                }
+            )
+        })
+        .collect();
+    let on_443 = Facts::port_443(listeners);
+    if on_443.is_empty() {
+        return Ok(Outcome::fail(if listeners.is_empty() {
+            "the Network Load Balancer has no listener: KMS's connections to port 443 of the endpoint are refused".to_string()
+        } else {
+            "no TCP or TLS listener on port 443: KMS connects to the proxy's endpoint on port 443 only".to_string()
+        })
+        .evidence(listing)
+        .fix("Add a TCP listener on port 443 that forwards to the proxy's target group: `aws elbv2 create-listener --load-balancer-arn <NLB ARN> --protocol TCP --port 443 --default-actions Type=forward,TargetGroupArn=<target group ARN>`"));
+    }
+    if on_443.iter().all(|l| l.target_groups().is_empty()) {
+        return Ok(
+            Outcome::fail("the port 443 listener forwards to no target group").evidence(listing),
+        );
+    }
+    let targets = got(f.target_health().await)?;
+    let mut evidence = listing;
+    let mut healthy = 0;
+    for t in targets {
+        let id = t
+            .target
+            .as_ref()
+            .map(|x| {
+                format!(
+                    "{}{}",
+                    x.id,
+                    x.port.map(|p| format!(":{p}")).unwrap_or_default()
+                )
+            })
+            .unwrap_or_else(|| "?".into());
+        let h = t.target_health.clone().unwrap_or_default();
+        if h.state == "healthy" {
+            healthy += 1;
+        }
+        let why = [h.reason.as_deref(), h.description.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(": ");
+        evidence.push(format!(
+            "target {id}: {}{}",
+            if h.state.is_empty() {
+                "unknown"
+            } else {
+                &h.state
+            },
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({why})")
+            }
+        ));
+    }
+    if healthy == 0 {
+        return Ok(Outcome::fail(if targets.is_empty() {
+            "the port 443 listener's target group has no registered target: nothing answers KMS behind the load balancer".to_string()
+        } else {
+            format!(
+                "none of the {} target(s) behind the port 443 listener is healthy: the load balancer has nowhere to send KMS's requests",
+                targets.len()
+            )
+        })
+        .evidence(evidence)
+        .fix("Register the proxy's instances or addresses in the target group and make its health check pass: `aws elbv2 describe-target-health --target-group-arn <target group ARN>` shows each target's reason"));
+    }
+    if healthy < targets.len() {
+        return Ok(Outcome::warn(format!(
+            "{healthy} of {} target(s) behind the port 443 listener are healthy: KMS is served, with less room to spare",
+            targets.len()
+        ))
+        .evidence(evidence)
+        .exceptions(&[])
+        .codes(&[]));
+    }
+    Ok(Outcome::pass(format!(
+        "a port 443 listener forwards to {healthy} healthy target(s)"
+    ))
+    .evidence(evidence))
 }
 
 async fn two_az(f: &Facts) -> Step<Outcome> {

@@ -31,6 +31,10 @@ pub enum FactKind {
     VpceService,
     LoadBalancers,
     CallerIdentity,
+    /// The listeners of the service's network load balancers.
+    Listeners,
+    /// The health of the targets behind the port 443 listeners.
+    TargetHealth,
 }
 
 /// What is data about a fact kind.
@@ -51,7 +55,7 @@ const CLUSTERS: FactFile = FactFile {
 };
 
 impl FactKind {
-    pub const ALL: [FactKind; 12] = [
+    pub const ALL: [FactKind; 14] = [
         FactKind::Cluster,
         FactKind::AssociatedClusters,
         FactKind::SecurityGroup,
@@ -64,6 +68,8 @@ impl FactKind {
         FactKind::VpceService,
         FactKind::LoadBalancers,
         FactKind::CallerIdentity,
+        FactKind::Listeners,
+        FactKind::TargetHealth,
     ];
 
     pub const fn info(self) -> &'static FactInfo {
@@ -158,6 +164,22 @@ impl FactKind {
                     command: "aws sts get-caller-identity --output json",
                 },
             },
+            FactKind::Listeners => &FactInfo {
+                call: "elasticloadbalancing:DescribeListeners",
+                iam_action: "elasticloadbalancing:DescribeListeners",
+                file: &FactFile {
+                    file: "elbv2-describe-listeners.json",
+                    command: "aws elbv2 describe-listeners --load-balancer-arn <NLB ARN of the service> --output json",
+                },
+            },
+            FactKind::TargetHealth => &FactInfo {
+                call: "elasticloadbalancing:DescribeTargetHealth",
+                iam_action: "elasticloadbalancing:DescribeTargetHealth",
+                file: &FactFile {
+                    file: "elbv2-describe-target-health.json",
+                    command: "aws elbv2 describe-target-health --target-group-arn <target group of the NLB's port 443 listener> --output json",
+                },
+            },
         }
     }
 
@@ -220,10 +242,10 @@ mod tests {
     #[test]
     fn every_snapshot_file_is_listed_once() {
         let mut names: Vec<&str> = FILES.iter().map(|f| f.file).collect();
-        assert_eq!(names.len(), 11);
+        assert_eq!(names.len(), 13);
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 11, "{names:?}");
+        assert_eq!(names.len(), 13, "{names:?}");
         for k in FactKind::ALL {
             assert!(FILES.contains(&k.file()), "{k:?}");
         }

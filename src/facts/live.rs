@@ -351,6 +351,62 @@ impl LiveSource {
         }
     }
 
+    pub async fn describe_listeners(&self, lb_arns: &[String]) -> Fact<Vec<Listener>> {
+        const ACTION: &str = "elasticloadbalancing:DescribeListeners";
+        let mut out = Vec::new();
+        for arn in lb_arns {
+            let mut marker: Option<String> = None;
+            loop {
+                let result = self
+                    .elbv2
+                    .describe_listeners()
+                    .load_balancer_arn(arn)
+                    .set_marker(marker.clone())
+                    .send()
+                    .await;
+                match result {
+                    Ok(page) => {
+                        out.extend(page.listeners().iter().map(convert::listener));
+                        match page.next_marker() {
+                            Some(m) if !m.is_empty() => marker = Some(m.to_string()),
+                            _ => break,
+                        }
+                    }
+                    // Deleted since DescribeLoadBalancers: it has no listeners.
+                    Err(e) if e.code() == Some("LoadBalancerNotFound") => break,
+                    Err(e) => return Err(self.classify(ACTION, e)),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn describe_target_health(
+        &self,
+        group_arns: &[String],
+    ) -> Fact<Vec<TargetHealthDescription>> {
+        const ACTION: &str = "elasticloadbalancing:DescribeTargetHealth";
+        let mut out = Vec::new();
+        for arn in group_arns {
+            let result = self
+                .elbv2
+                .describe_target_health()
+                .target_group_arn(arn)
+                .send()
+                .await;
+            match result {
+                Ok(o) => out.extend(
+                    o.target_health_descriptions()
+                        .iter()
+                        .map(convert::target_health),
+                ),
+                Err(e) if e.code() == Some("TargetGroupNotFound") => {}
+                Err(e) => return Err(self.classify(ACTION, e)),
+            }
+        }
+        Ok(out)
+    }
+
     /// The Regions enabled for the account (for `scan --all-regions`).
     pub async fn describe_regions(&self) -> Fact<Vec<String>> {
         const ACTION: &str = "ec2:DescribeRegions";
@@ -461,6 +517,18 @@ impl super::Read for LiveSource {
     }
     fn get_caller_identity<'a>(&'a self) -> BoxFuture<'a, Fact<CallerIdentity>> {
         Box::pin(LiveSource::get_caller_identity(self))
+    }
+    fn describe_listeners<'a>(
+        &'a self,
+        lb_arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<Listener>>> {
+        Box::pin(LiveSource::describe_listeners(self, lb_arns))
+    }
+    fn describe_target_health<'a>(
+        &'a self,
+        group_arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<TargetHealthDescription>>> {
+        Box::pin(LiveSource::describe_target_health(self, group_arns))
     }
 }
 
@@ -776,6 +844,56 @@ mod convert {
             private_dns_name_verification_state: d
                 .private_dns_name_verification_state()
                 .map(|v| v.as_str().to_string()),
+        }
+    }
+
+    pub fn listener(l: &aws_sdk_elasticloadbalancingv2::types::Listener) -> Listener {
+        Listener {
+            listener_arn: s(l.listener_arn()),
+            load_balancer_arn: s(l.load_balancer_arn()),
+            port: l.port(),
+            protocol: l.protocol().map(|p| p.as_str().to_string()),
+            default_actions: l
+                .default_actions()
+                .iter()
+                .map(|a| ListenerAction {
+                    r#type: a
+                        .r#type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    target_group_arn: o(a.target_group_arn()),
+                    forward_config: a.forward_config().map(|f| ForwardConfig {
+                        target_groups: f
+                            .target_groups()
+                            .iter()
+                            .map(|t| TargetGroupTuple {
+                                target_group_arn: s(t.target_group_arn()),
+                            })
+                            .collect(),
+                    }),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn target_health(
+        d: &aws_sdk_elasticloadbalancingv2::types::TargetHealthDescription,
+    ) -> TargetHealthDescription {
+        TargetHealthDescription {
+            target: d.target().map(|t| TargetDescription {
+                id: s(t.id()),
+                port: t.port(),
+                availability_zone: o(t.availability_zone()),
+            }),
+            health_check_port: o(d.health_check_port()),
+            target_health: d.target_health().map(|h| TargetHealth {
+                state: h
+                    .state()
+                    .map(|v| v.as_str().to_string())
+                    .unwrap_or_default(),
+                reason: h.reason().map(|v| v.as_str().to_string()),
+                description: o(h.description()),
+            }),
         }
     }
 

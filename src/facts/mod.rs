@@ -105,6 +105,16 @@ pub trait Read: Send + Sync {
         arns: &'a [String],
     ) -> BoxFuture<'a, Fact<Vec<LoadBalancer>>>;
     fn get_caller_identity<'a>(&'a self) -> BoxFuture<'a, Fact<CallerIdentity>>;
+    /// The listeners of these load balancers.
+    fn describe_listeners<'a>(
+        &'a self,
+        lb_arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<Listener>>>;
+    /// The targets of these target groups and their health, in one list.
+    fn describe_target_health<'a>(
+        &'a self,
+        group_arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<TargetHealthDescription>>>;
 }
 
 /// A source is read through [`Read`], whichever it is.
@@ -144,6 +154,8 @@ struct Cells {
     vpce_service: OnceCell<Fact<Option<ServiceDetail>>>,
     load_balancers: OnceCell<Fact<Vec<LoadBalancer>>>,
     caller_identity: OnceCell<Fact<CallerIdentity>>,
+    listeners: OnceCell<Fact<Vec<Listener>>>,
+    target_health: OnceCell<Fact<Vec<TargetHealthDescription>>>,
 }
 
 /// A dependency of a fact failed or is absent: the message says which.
@@ -399,6 +411,67 @@ impl Facts {
             .await
     }
 
+    /// The listeners of the service's network load balancers (one call per load balancer).
+    pub async fn listeners(&self) -> &Fact<Vec<Listener>> {
+        self.cells
+            .listeners
+            .get_or_init(|| async {
+                let arns: Vec<String> = match self.load_balancers().await {
+                    Ok(lbs) => lbs
+                        .iter()
+                        .filter(|l| l.r#type.as_deref() == Some("network"))
+                        .map(|l| l.load_balancer_arn.clone())
+                        .collect(),
+                    Err(e) => return Err(e.clone()),
+                };
+                if arns.is_empty() {
+                    return blocked("the service has no network load balancer");
+                }
+                self.counts.add(FactKind::Listeners);
+                self.source.describe_listeners(&arns).await
+            })
+            .await
+    }
+
+    /// The port 443 (TCP) listeners KMS's connections arrive on.
+    pub fn port_443(listeners: &[Listener]) -> Vec<&Listener> {
+        listeners
+            .iter()
+            .filter(|l| {
+                l.port == Some(443)
+                    && matches!(l.protocol.as_deref(), Some("TCP" | "TLS" | "TCP_UDP"))
+            })
+            .collect()
+    }
+
+    /// The health of the targets behind the port 443 listeners (one call per target group).
+    pub async fn target_health(&self) -> &Fact<Vec<TargetHealthDescription>> {
+        self.cells
+            .target_health
+            .get_or_init(|| async {
+                let groups: Vec<String> = match self.listeners().await {
+                    Ok(ls) => {
+                        let mut g: Vec<String> = Vec::new();
+                        for l in Self::port_443(ls) {
+                            for t in l.target_groups() {
+                                if !g.contains(&t) {
+                                    g.push(t);
+                                }
+                            }
+                        }
+                        g
+                    }
+                    Err(e) => return Err(e.clone()),
+                };
+                if groups.is_empty() {
+                    return blocked("no port 443 listener forwards to a target group");
+                }
+                self.counts.add(FactKind::TargetHealth);
+                self.source.describe_target_health(&groups).await
+            })
+            .await
+    }
+
     /// The account the tool runs as.
     pub async fn caller_identity(&self) -> &Fact<CallerIdentity> {
         self.cells
@@ -436,6 +509,8 @@ impl Facts {
             VpceConfiguration => vpce_configuration,
             VpcePermissions => vpce_permissions,
             LoadBalancers => load_balancers,
+            Listeners => listeners,
+            TargetHealth => target_health,
         }
         // The other key stores' clusters need both reads.
         if wants(FactKind::AssociatedClusters)
@@ -508,11 +583,13 @@ impl Facts {
             self.route_tables(),
             self.network_acls()
         );
-        let (config, permissions, service, lbs, caller) = tokio::join!(
+        let (config, permissions, service, lbs, listeners, targets, caller) = tokio::join!(
             self.vpce_configuration(),
             self.vpce_permissions(),
             self.vpce_service(),
             self.load_balancers(),
+            self.listeners(),
+            self.target_health(),
             // Only an external key store's snapshot needs to know who is asking.
             async {
                 match self.request.xks() {
@@ -604,6 +681,16 @@ impl Facts {
                 &mut errors,
                 FactKind::LoadBalancers.file().file,
                 lbs.as_ref().map(Clone::clone),
+            );
+            capture.listeners = take(
+                &mut errors,
+                FactKind::Listeners.file().file,
+                listeners.as_ref().map(Clone::clone),
+            );
+            capture.target_health = take(
+                &mut errors,
+                FactKind::TargetHealth.file().file,
+                targets.as_ref().map(Clone::clone),
             );
         }
         (capture, errors)

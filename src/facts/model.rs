@@ -377,6 +377,111 @@ pub struct LbAvailabilityZone {
     pub subnet_id: Option<String>,
 }
 
+/// `aws elbv2 describe-listeners --load-balancer-arn <NLB ARN>` (a snapshot holds the
+/// listeners of every load balancer of the service in one list).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeListenersOutput {
+    #[serde(default)]
+    pub listeners: Vec<Listener>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Listener {
+    pub listener_arn: String,
+    pub load_balancer_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    /// TCP | TLS | UDP | TCP_UDP (network load balancers)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    pub default_actions: Vec<ListenerAction>,
+}
+
+impl Listener {
+    /// The target groups its default actions forward to.
+    pub fn target_groups(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for a in &self.default_actions {
+            let groups = a.target_group_arn.iter().chain(
+                a.forward_config
+                    .iter()
+                    .flat_map(|f| f.target_groups.iter().map(|t| &t.target_group_arn)),
+            );
+            for g in groups {
+                if !out.contains(g) {
+                    out.push(g.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ListenerAction {
+    pub r#type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forward_config: Option<ForwardConfig>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ForwardConfig {
+    pub target_groups: Vec<TargetGroupTuple>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TargetGroupTuple {
+    pub target_group_arn: String,
+}
+
+/// `aws elbv2 describe-target-health --target-group-arn <group of the 443 listener>` (a
+/// snapshot holds the descriptions of every such group in one list).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeTargetHealthOutput {
+    #[serde(default)]
+    pub target_health_descriptions: Vec<TargetHealthDescription>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TargetHealthDescription {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetDescription>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check_port: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_health: Option<TargetHealth>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TargetDescription {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub availability_zone: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TargetHealth {
+    /// initial | healthy | unhealthy | unused | draining | unavailable | unhealthy.draining
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
 /// `aws sts get-caller-identity`
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]

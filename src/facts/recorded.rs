@@ -25,6 +25,8 @@ const VPCE_PERMISSIONS: &FactFile = FactKind::VpcePermissions.file();
 const VPCE_SERVICES: &FactFile = FactKind::VpceService.file();
 const LOAD_BALANCERS: &FactFile = FactKind::LoadBalancers.file();
 const CALLER_IDENTITY: &FactFile = FactKind::CallerIdentity.file();
+const LISTENERS: &FactFile = FactKind::Listeners.file();
+const TARGET_HEALTH: &FactFile = FactKind::TargetHealth.file();
 
 /// A snapshot file that exists but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,8 @@ pub struct Recorded {
     pub vpce_services: Option<Vec<ServiceDetail>>,
     pub load_balancers: Option<Vec<LoadBalancer>>,
     pub caller_identity: Option<CallerIdentity>,
+    pub listeners: Option<Vec<Listener>>,
+    pub target_health: Option<Vec<TargetHealthDescription>>,
 }
 
 /// Snapshot files larger than this are refused (the CLI output of a whole account is far smaller).
@@ -118,6 +122,9 @@ impl Recorded {
             load_balancers: load::<DescribeLoadBalancersOutput>(dir, &LOAD_BALANCERS)?
                 .map(|o| o.load_balancers),
             caller_identity: load::<CallerIdentity>(dir, &CALLER_IDENTITY)?,
+            listeners: load::<DescribeListenersOutput>(dir, LISTENERS)?.map(|o| o.listeners),
+            target_health: load::<DescribeTargetHealthOutput>(dir, TARGET_HEALTH)?
+                .map(|o| o.target_health_descriptions),
         })
     }
 
@@ -221,6 +228,24 @@ impl Recorded {
             .collect())
     }
 
+    pub fn describe_listeners(&self, lb_arns: &[String]) -> Fact<Vec<Listener>> {
+        let all = Self::get(&self.listeners, LISTENERS)?;
+        Ok(all
+            .iter()
+            .filter(|l| lb_arns.contains(&l.load_balancer_arn))
+            .cloned()
+            .collect())
+    }
+
+    /// The file records the groups of the port 443 listeners together (the CLI's output names
+    /// no group), so every description it holds is returned.
+    pub fn describe_target_health(
+        &self,
+        _group_arns: &[String],
+    ) -> Fact<Vec<TargetHealthDescription>> {
+        Ok(Self::get(&self.target_health, TARGET_HEALTH)?.clone())
+    }
+
     pub fn get_caller_identity(&self) -> Fact<CallerIdentity> {
         self.caller_identity
             .clone()
@@ -317,6 +342,22 @@ impl super::Read for Recorded {
     }
     fn get_caller_identity<'a>(&'a self) -> BoxFuture<'a, Fact<CallerIdentity>> {
         Box::pin(std::future::ready(Recorded::get_caller_identity(self)))
+    }
+    fn describe_listeners<'a>(
+        &'a self,
+        lb_arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<Listener>>> {
+        Box::pin(std::future::ready(Recorded::describe_listeners(
+            self, lb_arns,
+        )))
+    }
+    fn describe_target_health<'a>(
+        &'a self,
+        group_arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<TargetHealthDescription>>> {
+        Box::pin(std::future::ready(Recorded::describe_target_health(
+            self, group_arns,
+        )))
     }
 }
 
@@ -418,6 +459,24 @@ impl Recorded {
         }
         if let Some(v) = &self.caller_identity {
             written.push(write_json(dir, &CALLER_IDENTITY, v)?);
+        }
+        if let Some(v) = &self.listeners {
+            written.push(write_json(
+                dir,
+                LISTENERS,
+                &DescribeListenersOutput {
+                    listeners: v.clone(),
+                },
+            )?);
+        }
+        if let Some(v) = &self.target_health {
+            written.push(write_json(
+                dir,
+                TARGET_HEALTH,
+                &DescribeTargetHealthOutput {
+                    target_health_descriptions: v.clone(),
+                },
+            )?);
         }
         if let Some(v) = &self.network_acls {
             written.push(write_json(

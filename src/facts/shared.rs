@@ -436,4 +436,17 @@ impl Read for Shared {
             }
         })
     }
+    fn describe_listeners<'a>(
+        &'a self,
+        lb_arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<Listener>>> {
+        // Per store: each service has its own load balancers.
+        self.inner.describe_listeners(lb_arns)
+    }
+    fn describe_target_health<'a>(
+        &'a self,
+        group_arns: &'a [String],
+    ) -> BoxFuture<'a, Fact<Vec<TargetHealthDescription>>> {
+        self.inner.describe_target_health(group_arns)
+    }
 }

@@ -162,6 +162,39 @@ fn nlb() -> LoadBalancer {
     }
 }
 
+const TARGET_GROUP: &str =
+    "arn:aws:elasticloadbalancing:us-east-1:111122223333:targetgroup/xks/73e2d6bc24d8a067";
+
+fn listener(port: i32, protocol: &str) -> Listener {
+    Listener {
+        listener_arn: format!("{NLB}/listener-{port}"),
+        load_balancer_arn: NLB.into(),
+        port: Some(port),
+        protocol: Some(protocol.into()),
+        default_actions: vec![ListenerAction {
+            r#type: "forward".into(),
+            target_group_arn: Some(TARGET_GROUP.into()),
+            forward_config: None,
+        }],
+    }
+}
+
+fn target(id: &str, state: &str) -> TargetHealthDescription {
+    TargetHealthDescription {
+        target: Some(TargetDescription {
+            id: id.into(),
+            port: Some(443),
+            availability_zone: None,
+        }),
+        health_check_port: Some("443".into()),
+        target_health: Some(TargetHealth {
+            state: state.into(),
+            reason: (state != "healthy").then(|| "Target.FailedHealthChecks".into()),
+            description: None,
+        }),
+    }
+}
+
 fn xks_store(
     id: &str,
     endpoint: &str,
@@ -199,6 +232,11 @@ fn healthy() -> Recorded {
         vpce_permissions: Some(vec![principal(PRINCIPAL, "Service")]),
         vpce_services: Some(vec![detail(ACCOUNT)]),
         load_balancers: Some(vec![nlb()]),
+        listeners: Some(vec![listener(443, "TCP")]),
+        target_health: Some(vec![
+            target("10.0.1.10", "healthy"),
+            target("10.0.2.10", "healthy"),
+        ]),
         caller_identity: Some(CallerIdentity {
             account: ACCOUNT.into(),
             arn: Some(format!("arn:aws:iam::{ACCOUNT}:user/operator")),
@@ -1024,4 +1062,91 @@ async fn tls_failure_with_vpc_connectivity_predicts_only_the_connection_code() {
     let r = run("xks.tls.version", Recorded::default(), req).await;
     assert_result(&r, Fail, &[], &["XKS_PROXY_INVALID_TLS_CONFIGURATION"]);
     assert_says(&r, "VPC endpoint service connectivity");
+}
+
+// ----- xks.vpce.listener-targets (issue 11 #14) -----
+
+const LISTENER: &str = "xks.vpce.listener-targets";
+const LISTENER_CODES: &[&str] = &["XKS_PROXY_NOT_REACHABLE", "XKS_PROXY_TIMED_OUT"];
+
+#[tokio::test]
+async fn listener_targets_pass_and_fail() {
+    let r = run(LISTENER, healthy(), request()).await;
+    assert_result(&r, Pass, &[], LISTENER_CODES);
+    assert_says(&r, "2 healthy target(s)");
+    // An NLB listening on 8443 only: every other VPC check passes, this one does not.
+    let mut facts = healthy();
+    facts.listeners = Some(vec![listener(8443, "TCP")]);
+    let r = run(LISTENER, facts, request()).await;
+    assert_result(&r, Fail, &[], LISTENER_CODES);
+    assert_says(&r, "port 443");
+    assert!(
+        r.evidence.iter().any(|e| e.contains("TCP:8443")),
+        "{:?}",
+        r.evidence
+    );
+    // UDP on 443 carries no TLS.
+    let mut facts = healthy();
+    facts.listeners = Some(vec![listener(443, "UDP")]);
+    let r = run(LISTENER, facts, request()).await;
+    assert_eq!(r.status, Fail, "{}", r.message);
+    // No listener at all.
+    let mut facts = healthy();
+    facts.listeners = Some(vec![]);
+    let r = run(LISTENER, facts, request()).await;
+    assert_eq!(r.status, Fail, "{}", r.message);
+    assert_says(&r, "no listener");
+    // No healthy target.
+    let mut facts = healthy();
+    facts.target_health = Some(vec![target("10.0.1.10", "unhealthy")]);
+    let r = run(LISTENER, facts, request()).await;
+    assert_result(&r, Fail, &[], LISTENER_CODES);
+    assert!(
+        r.evidence
+            .iter()
+            .any(|e| e.contains("10.0.1.10:443: unhealthy (Target.FailedHealthChecks)")),
+        "{:?}",
+        r.evidence
+    );
+    // No registered target.
+    let mut facts = healthy();
+    facts.target_health = Some(vec![]);
+    let r = run(LISTENER, facts, request()).await;
+    assert_eq!(r.status, Fail, "{}", r.message);
+    assert_says(&r, "no registered target");
+    // Some healthy: a warning that predicts nothing.
+    let mut facts = healthy();
+    facts.target_health = Some(vec![
+        target("10.0.1.10", "healthy"),
+        target("10.0.2.10", "unhealthy"),
+    ]);
+    let r = run(LISTENER, facts, request()).await;
+    assert_result(&r, Warn, &[], &[]);
+    // The mapping is inferred, and says so.
+    let mut facts = healthy();
+    facts.listeners = Some(vec![listener(8443, "TCP")]);
+    let r = run(LISTENER, facts, request()).await;
+    assert!(
+        r.mapping_notes
+            .iter()
+            .any(|n| n.basis == cks_doctor::meta::MappingBasis::Inferred),
+        "{r:#?}"
+    );
+}
+
+#[tokio::test]
+async fn listener_targets_could_not_check() {
+    // The owner's load balancers cannot be read from another account.
+    let r = run(LISTENER, cross_account(), owned_by(OTHER)).await;
+    assert_eq!(r.status, Error, "{}", r.message);
+    assert_says(&r, "could not check from this account");
+    // A snapshot without the listeners file names the command that records it.
+    let mut facts = healthy();
+    facts.listeners = None;
+    let r = run(LISTENER, facts, request()).await;
+    assert_eq!(r.status, Error, "{}", r.message);
+    assert_says(&r, "elbv2-describe-listeners.json");
+    // Not a VPC store.
+    let r = run(LISTENER, healthy(), public_request()).await;
+    assert_eq!(r.status, Skip, "{}", r.message);
 }

@@ -44,11 +44,12 @@ const ACCEPTANCE_EXC: [&str; 2] = [INVALID, "XksProxyInvalidConfigurationExcepti
 const INVALID_CODE: &str = "XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION";
 const IN_USE: &str = "XksProxyVpcEndpointServiceInUseException";
 
-const VPCE_CHECKS: [&str; 9] = [
+const VPCE_CHECKS: [&str; 10] = [
     "xks.params.vpc-endpoint-service",
     "xks.vpce.service-exists",
     "xks.vpce.kms-allowed",
     "xks.vpce.load-balancer",
+    "xks.vpce.listener-targets",
     "xks.vpce.two-az",
     "xks.vpce.acceptance",
     "xks.vpce.private-dns",
@@ -243,10 +244,11 @@ fn assert_vpce_pass(run: &Run, except: &[&str]) {
 }
 
 /// The checks that read the endpoint service (service-exists first).
-const SERVICE_READERS: [&str; 7] = [
+const SERVICE_READERS: [&str; 8] = [
     "xks.vpce.service-exists",
     "xks.vpce.kms-allowed",
     "xks.vpce.load-balancer",
+    "xks.vpce.listener-targets",
     "xks.vpce.two-az",
     "xks.vpce.acceptance",
     "xks.vpce.private-dns",
@@ -826,7 +828,7 @@ fn vpce_denied_actions_are_could_not_check_naming_the_action() {
 
 fn denied(srv: &Server) {
     // (denied action, error code, service, extra arguments, checks it makes ERROR)
-    let cases: [(&str, &str, &str, &[&str], &[&str]); 5] = [
+    let cases: [(&str, &str, &str, &[&str], &[&str]); 7] = [
         (
             PERMISSIONS,
             "UnauthorizedOperation",
@@ -839,7 +841,25 @@ fn denied(srv: &Server) {
             "AccessDenied",
             "svc",
             &[],
-            &["xks.vpce.load-balancer", "xks.vpce.two-az"],
+            &[
+                "xks.vpce.load-balancer",
+                "xks.vpce.two-az",
+                "xks.vpce.listener-targets",
+            ],
+        ),
+        (
+            "elasticloadbalancing:DescribeListeners",
+            "AccessDenied",
+            "svc",
+            &[],
+            &["xks.vpce.listener-targets"],
+        ),
+        (
+            "elasticloadbalancing:DescribeTargetHealth",
+            "AccessDenied",
+            "svc",
+            &[],
+            &["xks.vpce.listener-targets"],
         ),
         (
             CONFIGS,
@@ -974,6 +994,71 @@ fn reachable_proxy(srv: &Server) {
     );
 }
 
+/// An NLB listening on 8443 only, or whose targets all fail their health checks, passes every
+/// other VPC check; xks.vpce.listener-targets reads its listeners and the health of the targets
+/// behind port 443 through the real SDK, one call each (issue 11 #14).
+#[test]
+fn vpce_listener_and_targets() {
+    run_named("listeners");
+}
+
+fn listeners_and_targets(srv: &Server) {
+    let listener_calls = |srv: &Server| {
+        let calls = srv.calls();
+        (
+            calls
+                .get("elasticloadbalancing:DescribeListeners")
+                .copied()
+                .unwrap_or(0),
+            calls
+                .get("elasticloadbalancing:DescribeTargetHealth")
+                .copied()
+                .unwrap_or(0),
+        )
+    };
+    let seeded = srv.seed(&healthy());
+    let run = preflight(srv, &seeded.id("svc"), &[]);
+    let c = run.expect("xks.vpce.listener-targets", "PASS");
+    assert!(
+        c["message"].as_str().unwrap().contains("1 healthy target"),
+        "{c:#}"
+    );
+    assert_eq!(listener_calls(srv), (1, 1));
+
+    let seeded = srv.seed(&with(healthy(), |v| {
+        v["load_balancers"][0]["listeners"] = json!([
+            {"port": 8443, "protocol": "TCP", "targets": [{"id": "10.0.1.10"}]}
+        ]);
+    }));
+    let run = preflight(srv, &seeded.id("svc"), &[]);
+    run.expect_exact(
+        "xks.vpce.listener-targets",
+        "FAIL",
+        &[],
+        &["XKS_PROXY_NOT_REACHABLE", "XKS_PROXY_TIMED_OUT"],
+    );
+    assert!(run
+        .evidence("xks.vpce.listener-targets")
+        .contains("TCP:8443"));
+    assert_vpce_pass(&run, &["xks.vpce.listener-targets"]);
+    // No 443 listener: no target group to ask about.
+    assert_eq!(listener_calls(srv), (1, 0));
+
+    let seeded = srv.seed(&with(healthy(), |v| {
+        v["load_balancers"][0]["listeners"] = json!([{"port": 443, "protocol": "TCP", "targets": [
+            {"id": "10.0.1.10", "state": "unhealthy", "reason": "Target.Timeout", "description": "Request timed out"}
+        ]}]);
+    }));
+    let run = preflight(srv, &seeded.id("svc"), &[]);
+    run.expect("xks.vpce.listener-targets", "FAIL");
+    let evidence = run.evidence("xks.vpce.listener-targets");
+    assert!(
+        evidence.contains("10.0.1.10:443: unhealthy (Target.Timeout: Request timed out)"),
+        "{evidence}"
+    );
+    assert_vpce_pass(&run, &["xks.vpce.listener-targets"]);
+}
+
 // ------------------------------------------------------------------------------------------------
 // every VPC check seen through the live path
 
@@ -1082,6 +1167,7 @@ fn scan_services(srv: &Server) {
 
 const SCENARIOS: &[Scenario] = &[
     ("scan", scan_services),
+    ("listeners", listeners_and_targets),
     ("healthy", healthy_setup),
     ("service_not_found", service_not_found),
     ("kms_principal", kms_principal),

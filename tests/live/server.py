@@ -513,6 +513,21 @@ def patch_moto() -> None:
 
     elbv2_models.ELBv2Backend.describe_load_balancers = describe_load_balancers
 
+    # -- ELBv2 target health: moto calls every registered IP target healthy; a seeded target
+    # may carry its own state, reason and description (``cks_health`` on the target group).
+    original_health_for = elbv2_models.FakeTargetGroup.health_for
+
+    def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        seeded = self.__dict__.get("cks_health", {}).get(target["Id"])
+        if seeded is None:
+            return original_health_for(self, target, ec2_backend)
+        t = self.targets.get(target["Id"]) or target
+        return elbv2_models.FakeHealthStatus(
+            target["Id"], t.get("Port", self.port), self.health_check_port, seeded[0], seeded[1], seeded[2]
+        )
+
+    elbv2_models.FakeTargetGroup.health_for = health_for
+
     # -- endpoint services: private DNS verification state and record
 
     def dns_record(self: Any) -> dict[str, str]:
@@ -1130,8 +1145,63 @@ class CksApp:
                 balancer = elbv2_backends[account][elbv2.region].load_balancers[arn]
                 balancer.state = lb["state"]
             refs[ref] = arn
+            if kind == "network":
+                self.seed_listeners(elbv2, arn, ref, lb)
             out[ref] = {"arn": arn, "type": kind, "account": lb.get("account") or elbv2.account, "deleted": bool(lb.get("deleted"))}
         return out
+
+    def seed_listeners(self, elbv2: Elbv2Seeder, arn: str, ref: str, lb: dict[str, Any]) -> None:
+        """A network load balancer's listeners, each forwarding to a target group of its own:
+        ``"listeners": [{"port": 443, "protocol": "TCP", "targets": [{"id": "10.0.1.10",
+        "state": "healthy" | "unhealthy" | ..., "reason", "description"}]}]``; without the key, one
+        TCP 443 listener with one healthy target (a working proxy's)."""
+        from moto.elbv2.models import elbv2_backends
+
+        account = lb.get("account") or elbv2.account or ACCOUNT_ID
+        backend = elbv2_backends[account][elbv2.region]
+        vpc_id = backend.load_balancers[arn].vpc_id
+        listeners = lb.get("listeners")
+        if listeners is None:
+            listeners = [{"port": 443, "protocol": "TCP", "targets": [{"id": "10.0.1.10", "state": "healthy"}]}]
+        for i, spec in enumerate(listeners):
+            port = spec.get("port", 443)
+            protocol = spec.get("protocol", "TCP")
+            root = elbv2.call(
+                "CreateTargetGroup",
+                {
+                    "Name": f"cks-{ref}-{i}"[:32],
+                    "Protocol": protocol,
+                    "Port": port,
+                    "VpcId": vpc_id,
+                    "TargetType": "ip",
+                },
+                account=lb.get("account"),
+            )
+            group = text_of(root, "CreateTargetGroupResult/TargetGroups/member/TargetGroupArn")
+            targets = spec.get("targets") or []
+            if targets:
+                params = {}
+                for j, t in enumerate(targets, 1):
+                    params[f"Targets.member.{j}.Id"] = t["id"]
+                    params[f"Targets.member.{j}.Port"] = t.get("port", port)
+                elbv2.call("RegisterTargets", {"TargetGroupArn": group, **params}, account=lb.get("account"))
+                health = {
+                    t["id"]: (t["state"], t.get("reason", "Target.FailedHealthChecks"), t.get("description", "Health checks failed"))
+                    for t in targets
+                    if t.get("state", "healthy") != "healthy"
+                }
+                backend.target_groups[group].cks_health = health
+            elbv2.call(
+                "CreateListener",
+                {
+                    "LoadBalancerArn": arn,
+                    "Protocol": protocol,
+                    "Port": port,
+                    "DefaultActions.member.1.Type": "forward",
+                    "DefaultActions.member.1.TargetGroupArn": group,
+                },
+                account=lb.get("account"),
+            )
 
     def seed_endpoint_services(
         self,
