@@ -225,10 +225,30 @@ fn connected(p: &ProbeReport) -> Step<()> {
     }
 }
 
+/// A proxy that demands a client certificate (mutual TLS, which the XKS specification says a
+/// proxy SHOULD support): KMS presents one with CN cks.kms.<Region>.amazonaws.com, cks-doctor
+/// has none, so whatever lies behind the demand is "could not check", never a finding.
+fn no_mtls(p: &ProbeReport) -> Step<()> {
+    if !p.requires_client_cert() {
+        return Ok(());
+    }
+    let cas = p.client_cert_requested.clone().unwrap_or_default();
+    let named = if cas.is_empty() {
+        "naming no certificate authority".to_string()
+    } else {
+        format!("issued by {}", cas.join("; "))
+    };
+    Err(Outcome::error(format!(
+        "could not check: the proxy requires mutual TLS: it asked for a client certificate ({named}) and refused the connection without one. KMS presents a certificate whose subject CN is cks.kms.<Region>.amazonaws.com, which cks-doctor does not have; the XKS specification says a proxy SHOULD support mutual TLS, so this is no finding, but what lies behind the handshake cannot be checked from here"
+    ))
+    .evidence(cas.iter().map(|c| format!("accepted client certificate issuer: {c}"))))
+}
+
 fn session(p: &ProbeReport) -> Step<&TlsSession> {
     connected(p)?;
     match &p.tls {
         Some(Ok(s)) => Ok(s),
+        Some(Err(_)) if p.requires_client_cert() => Err(no_mtls(p).unwrap_err()),
         Some(Err(f)) => match &f.permissive {
             Ok(s) => Ok(s),
             Err(_) => Err(Outcome::blocked("xks.tls.version", "no TLS session")),
@@ -240,6 +260,7 @@ fn session(p: &ProbeReport) -> Step<&TlsSession> {
 /// The KMS-like session (the four suites): requests were only sent on it.
 fn kms_session(p: &ProbeReport) -> Step<&TlsSession> {
     session(p)?;
+    no_mtls(p)?;
     match &p.tls {
         Some(Ok(s)) => Ok(s),
         _ => Err(Outcome::blocked(
@@ -360,8 +381,18 @@ async fn tcp(f: &Facts) -> Step<Outcome> {
 async fn tls_version(f: &Facts) -> Step<Outcome> {
     let p = probe(f).await?;
     connected(p)?;
+    if matches!(p.tls, Some(Err(_))) {
+        no_mtls(p)?;
+    }
     match &p.tls {
-        Some(Ok(s)) => Ok(Outcome::pass(format!("{} negotiated", s.version))),
+        Some(Ok(s)) => Ok(Outcome::pass(format!("{} negotiated", s.version)).evidence(
+            p.client_cert_requested
+                .as_ref()
+                .filter(|_| !p.requires_client_cert())
+                .map(|_| {
+                    "the proxy asks for a client certificate (mutual TLS) and accepted this connection without one".to_string()
+                }),
+        )),
         Some(Err(fail)) => match &fail.permissive {
             Ok(s) => Ok(Outcome::pass(format!(
                 "{} negotiated (with a wider choice of cipher suites than KMS offers; see xks.tls.cipher-suite)",
@@ -385,6 +416,9 @@ async fn tls_version(f: &Facts) -> Step<Outcome> {
 async fn cipher_suite(f: &Facts) -> Step<Outcome> {
     let p = probe(f).await?;
     connected(p)?;
+    if matches!(p.tls, Some(Err(_))) {
+        no_mtls(p)?;
+    }
     match &p.tls {
         Some(Ok(s)) => Ok(Outcome::pass(format!(
             "{} negotiated when offered only KMS's suites",
@@ -828,6 +862,7 @@ pub fn phase_lines(p: &ProbeReport) -> Vec<String> {
 async fn latency_budget(f: &Facts) -> Step<Outcome> {
     let p = probe(f).await?;
     session(p)?;
+    no_mtls(p)?;
     if !matches!(p.tls, Some(Ok(_))) {
         return Ok(Outcome::blocked(
             "xks.tls.cipher-suite",

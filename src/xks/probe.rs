@@ -161,6 +161,70 @@ pub struct ProbeReport {
     /// TLS handshakes made in all.
     pub handshakes: usize,
     pub signed: bool,
+    /// The proxy asked for a client certificate (mutual TLS) in a handshake: the certificate
+    /// authorities it named (RFC 5280 distinguished names; empty when it named none).
+    pub client_cert_requested: Option<Vec<String>>,
+}
+
+impl ProbeReport {
+    /// The proxy demands a client certificate: it asked for one, and without one the handshake
+    /// (TLS 1.2) or the first request (TLS 1.3, refused after the handshake) failed.
+    pub fn requires_client_cert(&self) -> bool {
+        if self.client_cert_requested.is_none() {
+            return false;
+        }
+        let handshake_failed = matches!(self.tls, Some(Err(_)));
+        let first_request_failed = match &self.health {
+            Some(r) => r.is_err(),
+            None => self.refusals.first().is_some_and(|r| r.result.is_err()),
+        };
+        handshake_failed || first_request_failed
+    }
+}
+
+/// A distinguished name from a CertificateRequest as text: DER with or without its outer
+/// SEQUENCE (rustls hands over what the peer sent).
+fn dn_text(der: &[u8]) -> String {
+    use x509_parser::prelude::FromDer;
+    if let Ok((_, n)) = x509_parser::x509::X509Name::from_der(der) {
+        return n.to_string();
+    }
+    let mut wrapped = vec![0x30u8];
+    let len = der.len();
+    if len < 0x80 {
+        wrapped.push(len as u8);
+    } else if len < 0x100 {
+        wrapped.extend([0x81, len as u8]);
+    } else {
+        wrapped.extend([0x82, (len >> 8) as u8, len as u8]);
+    }
+    wrapped.extend_from_slice(der);
+    match x509_parser::x509::X509Name::from_der(&wrapped) {
+        Ok((_, n)) => n.to_string(),
+        Err(_) => "(a name that is not DER)".into(),
+    }
+}
+
+/// Records whether the server asked for a client certificate, and whom it trusts to issue one;
+/// presents none (cks-doctor has no KMS client certificate).
+#[derive(Debug, Default)]
+struct ClientCertRequest(std::sync::Mutex<Option<Vec<String>>>);
+
+impl rustls::client::ResolvesClientCert for ClientCertRequest {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let names = root_hint_subjects.iter().map(|der| dn_text(der)).collect();
+        if let Ok(mut asked) = self.0.lock() {
+            asked.get_or_insert(names);
+        }
+        None
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 fn ms(since: Instant) -> f64 {
@@ -214,7 +278,10 @@ impl ServerCertVerifier for RecordOnly {
     }
 }
 
-fn connector(kms_suites_only: bool) -> Result<TlsConnector, String> {
+fn connector(
+    kms_suites_only: bool,
+    asked: &Arc<ClientCertRequest>,
+) -> Result<TlsConnector, String> {
     let mut provider = ring_provider::default_provider();
     if kms_suites_only {
         use ring_provider::cipher_suite as cs;
@@ -231,7 +298,7 @@ fn connector(kms_suites_only: bool) -> Result<TlsConnector, String> {
         .map_err(|e| e.to_string())?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(RecordOnly(provider)))
-        .with_no_client_auth();
+        .with_client_cert_resolver(asked.clone());
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
@@ -286,10 +353,11 @@ async fn handshake(
     host: &str,
     kms_suites_only: bool,
     timeout: Duration,
+    asked: &Arc<ClientCertRequest>,
 ) -> Result<TlsStream<TcpStream>, String> {
     let stream = tcp(addr, timeout).await?;
     let name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
-    let connector = connector(kms_suites_only)?;
+    let connector = connector(kms_suites_only, asked)?;
     match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(tls_error(&e)),
@@ -439,6 +507,13 @@ async fn exchange(
 /// Runs the whole probe. It never panics and never returns early with an error: every
 /// failure is recorded in the step where it happened.
 pub async fn run(cfg: &ProbeConfig) -> ProbeReport {
+    let asked = Arc::new(ClientCertRequest::default());
+    let mut report = run_with(cfg, &asked).await;
+    report.client_cert_requested = asked.0.lock().ok().and_then(|a| a.clone());
+    report
+}
+
+async fn run_with(cfg: &ProbeConfig, asked: &Arc<ClientCertRequest>) -> ProbeReport {
     // One deadline for the whole probe, so that a proxy that stops answering cannot hold the
     // checks past --timeout.
     let deadline = Instant::now() + cfg.timeout;
@@ -460,6 +535,7 @@ pub async fn run(cfg: &ProbeConfig) -> ProbeReport {
         timings: Timings::default(),
         handshakes: 0,
         signed: cfg.secret.is_some() && cfg.access_key_id.is_some(),
+        client_cert_requested: None,
     };
     // DNS
     let addrs: Vec<SocketAddr> = match cfg.connect_to {
@@ -524,7 +600,7 @@ pub async fn run(cfg: &ProbeConfig) -> ProbeReport {
             return report;
         }
     };
-    let strict = match connector(true) {
+    let strict = match connector(true, asked) {
         Ok(c) => c,
         Err(e) => {
             report.tls = Some(Err(TlsFailure {
@@ -540,7 +616,7 @@ pub async fn run(cfg: &ProbeConfig) -> ProbeReport {
         Ok(Err(e)) => {
             let error = tls_error(&e);
             report.handshakes += 1;
-            let permissive = handshake(addr, &cfg.host, false, left())
+            let permissive = handshake(addr, &cfg.host, false, left(), asked)
                 .await
                 .map(|s| session(&s));
             report.tls = Some(Err(TlsFailure { error, permissive }));
@@ -664,7 +740,7 @@ pub async fn run(cfg: &ProbeConfig) -> ProbeReport {
         if !usable {
             fresh = false;
             report.handshakes += 1;
-            sender = match handshake(addr, &cfg.host, false, left()).await {
+            sender = match handshake(addr, &cfg.host, false, left(), asked).await {
                 Ok(tls) => http(tls).await.ok(),
                 Err(_) => None,
             };

@@ -1069,3 +1069,47 @@ fn proxy_without_tls_1_2_fails_the_version_check() {
     assert_eq!(get("xks.health.response")["status"], "SKIP");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A proxy that demands a client certificate (mutual TLS, which the XKS specification says a
+/// proxy SHOULD support) is no failure: cks-doctor cannot present KMS's certificate, so what
+/// lies behind the demand is "could not check", with the client CAs the proxy accepts as
+/// evidence (issue 11 #1). TLS 1.3 refuses after the handshake, TLS 1.2 within it.
+#[test]
+fn a_proxy_that_requires_mutual_tls_is_could_not_check() {
+    const CA: &str = "cks-doctor XKS test root CA";
+    for tls in [TlsSetup::Tls13Only, TlsSetup::Tls12Only] {
+        let r = run(ProxyOptions {
+            tls: tls.clone(),
+            require_client_cert: true,
+            ..Default::default()
+        });
+        let checks = r.report["checks"].as_array().unwrap();
+        let failed: Vec<&Value> = checks.iter().filter(|c| c["status"] == "FAIL").collect();
+        assert!(failed.is_empty(), "{tls:?}: {failed:#?}");
+        for id in [
+            "xks.health.response",
+            "xks.health.fleet",
+            "xks.latency.budget",
+            "xks.security.rejects-unsigned",
+        ] {
+            let c = r.check(id);
+            assert_eq!(c["status"], "ERROR", "{tls:?} {id}: {c:#}");
+            let m = c["message"].as_str().unwrap();
+            assert!(
+                m.contains("requires mutual TLS") && m.contains(CA),
+                "{tls:?} {id}: {m}"
+            );
+            assert!(m.contains("cks.kms.<Region>.amazonaws.com"), "{m}");
+        }
+        let c = r.check("xks.tls.version");
+        match tls {
+            // The handshake completes: what it shows is checked.
+            TlsSetup::Tls13Only => assert_eq!(c["status"], "PASS", "{c:#}"),
+            // The handshake itself is refused: nothing of it can be judged.
+            _ => {
+                assert_eq!(c["status"], "ERROR", "{c:#}");
+                assert!(c["evidence"].to_string().contains(CA), "{c:#}");
+            }
+        }
+    }
+}

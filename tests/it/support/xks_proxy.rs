@@ -147,6 +147,9 @@ pub struct ProxyOptions {
     /// Waits this long after accepting a TCP connection before the TLS handshake: a slow
     /// connection set-up in front of a fast answer.
     pub handshake_delay_ms: u64,
+    /// Demands a client certificate issued by the test root CA (mutual TLS), as a proxy set up
+    /// for KMS's `cks.kms.<Region>.amazonaws.com` certificate does.
+    pub require_client_cert: bool,
 }
 
 impl Default for ProxyOptions {
@@ -157,6 +160,7 @@ impl Default for ProxyOptions {
             tls: TlsSetup::Default,
             date_offset_secs: 0,
             handshake_delay_ms: 0,
+            require_client_cert: false,
         }
     }
 }
@@ -244,7 +248,7 @@ impl TestProxy {
     /// tokio runtime, on its own thread, until Drop.
     pub fn start_blocking(opts: ProxyOptions) -> TestProxy {
         let certs = Certs::generate(&opts.cert);
-        let config = server_config(&opts.tls, &certs);
+        let config = server_config(&opts.tls, &certs, opts.require_client_cert);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener.set_nonblocking(true).expect("set_nonblocking");
         let addr = listener.local_addr().expect("local_addr");
@@ -336,6 +340,7 @@ struct Certs {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     root_pem: String,
+    root_der: CertificateDer<'static>,
     chain_pem: String,
 }
 
@@ -422,6 +427,7 @@ impl Certs {
             chain,
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
             root_pem: root.pem(),
+            root_der: root.der().clone(),
             chain_pem,
         }
     }
@@ -449,7 +455,7 @@ fn der_to_pem(der: &[u8]) -> String {
     out
 }
 
-fn server_config(tls: &TlsSetup, certs: &Certs) -> Arc<ServerConfig> {
+fn server_config(tls: &TlsSetup, certs: &Certs, require_client_cert: bool) -> Arc<ServerConfig> {
     use rustls::version::{TLS12, TLS13};
     let tls13 = [
         cs::TLS13_AES_256_GCM_SHA384,
@@ -483,10 +489,22 @@ fn server_config(tls: &TlsSetup, certs: &Certs) -> Arc<ServerConfig> {
         cipher_suites: suites,
         ..rustls::crypto::ring::default_provider()
     };
-    let config = ServerConfig::builder_with_provider(Arc::new(provider))
+    let provider = Arc::new(provider);
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
-        .expect("TLS versions")
-        .with_no_client_auth()
+        .expect("TLS versions");
+    let builder = if require_client_cert {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(certs.root_der.clone()).expect("test root CA");
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("client certificate verifier");
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config = builder
         .with_single_cert(certs.chain.clone(), certs.key.clone_key())
         .expect("server certificate");
     Arc::new(config)
