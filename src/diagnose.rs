@@ -32,6 +32,7 @@ pub struct Extras {
     pub users: Option<crate::facts::model::CloudHsmUserList>,
     pub connect_to: Option<ConnectTo>,
     pub trust_ca: Vec<certs::Cert>,
+    pub client_identity: Option<crate::input::ClientIdentity>,
     pub region: String,
     pub timeout: Duration,
 }
@@ -104,6 +105,7 @@ pub fn request_for(store: &CustomKeyStore, extras: Extras) -> Result<Request, St
         secret: extras.secret,
         connect_to: extras.connect_to,
         trust_ca: extras.trust_ca,
+        client_identity: extras.client_identity,
         region: extras.region,
         timeout: extras.timeout,
     }))

@@ -112,6 +112,9 @@ pub struct XksRequest {
     pub connect_to: Option<ConnectTo>,
     /// `--trust-ca`: private CAs for lab setups (KMS itself will not trust them).
     pub trust_ca: Vec<Cert>,
+    /// `--client-cert`/`--client-key`: a client certificate to present to a proxy that requires
+    /// mutual TLS (KMS presents its own, CN cks.kms.<Region>.amazonaws.com).
+    pub client_identity: Option<ClientIdentity>,
     /// The key store's Region, for the SigV4 scope and the account checks.
     pub region: String,
     /// Bound on each network step of the probe.
@@ -128,8 +131,73 @@ impl std::fmt::Debug for XksRequest {
             .field("access_key_id", &self.access_key_id)
             .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
             .field("connect_to", &self.connect_to)
+            .field("client_identity", &self.client_identity)
             .field("region", &self.region)
             .finish()
+    }
+}
+
+/// A client certificate chain and its private key, for a proxy that requires mutual TLS. The
+/// key is held only to sign the handshake and never shown.
+#[derive(Clone)]
+pub struct ClientIdentity {
+    pub key: std::sync::Arc<rustls::sign::CertifiedKey>,
+    /// The leaf's subject, for the report.
+    pub subject: String,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("subject", &self.subject)
+            .field("key", &"[REDACTED]")
+            .finish()
+    }
+}
+
+impl ClientIdentity {
+    /// Reads a PEM certificate chain (leaf first) and its PEM private key (PKCS#8, PKCS#1 or
+    /// SEC1); a one-line error names the file and what is wrong.
+    pub fn from_pem(
+        cert_origin: &str,
+        cert_pem: &str,
+        key_origin: &str,
+        key_pem: &str,
+    ) -> Result<ClientIdentity, String> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("{cert_origin}: not a PEM certificate ({e})"))?;
+        let Some(leaf) = chain.first() else {
+            return Err(format!("{cert_origin}: no PEM CERTIFICATE block"));
+        };
+        let subject = x509_parser::parse_x509_certificate(leaf)
+            .map(|(_, c)| c.subject().to_string())
+            .map_err(|e| format!("{cert_origin}: the first certificate is not X.509 ({e})"))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|_| format!("{key_origin}: no PEM private key (PKCS#8, RSA or EC)"))?;
+        let signing = rustls::crypto::ring::default_provider()
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| format!("{key_origin}: the private key cannot be used ({e})"))?;
+        let key = rustls::sign::CertifiedKey::new(chain, signing);
+        match key.keys_match() {
+            Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+            Err(rustls::Error::InconsistentKeys(_)) => return Err(format!(
+                "{key_origin}: the private key does not belong to the certificate in {cert_origin}"
+            )),
+            Err(e) => {
+                return Err(format!(
+                    "{cert_origin}: the certificate cannot be used ({e})"
+                ))
+            }
+        }
+        Ok(ClientIdentity {
+            key: std::sync::Arc::new(key),
+            subject,
+        })
     }
 }
 
@@ -294,6 +362,7 @@ impl XksRequest {
             secret: self.secret.clone(),
             timeout: self.timeout,
             kms_operation,
+            client_identity: self.client_identity.as_ref().map(|c| c.key.clone()),
         })
     }
 }
@@ -735,5 +804,27 @@ mod tests {
         let e = validate_cluster_id("hsm-jxhlf7644ne").unwrap_err().0;
         assert!(e.contains("cluster-"), "{e}");
         assert!(validate_cluster_id("cluster-jxhlf7644ne").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod client_identity_tests {
+    use super::ClientIdentity;
+
+    #[test]
+    fn a_certificate_and_its_key_load_and_a_foreign_key_is_refused() {
+        let a = rcgen::generate_simple_self_signed(vec!["client.example".to_string()]).unwrap();
+        let b = rcgen::generate_simple_self_signed(vec!["other.example".to_string()]).unwrap();
+        let id =
+            ClientIdentity::from_pem("cert", &a.cert.pem(), "key", &a.signing_key.serialize_pem())
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(id.subject.contains("rcgen"), "{}", id.subject);
+        assert!(!format!("{id:?}").contains("PRIVATE"));
+        let e =
+            ClientIdentity::from_pem("cert", &a.cert.pem(), "key", &b.signing_key.serialize_pem())
+                .unwrap_err();
+        assert!(e.contains("does not belong"), "{e}");
+        let e = ClientIdentity::from_pem("cert", "not pem", "key", "").unwrap_err();
+        assert!(e.starts_with("cert: "), "{e}");
     }
 }

@@ -238,8 +238,14 @@ fn no_mtls(p: &ProbeReport) -> Step<()> {
     } else {
         format!("issued by {}", cas.join("; "))
     };
+    if p.client_cert_presented {
+        return Err(Outcome::error(format!(
+            "could not check: the proxy requires mutual TLS and refused the client certificate given with --client-cert: it accepts certificates {named}; KMS presents one whose subject CN is cks.kms.<Region>.amazonaws.com"
+        ))
+        .evidence(cas.iter().map(|c| format!("accepted client certificate issuer: {c}"))));
+    }
     Err(Outcome::error(format!(
-        "could not check: the proxy requires mutual TLS: it asked for a client certificate ({named}) and refused the connection without one. KMS presents a certificate whose subject CN is cks.kms.<Region>.amazonaws.com, which cks-doctor does not have; the XKS specification says a proxy SHOULD support mutual TLS, so this is no finding, but what lies behind the handshake cannot be checked from here"
+        "could not check: the proxy requires mutual TLS: it asked for a client certificate ({named}) and refused the connection without one (give one with --client-cert and --client-key to go further). KMS presents a certificate whose subject CN is cks.kms.<Region>.amazonaws.com, which cks-doctor does not have; the XKS specification says a proxy SHOULD support mutual TLS, so this is no finding, but what lies behind the handshake cannot be checked from here"
     ))
     .evidence(cas.iter().map(|c| format!("accepted client certificate issuer: {c}"))))
 }
@@ -390,7 +396,11 @@ async fn tls_version(f: &Facts) -> Step<Outcome> {
                 .as_ref()
                 .filter(|_| !p.requires_client_cert())
                 .map(|_| {
-                    "the proxy asks for a client certificate (mutual TLS) and accepted this connection without one".to_string()
+                    if p.client_cert_presented {
+                        "the proxy asks for a client certificate (mutual TLS) and accepted the one given with --client-cert".to_string()
+                    } else {
+                        "the proxy asks for a client certificate (mutual TLS) and accepted this connection without one".to_string()
+                    }
                 }),
         )),
         Some(Err(fail)) => match &fail.permissive {

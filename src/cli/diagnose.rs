@@ -1,6 +1,6 @@
 //! `diagnose`: why an existing key store is FAILED (or whether a CONNECTED one is sound).
 
-use super::preflight::{read_trust_ca, read_xks_secret, XksProbeArgs};
+use super::preflight::{read_client_identity, read_trust_ca, read_xks_secret, XksProbeArgs};
 use super::{Ctx, Done};
 use cks_doctor::diagnose::{self, Extras};
 use cks_doctor::engine;
@@ -32,6 +32,7 @@ pub async fn run(ctx: &Ctx, args: &DiagnoseArgs) -> Result<Done, InputError> {
         .transpose()?;
     let secret = read_xks_secret(&args.xks)?;
     let trust_ca = read_trust_ca(&args.xks.trust_ca)?;
+    let client_identity = read_client_identity(&args.xks)?;
     let (source, region) = engine::open_source(settings, None, None).await?;
     let stores = engine::key_stores(&source).await?;
     let store = diagnose::find(&stores, args.id.as_deref(), args.name.as_deref())
@@ -47,6 +48,7 @@ pub async fn run(ctx: &Ctx, args: &DiagnoseArgs) -> Result<Done, InputError> {
         users,
         connect_to: args.xks.connect_to.clone(),
         trust_ca,
+        client_identity,
         region: region.clone().unwrap_or_default(),
         timeout: settings.probe_timeout(),
     };

@@ -49,6 +49,13 @@ pub struct XksProbeArgs {
     /// not trust it, and the report says so
     #[arg(long, value_name = "FILE")]
     pub trust_ca: Vec<String>,
+    /// Present this client certificate (PEM, leaf first) to a proxy that requires mutual TLS;
+    /// KMS presents its own (CN cks.kms.<Region>.amazonaws.com). Needs --client-key
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<String>,
+    /// The private key (PEM) of --client-cert; read from the file, never printed
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<String>,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -245,6 +252,7 @@ fn xks_request(
         "RawSecretAccessKey",
     )?;
     let trust_ca = read_trust_ca(&probe.trust_ca)?;
+    let client_identity = read_client_identity(probe)?;
     Ok(Request::Xks(input::XksRequest {
         name,
         uri_endpoint,
@@ -256,6 +264,7 @@ fn xks_request(
         secret,
         connect_to: probe.connect_to.clone(),
         trust_ca,
+        client_identity,
         region: String::new(),
         timeout: Duration::from_secs(10),
     }))
@@ -327,6 +336,25 @@ pub fn build_request(args: &PreflightArgs) -> Result<Request, InputError> {
             "preflight needs a key store kind (`preflight cloudhsm ...`, `preflight xks ...`) or --cli-input-json FILE",
         )),
     }
+}
+
+/// `--client-cert` and `--client-key`, both or neither.
+pub(super) fn read_client_identity(
+    probe: &XksProbeArgs,
+) -> Result<Option<input::ClientIdentity>, InputError> {
+    let (Some(cert), Some(key)) = (&probe.client_cert, &probe.client_key) else {
+        return Ok(None);
+    };
+    let cert_text = input::read_text_file("--client-cert", cert)?;
+    let key_text = input::read_text_file("--client-key", key)?;
+    input::ClientIdentity::from_pem(
+        &format!("--client-cert {cert}"),
+        &cert_text,
+        &format!("--client-key {key}"),
+        &key_text,
+    )
+    .map(Some)
+    .map_err(InputError)
 }
 
 pub(super) fn read_trust_ca(files: &[String]) -> Result<Vec<cks_doctor::certs::Cert>, InputError> {

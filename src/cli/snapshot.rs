@@ -74,6 +74,7 @@ pub async fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result<Done, InputError> {
                 secret: None,
                 connect_to: None,
                 trust_ca: Vec::new(),
+                client_identity: None,
                 region: String::new(),
                 timeout: Duration::from_secs(1),
             }),

@@ -53,6 +53,8 @@ pub struct ProbeConfig {
     pub timeout: Duration,
     /// `kmsOperation` in the request metadata.
     pub kms_operation: &'static str,
+    /// Presented when the proxy asks for a client certificate (`--client-cert`).
+    pub client_identity: Option<Arc<rustls::sign::CertifiedKey>>,
 }
 
 impl std::fmt::Debug for ProbeConfig {
@@ -164,6 +166,8 @@ pub struct ProbeReport {
     /// The proxy asked for a client certificate (mutual TLS) in a handshake: the certificate
     /// authorities it named (RFC 5280 distinguished names; empty when it named none).
     pub client_cert_requested: Option<Vec<String>>,
+    /// A client certificate (`--client-cert`) was presented when the proxy asked.
+    pub client_cert_presented: bool,
 }
 
 impl ProbeReport {
@@ -208,7 +212,10 @@ fn dn_text(der: &[u8]) -> String {
 /// Records whether the server asked for a client certificate, and whom it trusts to issue one;
 /// presents none (cks-doctor has no KMS client certificate).
 #[derive(Debug, Default)]
-struct ClientCertRequest(std::sync::Mutex<Option<Vec<String>>>);
+struct ClientCertRequest(
+    std::sync::Mutex<Option<Vec<String>>>,
+    Option<Arc<rustls::sign::CertifiedKey>>,
+);
 
 impl rustls::client::ResolvesClientCert for ClientCertRequest {
     fn resolve(
@@ -220,7 +227,7 @@ impl rustls::client::ResolvesClientCert for ClientCertRequest {
         if let Ok(mut asked) = self.0.lock() {
             asked.get_or_insert(names);
         }
-        None
+        self.1.clone()
     }
     fn has_certs(&self) -> bool {
         true
@@ -507,9 +514,14 @@ async fn exchange(
 /// Runs the whole probe. It never panics and never returns early with an error: every
 /// failure is recorded in the step where it happened.
 pub async fn run(cfg: &ProbeConfig) -> ProbeReport {
-    let asked = Arc::new(ClientCertRequest::default());
+    let asked = Arc::new(ClientCertRequest(
+        std::sync::Mutex::new(None),
+        cfg.client_identity.clone(),
+    ));
     let mut report = run_with(cfg, &asked).await;
     report.client_cert_requested = asked.0.lock().ok().and_then(|a| a.clone());
+    report.client_cert_presented =
+        report.client_cert_requested.is_some() && cfg.client_identity.is_some();
     report
 }
 
@@ -536,6 +548,7 @@ async fn run_with(cfg: &ProbeConfig, asked: &Arc<ClientCertRequest>) -> ProbeRep
         handshakes: 0,
         signed: cfg.secret.is_some() && cfg.access_key_id.is_some(),
         client_cert_requested: None,
+        client_cert_presented: false,
     };
     // DNS
     let addrs: Vec<SocketAddr> = match cfg.connect_to {

@@ -79,6 +79,7 @@ fn request() -> XksRequest {
         secret: None,
         connect_to: None,
         trust_ca: Vec::new(),
+        client_identity: None,
         region: REGION.into(),
         timeout: Duration::from_secs(3),
     }

@@ -1113,3 +1113,99 @@ fn a_proxy_that_requires_mutual_tls_is_could_not_check() {
         }
     }
 }
+
+/// With --client-cert and --client-key the probe presents a certificate to a proxy that
+/// requires mutual TLS and checks what lies behind; a certificate the proxy refuses is said to
+/// be refused. The private key never appears in any output (issue 11 #1).
+#[test]
+fn a_client_certificate_gets_past_mutual_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = TestProxy::start_blocking(ProxyOptions {
+        tls: TlsSetup::Tls13Only,
+        require_client_cert: true,
+        ..Default::default()
+    });
+    let (cert, key) = proxy.client_identity_pem();
+    let cert_file = dir.path().join("client.pem");
+    let key_file = dir.path().join("client.key");
+    std::fs::write(&cert_file, &cert).unwrap();
+    std::fs::write(&key_file, &key).unwrap();
+    let args = [
+        "--client-cert",
+        cert_file.to_str().unwrap(),
+        "--client-key",
+        key_file.to_str().unwrap(),
+    ];
+    let r = run_with(&proxy, &args, Some(SECRET));
+    r.assert(
+        "xks.health.response",
+        "PASS",
+        &[
+            "XksProxyIncorrectAuthenticationCredentialException",
+            "XksProxyInvalidConfigurationException",
+            "XksProxyInvalidResponseException",
+            UNREACHABLE,
+        ],
+        &[
+            "INVALID_CREDENTIALS",
+            "XKS_PROXY_ACCESS_DENIED",
+            "XKS_PROXY_INVALID_CONFIGURATION",
+            "XKS_PROXY_INVALID_RESPONSE",
+            "XKS_PROXY_NOT_REACHABLE",
+            "XKS_PROXY_TIMED_OUT",
+        ],
+    );
+    assert_eq!(r.status("xks.security.rejects-unsigned"), "PASS");
+    assert!(
+        r.check("xks.tls.version")["evidence"]
+            .to_string()
+            .contains("accepted the one given with --client-cert"),
+        "{}",
+        r.check("xks.tls.version")
+    );
+    let key_body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+    for out in [&r.stdout, &r.stderr] {
+        assert!(!out.contains(&key_body[..40]), "the private key leaked");
+    }
+
+    // A certificate from another CA: refused, and said so.
+    let other = rcgen::generate_simple_self_signed(vec!["cks-doctor".to_string()]).unwrap();
+    std::fs::write(&cert_file, other.cert.pem()).unwrap();
+    std::fs::write(&key_file, other.signing_key.serialize_pem()).unwrap();
+    let r = run_with(&proxy, &args, Some(SECRET));
+    let c = r.check("xks.health.response");
+    assert_eq!(c["status"], "ERROR", "{c:#}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused the client certificate given with --client-cert"),
+        "{c:#}"
+    );
+
+    // A key that does not belong to the certificate is bad input, exit 2, one line.
+    std::fs::write(&cert_file, &cert).unwrap();
+    let out = bin()
+        .arg("--snapshot")
+        .arg(example("ready"))
+        .args([
+            "--region",
+            REGION,
+            "preflight",
+            "xks",
+            "--uri-endpoint",
+            ENDPOINT,
+        ])
+        .args(["--uri-path", PATH, "--access-key-id", ACCESS_KEY_ID])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("does not belong to the certificate"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains(&key_body[..40]));
+}

@@ -233,6 +233,7 @@ pub struct TestProxy {
     shared: Arc<Shared>,
     root_pem: String,
     chain_pem: String,
+    client_pem: (String, String),
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -282,6 +283,7 @@ impl TestProxy {
             addr,
             shared,
             root_pem: certs.root_pem,
+            client_pem: certs.client_pem.clone(),
             chain_pem: certs.chain_pem,
             stop: Some(stop_tx),
             thread: Some(thread),
@@ -289,6 +291,12 @@ impl TestProxy {
     }
 
     /// The private root CA (PEM), to pass with `--trust-ca`.
+    /// A client certificate issued by the test root CA (CN cks.kms.us-east-1.amazonaws.com, as
+    /// KMS's) and its private key, both PEM: what a proxy that requires mutual TLS accepts.
+    pub fn client_identity_pem(&self) -> (String, String) {
+        self.client_pem.clone()
+    }
+
     pub fn root_ca_pem(&self) -> String {
         self.root_pem.clone()
     }
@@ -341,6 +349,7 @@ struct Certs {
     key: PrivateKeyDer<'static>,
     root_pem: String,
     root_der: CertificateDer<'static>,
+    client_pem: (String, String),
     chain_pem: String,
 }
 
@@ -368,6 +377,21 @@ impl Certs {
         root_params.not_after = now + Days::days(3650);
         let root = CertifiedIssuer::self_signed(root_params, KeyPair::generate().unwrap())
             .expect("root CA");
+
+        let mut client_params =
+            CertificateParams::new(Vec::<String>::new()).expect("client certificate");
+        client_params.distinguished_name = dn("cks.kms.us-east-1.amazonaws.com");
+        client_params.is_ca = IsCa::NoCa;
+        client_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        client_params.use_authority_key_identifier_extension = true;
+        client_params.not_before = now - Days::days(1);
+        client_params.not_after = now + Days::days(30);
+        let client_key = KeyPair::generate().unwrap();
+        let client = client_params
+            .signed_by(&client_key, &*root)
+            .expect("client certificate");
+        let client_pem = (client.pem(), client_key.serialize_pem());
 
         let mut inter_params = CertificateParams::default();
         inter_params.distinguished_name = dn("cks-doctor XKS test intermediate CA");
@@ -428,6 +452,7 @@ impl Certs {
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
             root_pem: root.pem(),
             root_der: root.der().clone(),
+            client_pem,
             chain_pem,
         }
     }
