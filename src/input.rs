@@ -185,9 +185,11 @@ impl ClientIdentity {
         let key = rustls::sign::CertifiedKey::new(chain, signing);
         match key.keys_match() {
             Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
-            Err(rustls::Error::InconsistentKeys(_)) => return Err(format!(
+            Err(rustls::Error::InconsistentKeys(_)) => {
+                return Err(format!(
                 "{key_origin}: the private key does not belong to the certificate in {cert_origin}"
-            )),
+            ))
+            }
             Err(e) => {
                 return Err(format!(
                     "{cert_origin}: the certificate cannot be used ({e})"

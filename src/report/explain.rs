@@ -113,28 +113,19 @@ fn check(m: &CheckMeta) -> String {
             codes::join(&m.connection_error_codes, ", ")
         );
     }
-    if !m.connection_error_codes.is_empty() {
-        let (out, kept): (Vec<&Code>, Vec<&Code>) = m
-            .connection_error_codes
-            .iter()
-            .partition(|c| m.pass_rules_out.contains(c));
-        if !out.is_empty() {
-            s += &format!(
-                "A PASS rules out: {}\n",
-                out.iter()
-                    .map(|c| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        if !kept.is_empty() {
-            s += &format!(
-                "A PASS does not rule out (the check does not see what KMS sees): {}\n",
-                kept.iter()
-                    .map(|c| c.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+    let (out, kept): (Vec<Code>, Vec<Code>) = m
+        .connection_error_codes
+        .iter()
+        .partition(|c| m.pass_rules_out.contains(c));
+    for (title, list) in [
+        ("A PASS rules out", out),
+        (
+            "A PASS does not rule out (the check does not see what KMS sees)",
+            kept,
+        ),
+    ] {
+        if !list.is_empty() {
+            s += &format!("{title}: {}\n", codes::join(&list, ", "));
         }
     }
     for n in &m.mapping_notes {
