@@ -376,6 +376,19 @@ async fn listener_targets(f: &Facts) -> Step<Outcome> {
             "the service has no Network Load Balancer",
         ));
     }
+    // KMS's interface endpoint reaches the service over IPv4.
+    if !c.supported_ip_address_types.is_empty()
+        && !c
+            .supported_ip_address_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case("ipv4"))
+    {
+        return Ok(Outcome::fail(format!(
+            "the endpoint service supports only {}: KMS connects to it over IPv4",
+            c.supported_ip_address_types.join(", ")
+        ))
+        .fix("Add IPv4 to the service's supported IP address types: `aws ec2 modify-vpc-endpoint-service-configuration --service-id <vpce-svc-id> --add-supported-ip-address-types ipv4`"));
+    }
     let listeners = got(f.listeners().await)?;
     let listing: Vec<String> = listeners
         .iter()
@@ -449,6 +462,19 @@ async fn listener_targets(f: &Facts) -> Step<Outcome> {
                 format!(" ({why})")
             }
         ));
+    }
+    let ipv6 = |t: &crate::facts::model::TargetHealthDescription| {
+        t.target
+            .as_ref()
+            .and_then(|x| x.id.parse::<std::net::IpAddr>().ok())
+            .is_some_and(|ip| ip.is_ipv6())
+    };
+    if !targets.is_empty() && targets.iter().all(ipv6) {
+        return Ok(Outcome::fail(
+            "every target behind the port 443 listener is an IPv6 address: KMS's connections arrive over IPv4, and a target group serves one IP version",
+        )
+        .evidence(evidence)
+        .fix("Register the proxy's IPv4 addresses in an IPv4 target group behind the port 443 listener"));
     }
     if healthy == 0 {
         return Ok(Outcome::fail(if targets.is_empty() {

@@ -829,6 +829,11 @@ mod convert {
                     name: o(p.name()),
                 }
             }),
+            supported_ip_address_types: c
+                .supported_ip_address_types()
+                .iter()
+                .map(|t| t.as_str().to_string())
+                .collect(),
         }
     }
 

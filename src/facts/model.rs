@@ -272,6 +272,9 @@ pub struct ServiceConfiguration {
     pub private_dns_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_dns_name_configuration: Option<PrivateDnsNameConfiguration>,
+    /// ipv4 | ipv6 (both for a dual-stack service)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub supported_ip_address_types: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -117,6 +117,7 @@ fn configuration() -> ServiceConfiguration {
             value: Some("vpce:l6p0ERxlTt45jevFwOCp".into()),
             name: Some("_6e86v84tqgqubxbwii1m".into()),
         }),
+        supported_ip_address_types: vec!["ipv4".into()],
     }
 }
 
@@ -1150,4 +1151,24 @@ async fn listener_targets_could_not_check() {
     // Not a VPC store.
     let r = run(LISTENER, healthy(), public_request()).await;
     assert_eq!(r.status, Skip, "{}", r.message);
+}
+
+/// Every component IPv4: an IPv6-only endpoint service, or only IPv6 targets, cannot take
+/// KMS's IPv4 connections; a dual-stack service can (issue 11 #14).
+#[tokio::test]
+async fn listener_targets_ipv4() {
+    let mut facts = healthy();
+    cfg(&mut facts).supported_ip_address_types = vec!["ipv4".into(), "ipv6".into()];
+    let r = run(LISTENER, facts, request()).await;
+    assert_eq!(r.status, Pass, "{}", r.message);
+    let mut facts = healthy();
+    cfg(&mut facts).supported_ip_address_types = vec!["ipv6".into()];
+    let r = run(LISTENER, facts, request()).await;
+    assert_result(&r, Fail, &[], LISTENER_CODES);
+    assert_says(&r, "supports only ipv6");
+    let mut facts = healthy();
+    facts.target_health = Some(vec![target("2600:1f18::10", "healthy")]);
+    let r = run(LISTENER, facts, request()).await;
+    assert_result(&r, Fail, &[], LISTENER_CODES);
+    assert_says(&r, "IPv6 address");
 }
