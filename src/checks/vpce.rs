@@ -376,6 +376,15 @@ async fn listener_targets(f: &Facts) -> Step<Outcome> {
             "the service has no Network Load Balancer",
         ));
     }
+    if !got(f.load_balancers().await)?
+        .iter()
+        .any(|l| l.r#type.as_deref() == Some("network"))
+    {
+        return Ok(Outcome::blocked(
+            "xks.vpce.load-balancer",
+            "none of the service's load balancers is a Network Load Balancer",
+        ));
+    }
     // KMS's interface endpoint reaches the service over IPv4.
     if !c.supported_ip_address_types.is_empty()
         && !c
@@ -410,7 +419,7 @@ async fn listener_targets(f: &Facts) -> Step<Outcome> {
             )
         })
         .collect();
-    let on_443 = Facts::port_443(listeners);
+    let on_443: Vec<_> = listeners.iter().filter(|l| l.takes_kms()).collect();
     if on_443.is_empty() {
         return Ok(Outcome::fail(if listeners.is_empty() {
             "the Network Load Balancer has no listener: KMS's connections to port 443 of the endpoint are refused".to_string()

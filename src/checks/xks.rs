@@ -238,16 +238,19 @@ fn no_mtls(p: &ProbeReport) -> Step<()> {
     } else {
         format!("issued by {}", cas.join("; "))
     };
-    if p.client_cert_presented {
-        return Err(Outcome::error(format!(
+    let message = if p.client_cert_presented {
+        format!(
             "could not check: the proxy requires mutual TLS and refused the client certificate given with --client-cert: it accepts certificates {named}; KMS presents one whose subject CN is cks.kms.<Region>.amazonaws.com"
-        ))
-        .evidence(cas.iter().map(|c| format!("accepted client certificate issuer: {c}"))));
-    }
-    Err(Outcome::error(format!(
-        "could not check: the proxy requires mutual TLS: it asked for a client certificate ({named}) and refused the connection without one (give one with --client-cert and --client-key to go further). KMS presents a certificate whose subject CN is cks.kms.<Region>.amazonaws.com, which cks-doctor does not have; the XKS specification says a proxy SHOULD support mutual TLS, so this is no finding, but what lies behind the handshake cannot be checked from here"
+        )
+    } else {
+        format!(
+            "could not check: the proxy requires mutual TLS: it asked for a client certificate ({named}) and refused the connection without one (give one with --client-cert and --client-key to go further). KMS presents a certificate whose subject CN is cks.kms.<Region>.amazonaws.com, which cks-doctor does not have; the XKS specification says a proxy SHOULD support mutual TLS, so this is no finding, but what lies behind the handshake cannot be checked from here"
+        )
+    };
+    Err(Outcome::error(message).evidence(
+        cas.iter()
+            .map(|c| format!("accepted client certificate issuer: {c}")),
     ))
-    .evidence(cas.iter().map(|c| format!("accepted client certificate issuer: {c}"))))
 }
 
 fn session(p: &ProbeReport) -> Step<&TlsSession> {
@@ -325,6 +328,7 @@ async fn dns(f: &Facts) -> Step<Outcome> {
             // KMS reaches a PUBLIC_ENDPOINT proxy over the internet: addresses the internet
             // does not route are no way in for it, even when this machine reaches them.
             let mut ips: Vec<std::net::IpAddr> = addrs.iter().map(|a| a.ip()).collect();
+            ips.sort_unstable();
             ips.dedup();
             let private: Vec<String> = ips
                 .iter()

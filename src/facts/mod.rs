@@ -433,17 +433,6 @@ impl Facts {
             .await
     }
 
-    /// The port 443 (TCP) listeners KMS's connections arrive on.
-    pub fn port_443(listeners: &[Listener]) -> Vec<&Listener> {
-        listeners
-            .iter()
-            .filter(|l| {
-                l.port == Some(443)
-                    && matches!(l.protocol.as_deref(), Some("TCP" | "TLS" | "TCP_UDP"))
-            })
-            .collect()
-    }
-
     /// The health of the targets behind the port 443 listeners (one call per target group).
     pub async fn target_health(&self) -> &Fact<Vec<TargetHealthDescription>> {
         self.cells
@@ -452,7 +441,7 @@ impl Facts {
                 let groups: Vec<String> = match self.listeners().await {
                     Ok(ls) => {
                         let mut g: Vec<String> = Vec::new();
-                        for l in Self::port_443(ls) {
+                        for l in ls.iter().filter(|l| l.takes_kms()) {
                             for t in l.target_groups() {
                                 if !g.contains(&t) {
                                     g.push(t);

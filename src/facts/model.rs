@@ -403,6 +403,12 @@ pub struct Listener {
 }
 
 impl Listener {
+    /// KMS's connections arrive on TCP port 443 (a TLS or TCP_UDP listener also takes them).
+    pub fn takes_kms(&self) -> bool {
+        self.port == Some(443)
+            && matches!(self.protocol.as_deref(), Some("TCP" | "TLS" | "TCP_UDP"))
+    }
+
     /// The target groups its default actions forward to.
     pub fn target_groups(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

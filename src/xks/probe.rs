@@ -212,10 +212,12 @@ fn dn_text(der: &[u8]) -> String {
 /// Records whether the server asked for a client certificate, and whom it trusts to issue one;
 /// presents none (cks-doctor has no KMS client certificate).
 #[derive(Debug, Default)]
-struct ClientCertRequest(
-    std::sync::Mutex<Option<Vec<String>>>,
-    Option<Arc<rustls::sign::CertifiedKey>>,
-);
+struct ClientCertRequest {
+    /// The CA names of the first CertificateRequest seen.
+    asked: std::sync::Mutex<Option<Vec<String>>>,
+    /// What to present (`--client-cert`), or nothing.
+    present: Option<Arc<rustls::sign::CertifiedKey>>,
+}
 
 impl rustls::client::ResolvesClientCert for ClientCertRequest {
     fn resolve(
@@ -224,10 +226,10 @@ impl rustls::client::ResolvesClientCert for ClientCertRequest {
         _sigschemes: &[SignatureScheme],
     ) -> Option<Arc<rustls::sign::CertifiedKey>> {
         let names = root_hint_subjects.iter().map(|der| dn_text(der)).collect();
-        if let Ok(mut asked) = self.0.lock() {
+        if let Ok(mut asked) = self.asked.lock() {
             asked.get_or_insert(names);
         }
-        self.1.clone()
+        self.present.clone()
     }
     fn has_certs(&self) -> bool {
         true
@@ -514,12 +516,12 @@ async fn exchange(
 /// Runs the whole probe. It never panics and never returns early with an error: every
 /// failure is recorded in the step where it happened.
 pub async fn run(cfg: &ProbeConfig) -> ProbeReport {
-    let asked = Arc::new(ClientCertRequest(
-        std::sync::Mutex::new(None),
-        cfg.client_identity.clone(),
-    ));
+    let asked = Arc::new(ClientCertRequest {
+        asked: std::sync::Mutex::new(None),
+        present: cfg.client_identity.clone(),
+    });
     let mut report = run_with(cfg, &asked).await;
-    report.client_cert_requested = asked.0.lock().ok().and_then(|a| a.clone());
+    report.client_cert_requested = asked.asked.lock().ok().and_then(|a| a.clone());
     report.client_cert_presented =
         report.client_cert_requested.is_some() && cfg.client_identity.is_some();
     report

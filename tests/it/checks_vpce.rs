@@ -1172,3 +1172,14 @@ async fn listener_targets_ipv4() {
     assert_result(&r, Fail, &[], LISTENER_CODES);
     assert_says(&r, "IPv6 address");
 }
+
+/// A service whose load balancer is not a network one: xks.vpce.load-balancer fails, and this
+/// check is blocked by it, not "could not check".
+#[tokio::test]
+async fn listener_targets_blocked_without_a_network_load_balancer() {
+    let mut facts = healthy();
+    facts.load_balancers.as_mut().unwrap()[0].r#type = Some("application".into());
+    let r = run(LISTENER, facts, request()).await;
+    assert_eq!(r.status, Skip, "{}", r.message);
+    assert_says(&r, "blocked by xks.vpce.load-balancer");
+}

@@ -37,12 +37,14 @@ fn nothing_reads_outside_the_repository() {
         );
     }
     assert!(all.len() > 40, "found only {} files", all.len());
-    let this = root.join("tests/it/hermetic.rs");
+    // The path the workspace keeps beside the clone, built from parts so that this file, which
+    // only looks for it, does not name it itself (and needs no exception).
+    let beside = ["..", "shared"].join("/");
     let mut outside = Vec::new();
-    for f in all.iter().filter(|f| **f != this) {
+    for f in &all {
         let text = std::fs::read_to_string(f).unwrap_or_default();
         for (n, line) in text.lines().enumerate() {
-            if line.contains("../shared") {
+            if line.contains(&beside) {
                 outside.push(format!("{}:{}: {}", f.display(), n + 1, line.trim()));
             }
         }

@@ -911,26 +911,32 @@ fn vpce_reachable_proxy_checks_run_and_predict_codes_only() {
     run_named("reachable_proxy");
 }
 
-fn reachable_proxy(srv: &Server) {
-    use xks_proxy::{ProxyOptions, TestProxy};
-    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+/// A VPC pre-flight of the service whose traffic goes to the test proxy (`--connect-to`),
+/// trusting its lab root CA.
+fn preflight_through(srv: &Server, proxy: &xks_proxy::TestProxy, service: &str) -> Run {
     let ca = tmp("live-vpce-lab-root.pem");
     std::fs::write(&ca, proxy.root_ca_pem()).unwrap();
-    let seeded = srv.seed(&with(healthy(), |v| {
-        svc(v)["private_dns_name"] = json!(xks_proxy::HOST);
-    }));
-    let run = preflight_vpc(
+    preflight_vpc(
         srv,
         xks_proxy::ENDPOINT,
         xks_proxy::PATH,
-        &seeded.id("svc"),
+        service,
         &[
             "--connect-to",
             &proxy.connect_to_arg(),
             "--trust-ca",
             &ca.display().to_string(),
         ],
-    );
+    )
+}
+
+fn reachable_proxy(srv: &Server) {
+    use xks_proxy::{ProxyOptions, TestProxy};
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    let seeded = srv.seed(&with(healthy(), |v| {
+        svc(v)["private_dns_name"] = json!(xks_proxy::HOST);
+    }));
+    let run = preflight_through(srv, &proxy, &seeded.id("svc"));
     assert_vpce_pass(&run, &[]);
     for c in proxy_checks(&run) {
         let id = c["id"].as_str().unwrap();
@@ -967,19 +973,7 @@ fn reachable_proxy(srv: &Server) {
     // XKS_PROXY_INVALID_TLS_CONFIGURATION and XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION;
     // both are reported, with the disagreement said (issue 11 #6).
     let proxy = TestProxy::start_blocking(ProxyOptions::cert(xks_proxy::CertSetup::WrongName));
-    std::fs::write(&ca, proxy.root_ca_pem()).unwrap();
-    let run = preflight_vpc(
-        srv,
-        xks_proxy::ENDPOINT,
-        xks_proxy::PATH,
-        &seeded.id("svc"),
-        &[
-            "--connect-to",
-            &proxy.connect_to_arg(),
-            "--trust-ca",
-            &ca.display().to_string(),
-        ],
-    );
+    let run = preflight_through(srv, &proxy, &seeded.id("svc"));
     let both = [
         "XKS_PROXY_INVALID_TLS_CONFIGURATION",
         "XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION",

@@ -71,40 +71,33 @@ impl Run {
 }
 
 /// Runs `preflight xks` against the proxy with the secret from a file.
+/// `cks-doctor --snapshot examples/ready --region R [GLOBAL…] preflight xks` for the test
+/// proxy's endpoint, path and access key id; the caller adds the rest.
+fn preflight_xks(global: &[&str]) -> assert_cmd::Command {
+    let mut cmd = bin();
+    cmd.arg("--snapshot")
+        .arg(example("ready"))
+        .args(["--region", REGION])
+        .args(global)
+        .args(["preflight", "xks", "--uri-endpoint", ENDPOINT])
+        .args(["--uri-path", PATH, "--access-key-id", ACCESS_KEY_ID]);
+    cmd
+}
+
 fn run_with(proxy: &TestProxy, extra: &[&str], secret: Option<&str>) -> Run {
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("lab-root.pem");
     std::fs::write(&ca, proxy.root_ca_pem()).unwrap();
-    let mut cmd = bin();
-    cmd.arg("--snapshot")
-        .arg(example("ready"))
-        .args([
-            "--region",
-            REGION,
-            "--timeout",
-            "5",
-            "--output",
-            "json",
-            "preflight",
-            "xks",
-        ])
-        .args([
-            "--uri-endpoint",
-            ENDPOINT,
-            "--uri-path",
-            PATH,
-            "--access-key-id",
-            ACCESS_KEY_ID,
-        ])
-        .args([
-            "--name",
-            "ExternalStore2",
-            "--connect-to",
-            &proxy.connect_to_arg(),
-        ])
-        .arg("--trust-ca")
-        .arg(&ca)
-        .args(extra);
+    let mut cmd = preflight_xks(&["--timeout", "5", "--output", "json"]);
+    cmd.args([
+        "--name",
+        "ExternalStore2",
+        "--connect-to",
+        &proxy.connect_to_arg(),
+    ])
+    .arg("--trust-ca")
+    .arg(&ca)
+    .args(extra);
     if let Some(s) = secret {
         let f = tmp.path().join("secret");
         std::fs::write(&f, format!("{s}\n")).unwrap();
@@ -220,27 +213,9 @@ fn human_output_shows_latency_phases_against_the_budget() {
     let tmp = tempfile::tempdir().unwrap();
     let ca = tmp.path().join("ca.pem");
     std::fs::write(&ca, proxy.root_ca_pem()).unwrap();
-    let out = bin()
+    let out = preflight_xks(&[])
         .env("CKS_XKS_SECRET_ACCESS_KEY", SECRET)
-        .arg("--snapshot")
-        .arg(example("ready"))
-        .args([
-            "--region",
-            REGION,
-            "preflight",
-            "xks",
-            "--uri-endpoint",
-            ENDPOINT,
-            "--uri-path",
-            PATH,
-        ])
-        .args([
-            "--access-key-id",
-            ACCESS_KEY_ID,
-            "--connect-to",
-            &proxy.connect_to_arg(),
-            "--trust-ca",
-        ])
+        .args(["--connect-to", &proxy.connect_to_arg(), "--trust-ca"])
         .arg(&ca)
         .output()
         .unwrap();
@@ -1185,21 +1160,7 @@ fn a_client_certificate_gets_past_mutual_tls() {
 
     // A key that does not belong to the certificate is bad input, exit 2, one line.
     std::fs::write(&cert_file, &cert).unwrap();
-    let out = bin()
-        .arg("--snapshot")
-        .arg(example("ready"))
-        .args([
-            "--region",
-            REGION,
-            "preflight",
-            "xks",
-            "--uri-endpoint",
-            ENDPOINT,
-        ])
-        .args(["--uri-path", PATH, "--access-key-id", ACCESS_KEY_ID])
-        .args(args)
-        .output()
-        .unwrap();
+    let out = preflight_xks(&[]).args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
