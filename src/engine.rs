@@ -11,7 +11,7 @@ use crate::facts::live::{LiveOptions, LiveSource};
 use crate::facts::model::CustomKeyStore;
 use crate::facts::recorded::Recorded;
 use crate::facts::{shared::Shared, Facts, Source};
-use crate::input::{InputError, Request};
+use crate::input::{InputError, KeyRequest, KeyStoreRef, Request};
 use crate::kind::StoreKind;
 use crate::meta;
 use crate::report::scan::ScanError;
@@ -77,6 +77,8 @@ impl Settings {
 pub enum Stage {
     Create,
     Existing,
+    /// A CreateKey pre-flight: only the key checks.
+    Key,
 }
 
 /// The checks of a store kind, in registry order, as `selection` and `stage` leave them.
@@ -92,7 +94,15 @@ pub fn checks_for(
         .iter()
         .filter(|c| selection.includes(c.id))
         .filter(|c| meta::applies_to(c.id, kind))
-        .filter(|c| stage == Stage::Create || !meta::get(c.id).is_some_and(|m| m.create_only))
+        .filter(|c| {
+            let m = meta::get(c.id);
+            let key_check = m.is_some_and(|m| m.create_key);
+            match stage {
+                Stage::Key => key_check,
+                Stage::Create => !key_check,
+                Stage::Existing => !key_check && !m.is_some_and(|m| m.create_only),
+            }
+        })
         .collect();
     if chosen.is_empty() {
         return Err(InputError::new(
@@ -185,12 +195,28 @@ pub async fn run_checks(
 /// SigV4 scope of an XKS probe).
 pub async fn preflight(
     settings: &Settings,
-    mut request: Request,
+    request: Request,
     source: Source,
     region: Option<String>,
 ) -> Result<Run, InputError> {
+    preflight_with_key(settings, request, source, region, None).await
+}
+
+/// Pre-flight of a CreateCustomKeyStore request and, with `xks_key_id`, of the CreateKey that
+/// would follow in the new store (`preflight xks --xks-key-id`): the key checks after the
+/// store's.
+pub async fn preflight_with_key(
+    settings: &Settings,
+    mut request: Request,
+    source: Source,
+    region: Option<String>,
+    xks_key_id: Option<String>,
+) -> Result<Run, InputError> {
     let kind = request.kind();
-    let checks = checks_for(kind, &settings.selection, Stage::Create)?;
+    let mut checks = checks_for(kind, &settings.selection, Stage::Create)?;
+    if xks_key_id.is_some() {
+        checks.extend(checks_for(kind, &settings.selection, Stage::Key)?);
+    }
     if let Request::Xks(x) = &mut request {
         x.region = region.clone().ok_or_else(|| {
             InputError::new(
@@ -208,7 +234,12 @@ pub async fn preflight(
     let xks = request.xks();
     let target = Target {
         kind,
-        operation: "CreateCustomKeyStore".into(),
+        operation: match xks_key_id {
+            Some(_) => "CreateCustomKeyStore, then CreateKey".into(),
+            None => "CreateCustomKeyStore".into(),
+        },
+        custom_key_store_id: None,
+        xks_key_id: xks_key_id.clone(),
         custom_key_store_name: request.name().map(str::to_string),
         cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
         trust_anchor: request.cloudhsm().map(|r| r.trust_anchor.origin.clone()),
@@ -222,10 +253,88 @@ pub async fn preflight(
             None => source.describe(),
         },
     };
-    let facts = Facts::new(request, source);
+    let facts = match xks_key_id {
+        Some(id) => Facts::for_key(
+            request,
+            source,
+            None,
+            KeyRequest {
+                store: KeyStoreRef::New,
+                xks_key_id: Some(id),
+            },
+        ),
+        None => Facts::new(request, source),
+    };
     let results = run_checks(settings, facts.clone(), &checks).await;
     let mut report = Report::new(target, results);
     report.latency = facts.xks_probe_if_run().map(latency);
+    Ok(Run { report, facts })
+}
+
+/// Pre-flight of CreateKey in an existing store, found by id or name among `stores` (the
+/// account's, already read). A store that is not found is the report's FAIL
+/// (CustomKeyStoreNotFoundException), not an input error: it is what CreateKey would answer.
+pub async fn preflight_key(
+    settings: &Settings,
+    source: Source,
+    region: Option<String>,
+    stores: Vec<CustomKeyStore>,
+    store: Result<CustomKeyStore, String>,
+    xks_key_id: Option<String>,
+    extras: Extras,
+) -> Result<Run, InputError> {
+    let (request, store_ref, kind) = match store {
+        Ok(s) => {
+            let kind = StoreKind::of_type(s.custom_key_store_type.as_deref());
+            if kind == StoreKind::Cloudhsm && xks_key_id.is_some() {
+                return Err(InputError(format!(
+                    "--xks-key-id applies to an external key store; {} is an AWS CloudHSM key store (CreateKey takes no XksKeyId for it)",
+                    s.custom_key_store_id
+                )));
+            }
+            let request = diagnose::request_for(&s, extras)
+                .map_err(|e| InputError(format!("{}: {e}", s.custom_key_store_id)))?;
+            (request, KeyStoreRef::Existing(s), kind)
+        }
+        Err(named) => (Request::NoStore, KeyStoreRef::NotFound(named), StoreKind::Any),
+    };
+    let checks = checks_for(kind, &settings.selection, Stage::Key)?;
+    let existing = match &store_ref {
+        KeyStoreRef::Existing(s) => Some(s.clone()),
+        _ => None,
+    };
+    let xks = request.xks();
+    let target = Target {
+        kind,
+        operation: "CreateKey".into(),
+        custom_key_store_id: existing.as_ref().map(|s| s.custom_key_store_id.clone()),
+        xks_key_id: xks_key_id.clone(),
+        custom_key_store_name: existing.as_ref().map(|s| s.custom_key_store_name.clone()),
+        cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
+        trust_anchor: None,
+        xks_proxy_uri_endpoint: xks.map(|x| x.uri_endpoint.clone()),
+        xks_proxy_uri_path: xks.map(|x| x.uri_path.clone()),
+        xks_proxy_connectivity: xks.map(|x| x.connectivity.clone()),
+        connect_to: xks.and_then(|x| x.connect_addr()).map(|a| a.to_string()),
+        region,
+        source: match xks {
+            Some(_) if xks_key_id.is_some() => {
+                format!("{}; the proxy asked live", source.describe())
+            }
+            _ => source.describe(),
+        },
+    };
+    let facts = Facts::for_key(
+        request,
+        source,
+        Some(stores),
+        KeyRequest {
+            store: store_ref,
+            xks_key_id,
+        },
+    );
+    let results = run_checks(settings, facts.clone(), &checks).await;
+    let report = Report::new(target, results);
     Ok(Run { report, facts })
 }
 
@@ -256,6 +365,8 @@ pub async fn diagnose_store(
     let target = Target {
         kind,
         operation: "ConnectCustomKeyStore".into(),
+        custom_key_store_id: None,
+        xks_key_id: None,
         custom_key_store_name: Some(store.custom_key_store_name.clone()),
         cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
         trust_anchor: request

@@ -377,6 +377,51 @@ pub enum Request {
     Xks(XksRequest),
     /// Only the facts about a cluster and the account (`cks-doctor snapshot cloudhsm`).
     ClusterFacts { cluster_id: String },
+    /// A key pre-flight whose store the account does not have: no store to check.
+    NoStore,
+}
+
+/// A CreateKey pre-flight: the store the key would be created in, and the external key.
+#[derive(Debug, Clone)]
+pub struct KeyRequest {
+    pub store: KeyStoreRef,
+    /// XksKeyId: the external key's id in the proxy (external key stores).
+    pub xks_key_id: Option<String>,
+}
+
+/// Which store a key pre-flight is about.
+#[derive(Debug, Clone)]
+pub enum KeyStoreRef {
+    /// The store the same pre-flight is about to create (`preflight xks --xks-key-id`).
+    New,
+    /// An existing store, as DescribeCustomKeyStores returned it.
+    Existing(crate::facts::model::CustomKeyStore),
+    /// The id or name the user gave matches no store of the account and Region.
+    NotFound(String),
+}
+
+impl KeyRequest {
+    pub fn existing(&self) -> Option<&crate::facts::model::CustomKeyStore> {
+        match &self.store {
+            KeyStoreRef::Existing(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// XksKeyId: `^[a-zA-Z0-9-_.]+$`, 1 to 128 characters (CreateKey's pattern; KMS answers
+/// anything else with a ValidationException before it contacts the proxy).
+pub fn validate_xks_key_id(id: &str) -> Result<(), InputError> {
+    let ok_chars = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if id.is_empty() || id.len() > 128 || !ok_chars {
+        return Err(InputError(format!(
+            "--xks-key-id {:?} is not a valid XksKeyId: CreateKey takes 1 to 128 characters of letters, digits, '-', '_' and '.' (else ValidationException)",
+            truncate(id, 40)
+        )));
+    }
+    Ok(())
 }
 
 impl Request {
@@ -384,6 +429,7 @@ impl Request {
     pub fn kind(&self) -> crate::kind::StoreKind {
         match self {
             Request::Xks(_) => crate::kind::StoreKind::Xks,
+            Request::NoStore => crate::kind::StoreKind::Any,
             _ => crate::kind::StoreKind::Cloudhsm,
         }
     }
@@ -391,13 +437,13 @@ impl Request {
         match self {
             Request::CloudHsm(r) => Some(&r.cluster_id),
             Request::ClusterFacts { cluster_id } => Some(cluster_id),
-            Request::Xks(_) => None,
+            Request::Xks(_) | Request::NoStore => None,
         }
     }
     pub fn name(&self) -> Option<&str> {
         match self {
             Request::CloudHsm(r) => r.name.as_deref(),
-            Request::ClusterFacts { .. } => None,
+            Request::ClusterFacts { .. } | Request::NoStore => None,
             Request::Xks(r) => r.name.as_deref(),
         }
     }
@@ -417,7 +463,7 @@ impl Request {
     pub fn secrets(&self) -> Vec<&str> {
         match self {
             Request::CloudHsm(r) => r.password.iter().map(|p| p.expose_secret()).collect(),
-            Request::ClusterFacts { .. } => Vec::new(),
+            Request::ClusterFacts { .. } | Request::NoStore => Vec::new(),
             Request::Xks(r) => r.secret.iter().map(|p| p.expose_secret()).collect(),
         }
     }

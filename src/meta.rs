@@ -38,6 +38,7 @@ pub const AREAS: &[&str] = &[
     "Proxy TLS",
     "Proxy API",
     "Proxy security",
+    "KMS key",
 ];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +66,10 @@ pub struct CheckMeta {
     /// leave it out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub create_only: bool,
+    /// Judges whether CreateKey would succeed in the store (a key pre-flight: `preflight key`,
+    /// `preflight xks --xks-key-id`); a store's own checks (pre-flight, diagnose, scan) leave it out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_key: bool,
     /// The ConnectionErrorCodes whose cause a PASS of this check rules out, because the check
     /// observes what KMS observes (an AWS API, the proxy's own answer). Every other code of the
     /// check is "not ruled out from here" when it passes: DNS, TCP, TLS or latency seen from the

@@ -24,7 +24,7 @@ register! {
     "cloudhsm.trust-anchor.signed-cluster-cert" => trust_anchor_signed_cluster_cert,
 }
 
-fn hsm_lines(c: &Cluster) -> Vec<String> {
+pub(crate) fn hsm_lines(c: &Cluster) -> Vec<String> {
     if c.hsms.is_empty() {
         return vec!["no HSMs".into()];
     }

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod cloudhsm;
+pub mod key;
 pub mod kmsuser;
 pub mod params;
 pub mod vpc;
@@ -59,6 +60,7 @@ pub fn registry() -> &'static [Check] {
         all.extend(xks::checks());
         all.extend(vpce::checks());
         all.extend(kmsuser::checks());
+        all.extend(key::checks());
         all
     })
 }

@@ -3,6 +3,7 @@
 //! file, standard input or the environment, never from an argument value.
 
 use super::{Ctx, Done};
+use cks_doctor::diagnose::{self, Extras};
 use cks_doctor::engine;
 use cks_doctor::input::{self, CloudHsmRequest, InputError, Request, TrustAnchor};
 use clap::{Args, Subcommand};
@@ -76,6 +77,25 @@ pub enum PreflightKind {
     Cloudhsm(CloudHsmArgs),
     /// An external key store (CustomKeyStoreType EXTERNAL_KEY_STORE): probes the XKS proxy as KMS does
     Xks(XksArgs),
+    /// CreateKey in an existing custom key store: the store CONNECTED, a CloudHSM store's HSMs,
+    /// the key quota, and for an external key store the proxy's GetKeyMetadata for --xks-key-id
+    /// (read-only: no key is created)
+    Key(KeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// The store the key would be created in (CustomKeyStoreId, cks-...)
+    #[arg(long, value_name = "ID", required_unless_present = "custom_key_store_name", conflicts_with = "custom_key_store_name")]
+    pub custom_key_store_id: Option<String>,
+    /// Find the store by its name instead
+    #[arg(long, value_name = "NAME")]
+    pub custom_key_store_name: Option<String>,
+    /// XksKeyId: the external key's id in the proxy (external key stores)
+    #[arg(long, value_name = "ID")]
+    pub xks_key_id: Option<String>,
+    #[command(flatten)]
+    pub probe: XksProbeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +125,10 @@ pub struct XksArgs {
     /// The key store name you will give CreateCustomKeyStore
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+    /// Also pre-flight CreateKey in the new store with this external key (XksKeyId): the
+    /// proxy's GetKeyMetadata, as KMS sends it at CreateKey
+    #[arg(long, value_name = "ID")]
+    pub xks_key_id: Option<String>,
     #[command(flatten)]
     pub probe: XksProbeArgs,
 }
@@ -332,6 +356,9 @@ pub fn build_request(args: &PreflightArgs) -> Result<Request, InputError> {
             };
             xks_request(from_file, Some(a), &a.probe)
         }
+        (None, Some(PreflightKind::Key(_))) => Err(InputError::new(
+            "`preflight key` is about an existing store: it builds no CreateCustomKeyStore request",
+        )),
         (None, None) => Err(InputError::new(
             "preflight needs a key store kind (`preflight cloudhsm ...`, `preflight xks ...`) or --cli-input-json FILE",
         )),
@@ -371,12 +398,73 @@ pub(super) fn read_trust_ca(files: &[String]) -> Result<Vec<cks_doctor::certs::C
 }
 
 pub async fn run(ctx: &Ctx, args: &PreflightArgs) -> Result<Done, InputError> {
+    if let (None, Some(PreflightKind::Key(k))) = (&args.cli_input_json, &args.kind) {
+        return run_key(ctx, k).await;
+    }
+    let xks_key_id = match &args.kind {
+        Some(PreflightKind::Xks(x)) if args.cli_input_json.is_none() => x.xks_key_id.clone(),
+        _ => None,
+    };
+    if let Some(id) = &xks_key_id {
+        input::validate_xks_key_id(id)?;
+    }
     let request = build_request(args)?;
     let settings = &ctx.settings;
     // The checks are selected before any network call: a bad --only is bad input.
     engine::checks_for(request.kind(), &settings.selection, engine::Stage::Create)?;
     let (source, region) = engine::open_source(settings, None, None).await?;
-    let run = engine::preflight(settings, request, source, region).await?;
+    let run = engine::preflight_with_key(settings, request, source, region, xks_key_id).await?;
+    ctx.verbose_facts(&run.facts);
+    ctx.finish(vec![run.report], None)
+}
+
+/// `preflight key`: CreateKey in an existing store.
+async fn run_key(ctx: &Ctx, args: &KeyArgs) -> Result<Done, InputError> {
+    let settings = &ctx.settings;
+    if let Some(id) = &args.xks_key_id {
+        input::validate_xks_key_id(id)?;
+    }
+    // Everything the operator supplies is read before any network call.
+    let secret = read_xks_secret(&args.probe)?;
+    let trust_ca = read_trust_ca(&args.probe.trust_ca)?;
+    let client_identity = read_client_identity(&args.probe)?;
+    let (source, region) = engine::open_source(settings, None, None).await?;
+    let stores = engine::key_stores(&source).await?;
+    let store = diagnose::find(
+        &stores,
+        args.custom_key_store_id.as_deref(),
+        args.custom_key_store_name.as_deref(),
+    )
+    .cloned()
+    .map_err(|_| match (&args.custom_key_store_id, &args.custom_key_store_name) {
+        (Some(id), _) => format!("with the id {id}"),
+        (None, Some(name)) => format!("named {name:?}"),
+        (None, None) => "named nothing".into(),
+    });
+    if matches!(&store, Ok(s) if !s.is_cloudhsm()) && region.is_none() {
+        return Err(InputError::new(
+            "a key pre-flight in an external key store needs its Region (--region): it goes into the SigV4 scope",
+        ));
+    }
+    let extras = Extras {
+        secret,
+        users: None,
+        connect_to: args.probe.connect_to.clone(),
+        trust_ca,
+        client_identity,
+        region: region.clone().unwrap_or_default(),
+        timeout: settings.probe_timeout(),
+    };
+    let run = engine::preflight_key(
+        settings,
+        source,
+        region,
+        stores,
+        store,
+        args.xks_key_id.clone(),
+        extras,
+    )
+    .await?;
     ctx.verbose_facts(&run.facts);
     ctx.finish(vec![run.report], None)
 }

@@ -35,6 +35,10 @@ pub enum FactKind {
     Listeners,
     /// The health of the targets behind the port 443 listeners.
     TargetHealth,
+    /// The account's KMS keys in this Region (a key pre-flight).
+    Keys,
+    /// Each listed key's metadata (its custom key store and external key id).
+    KeyDescriptions,
 }
 
 /// What is data about a fact kind.
@@ -55,7 +59,7 @@ const CLUSTERS: FactFile = FactFile {
 };
 
 impl FactKind {
-    pub const ALL: [FactKind; 14] = [
+    pub const ALL: [FactKind; 16] = [
         FactKind::Cluster,
         FactKind::AssociatedClusters,
         FactKind::SecurityGroup,
@@ -70,6 +74,8 @@ impl FactKind {
         FactKind::CallerIdentity,
         FactKind::Listeners,
         FactKind::TargetHealth,
+        FactKind::Keys,
+        FactKind::KeyDescriptions,
     ];
 
     pub const fn info(self) -> &'static FactInfo {
@@ -180,6 +186,22 @@ impl FactKind {
                     command: "aws elbv2 describe-target-health --target-group-arn <target group of the NLB's port 443 listener> --output json",
                 },
             },
+            FactKind::Keys => &FactInfo {
+                call: "kms:ListKeys",
+                iam_action: "kms:ListKeys",
+                file: &FactFile {
+                    file: "kms-list-keys.json",
+                    command: "aws kms list-keys --output json",
+                },
+            },
+            FactKind::KeyDescriptions => &FactInfo {
+                call: "kms:DescribeKey",
+                iam_action: "kms:DescribeKey",
+                file: &FactFile {
+                    file: "kms-describe-key.json",
+                    command: "aws kms list-keys --query 'Keys[].KeyId' --output text | tr '\\t' '\\n' | xargs -I{} aws kms describe-key --key-id {} --output json | jq -s . (a JSON array of describe-key outputs)",
+                },
+            },
         }
     }
 
@@ -242,10 +264,10 @@ mod tests {
     #[test]
     fn every_snapshot_file_is_listed_once() {
         let mut names: Vec<&str> = FILES.iter().map(|f| f.file).collect();
-        assert_eq!(names.len(), 13);
+        assert_eq!(names.len(), 15);
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 13, "{names:?}");
+        assert_eq!(names.len(), 15, "{names:?}");
         for k in FactKind::ALL {
             assert!(FILES.contains(&k.file()), "{k:?}");
         }

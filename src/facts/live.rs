@@ -46,6 +46,10 @@ pub struct LiveSource {
 #[error("{0}")]
 pub struct SetupError(pub String);
 
+/// DescribeKey calls in flight at once in a key pre-flight (KMS's DescribeKey request quota is
+/// shared with the account's other callers).
+pub const DESCRIBE_KEYS_AT_ONCE: usize = 8;
+
 /// How long the instance metadata service may take to answer before cks-doctor moves on.
 const IMDS_BUDGET: Duration = Duration::from_millis(1500);
 
@@ -440,6 +444,48 @@ impl LiveSource {
         })
     }
 
+    /// Every KMS key of the account in this Region (all pages).
+    pub async fn list_keys(&self) -> Fact<Vec<KeyListEntry>> {
+        let call = self.kms.list_keys().limit(1000);
+        all_pages!(self, "kms:ListKeys", call, keys, convert::key_list_entry)
+    }
+
+    /// DescribeKey for each key, at most [`DESCRIBE_KEYS_AT_ONCE`] at a time. A key whose
+    /// policy denies the caller, or that was deleted since it was listed, is unreadable (and
+    /// said so); any other error (throttled past the retries, unreachable) ends the read.
+    pub async fn describe_keys(&self, ids: &[String]) -> Fact<KeyDescriptions> {
+        use futures::stream::{self, StreamExt};
+        const ACTION: &str = "kms:DescribeKey";
+        let answers: Vec<(String, Result<Option<KeyMetadata>, FactError>)> =
+            stream::iter(ids.iter().cloned())
+                .map(|id| async move {
+                    let r = self.kms.describe_key().key_id(&id).send().await;
+                    let r = match r {
+                        Ok(o) => Ok(o.key_metadata().map(convert::key_metadata)),
+                        Err(e) if e.code() == Some("NotFoundException") => Ok(None),
+                        Err(e) => Err(self.classify(ACTION, e)),
+                    };
+                    (id, r)
+                })
+                .buffer_unordered(DESCRIBE_KEYS_AT_ONCE)
+                .collect()
+                .await;
+        let mut out = KeyDescriptions::default();
+        for (id, r) in answers {
+            match r {
+                Ok(Some(k)) => out.keys.push(k),
+                Ok(None) => out
+                    .unreadable
+                    .push((id, "not found (deleted since it was listed)".into())),
+                Err(e @ FactError::AccessDenied { .. }) => out.unreadable.push((id, e.to_string())),
+                Err(e) => return Err(e),
+            }
+        }
+        out.keys.sort_by(|a, b| a.key_id.cmp(&b.key_id));
+        out.unreadable.sort();
+        Ok(out)
+    }
+
     pub async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
         let call = self.kms.describe_custom_key_stores();
         all_pages!(
@@ -529,6 +575,12 @@ impl super::Read for LiveSource {
         group_arns: &'a [String],
     ) -> BoxFuture<'a, Fact<Vec<TargetHealthDescription>>> {
         Box::pin(LiveSource::describe_target_health(self, group_arns))
+    }
+    fn list_keys<'a>(&'a self) -> BoxFuture<'a, Fact<Vec<KeyListEntry>>> {
+        Box::pin(LiveSource::list_keys(self))
+    }
+    fn describe_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<KeyDescriptions>> {
+        Box::pin(LiveSource::describe_keys(self, ids))
     }
 }
 
@@ -923,6 +975,27 @@ mod convert {
                     subnet_id: o(z.subnet_id()),
                 })
                 .collect(),
+        }
+    }
+
+    pub fn key_list_entry(k: &aws_sdk_kms::types::KeyListEntry) -> KeyListEntry {
+        KeyListEntry {
+            key_id: s(k.key_id()),
+            key_arn: o(k.key_arn()),
+        }
+    }
+
+    pub fn key_metadata(k: &aws_sdk_kms::types::KeyMetadata) -> KeyMetadata {
+        KeyMetadata {
+            key_id: k.key_id().to_string(),
+            arn: o(k.arn()),
+            key_state: k.key_state().map(|v| v.as_str().to_string()),
+            key_manager: k.key_manager().map(|v| v.as_str().to_string()),
+            origin: k.origin().map(|v| v.as_str().to_string()),
+            custom_key_store_id: o(k.custom_key_store_id()),
+            xks_key_configuration: k.xks_key_configuration().map(|x| XksKeyConfiguration {
+                id: o(x.id()),
+            }),
         }
     }
 

@@ -12,7 +12,7 @@ pub mod model;
 pub mod recorded;
 pub mod shared;
 
-use crate::input::Request;
+use crate::input::{KeyRequest, Request};
 use futures::future::BoxFuture;
 pub use kind::{FactKind, FetchCounts};
 use model::*;
@@ -115,6 +115,10 @@ pub trait Read: Send + Sync {
         &'a self,
         group_arns: &'a [String],
     ) -> BoxFuture<'a, Fact<Vec<TargetHealthDescription>>>;
+    /// Every KMS key of the account in this Region.
+    fn list_keys<'a>(&'a self) -> BoxFuture<'a, Fact<Vec<KeyListEntry>>>;
+    /// The metadata of these keys (those that cannot be read are listed as such).
+    fn describe_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<KeyDescriptions>>;
 }
 
 /// A source is read through [`Read`], whichever it is.
@@ -132,6 +136,8 @@ impl std::ops::Deref for Source {
 /// The request under check plus every fact about the account, each fetched at most once.
 pub struct Facts {
     pub request: Request,
+    /// A CreateKey pre-flight's store and external key; `None` for a store's own checks.
+    pub key: Option<KeyRequest>,
     source: Source,
     pub counts: FetchCounts,
     cells: Cells,
@@ -156,7 +162,23 @@ struct Cells {
     caller_identity: OnceCell<Fact<CallerIdentity>>,
     listeners: OnceCell<Fact<Vec<Listener>>>,
     target_health: OnceCell<Fact<Vec<TargetHealthDescription>>>,
+    keys: OnceCell<Fact<Vec<KeyListEntry>>>,
+    key_descriptions: OnceCell<Fact<KeyDescriptions>>,
+    xks_key_metadata: OnceCell<Option<XksKeyMetadata>>,
 }
+
+/// What the proxy answered to GetKeyMetadata for the pre-flight's external key, and the
+/// principal the request named (KMS names the caller of CreateKey).
+#[derive(Debug, Clone)]
+pub struct XksKeyMetadata {
+    pub principal: String,
+    /// Why the principal is not the caller's own ARN, when it is not.
+    pub principal_note: Option<String>,
+    pub answer: Result<crate::xks::api::KeyMetadataAnswer, String>,
+}
+
+/// The awsPrincipalArn sent when the caller's own ARN is not known.
+pub const PLACEHOLDER_PRINCIPAL: &str = "arn:aws:iam::000000000000:user/cks-doctor-unknown-caller";
 
 /// A dependency of a fact failed or is absent: the message says which.
 fn blocked<T>(why: &str) -> Fact<T> {
@@ -165,7 +187,23 @@ fn blocked<T>(why: &str) -> Fact<T> {
 
 impl Facts {
     pub fn new(request: Request, source: Source) -> Arc<Facts> {
-        Self::make(request, source, None)
+        Self::make(request, source, None, None)
+    }
+
+    /// Facts for a CreateKey pre-flight: the store's request (rebuilt from the existing store,
+    /// or the one about to be created) and the key. `stores`, when already read, is not read again.
+    pub fn for_key(
+        request: Request,
+        source: Source,
+        stores: Option<Vec<CustomKeyStore>>,
+        key: KeyRequest,
+    ) -> Arc<Facts> {
+        let read = stores.is_some();
+        let facts = Self::make(request, source, stores.map(Ok), Some(key));
+        if read {
+            facts.counts.set(FactKind::KeyStores, 1);
+        }
+        facts
     }
 
     /// Facts whose key store list was already read (diagnose reads it to find the store and
@@ -175,7 +213,7 @@ impl Facts {
         source: Source,
         stores: Vec<CustomKeyStore>,
     ) -> Arc<Facts> {
-        let facts = Self::make(request, source, Some(Ok(stores)));
+        let facts = Self::make(request, source, Some(Ok(stores)), None);
         facts.counts.set(FactKind::KeyStores, 1);
         facts
     }
@@ -189,9 +227,11 @@ impl Facts {
         request: Request,
         source: Source,
         key_stores: Option<Fact<Vec<CustomKeyStore>>>,
+        key: Option<KeyRequest>,
     ) -> Arc<Facts> {
         Arc::new(Facts {
             request,
+            key,
             source,
             counts: FetchCounts::default(),
             cells: Cells {
@@ -461,6 +501,70 @@ impl Facts {
             .await
     }
 
+    /// Every KMS key of the account in this Region (ListKeys, all pages).
+    pub async fn keys(&self) -> &Fact<Vec<KeyListEntry>> {
+        self.cells
+            .keys
+            .get_or_init(|| async {
+                self.counts.add(FactKind::Keys);
+                self.source.list_keys().await
+            })
+            .await
+    }
+
+    /// DescribeKey of every listed key (a key's store and external key id are in no list).
+    pub async fn key_descriptions(&self) -> &Fact<KeyDescriptions> {
+        self.cells
+            .key_descriptions
+            .get_or_init(|| async {
+                let ids: Vec<String> = match self.keys().await {
+                    Ok(k) => k.iter().map(|k| k.key_id.clone()).collect(),
+                    Err(e) => return Err(e.clone()),
+                };
+                if ids.is_empty() {
+                    return Ok(KeyDescriptions::default());
+                }
+                self.counts.add(FactKind::KeyDescriptions);
+                self.source.describe_keys(&ids).await
+            })
+            .await
+    }
+
+    /// GetKeyMetadata for the pre-flight's external key, sent to the proxy as KMS sends it at
+    /// CreateKey (kmsOperation CreateKey, the caller's ARN as awsPrincipalArn, no kmsKeyArn);
+    /// `None` without an external key id or a usable proxy endpoint.
+    pub async fn xks_key_metadata(&self) -> Option<&XksKeyMetadata> {
+        self.cells
+            .xks_key_metadata
+            .get_or_init(|| async {
+                let key_id = self.key.as_ref()?.xks_key_id.clone()?;
+                let cfg = self.request.xks()?.probe_config("CreateKey")?;
+                let (principal, principal_note) = match self.caller_identity().await {
+                    Ok(CallerIdentity { arn: Some(arn), .. }) if !arn.is_empty() => {
+                        (arn.clone(), None)
+                    }
+                    Ok(_) => (
+                        PLACEHOLDER_PRINCIPAL.to_string(),
+                        Some("the caller identity has no ARN".to_string()),
+                    ),
+                    Err(e) => (PLACEHOLDER_PRINCIPAL.to_string(), Some(format!("the caller identity could not be read: {e}"))),
+                };
+                let metadata = crate::xks::api::RequestMetadata {
+                    aws_principal_arn: principal.clone(),
+                    kms_key_arn: None,
+                    kms_operation: "CreateKey".into(),
+                };
+                let answer = crate::xks::api::get_key_metadata(&cfg, &key_id, &metadata).await;
+                Some(XksKeyMetadata {
+                    principal,
+                    principal_note,
+                    answer,
+                })
+            })
+            .await
+            .as_ref()
+    }
+
     /// The account the tool runs as.
     pub async fn caller_identity(&self) -> &Fact<CallerIdentity> {
         self.cells
@@ -500,6 +604,8 @@ impl Facts {
             LoadBalancers => load_balancers,
             Listeners => listeners,
             TargetHealth => target_health,
+            Keys => keys,
+            KeyDescriptions => key_descriptions,
         }
         // The other key stores' clusters need both reads.
         if wants(FactKind::AssociatedClusters)

@@ -609,3 +609,65 @@ impl CloudHsmUserList {
         serde_json::from_value(inner.clone()).map_err(|e| format!("unexpected shape ({e})"))
     }
 }
+
+/// One entry of `ListKeys`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeyListEntry {
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_arn: Option<String>,
+}
+
+/// `DescribeKey`'s KeyMetadata: what a key pre-flight reads of the account's KMS keys.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct KeyMetadata {
+    pub key_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Enabled, Disabled, PendingDeletion, Unavailable, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_state: Option<String>,
+    /// CUSTOMER or AWS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_manager: Option<String>,
+    /// AWS_KMS, EXTERNAL, AWS_CLOUDHSM, EXTERNAL_KEY_STORE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xks_key_configuration: Option<XksKeyConfiguration>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct XksKeyConfiguration {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// The `DescribeKey` answers for a list of keys: the keys read, and those that could not be
+/// (a key policy that denies the caller, a key deleted since it was listed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyDescriptions {
+    pub keys: Vec<KeyMetadata>,
+    /// Key id and why it could not be described.
+    pub unreadable: Vec<(String, String)>,
+}
+
+/// `aws kms list-keys --output json` (all pages: the CLI joins them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListKeysOutput {
+    #[serde(default)]
+    pub keys: Vec<KeyListEntry>,
+}
+
+/// One `aws kms describe-key --output json`; a snapshot holds a JSON array of them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct DescribeKeyOutput {
+    pub key_metadata: KeyMetadata,
+}

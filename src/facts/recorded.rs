@@ -27,6 +27,8 @@ const LOAD_BALANCERS: &FactFile = FactKind::LoadBalancers.file();
 const CALLER_IDENTITY: &FactFile = FactKind::CallerIdentity.file();
 const LISTENERS: &FactFile = FactKind::Listeners.file();
 const TARGET_HEALTH: &FactFile = FactKind::TargetHealth.file();
+const KEYS: &FactFile = FactKind::Keys.file();
+const KEY_DESCRIPTIONS: &FactFile = FactKind::KeyDescriptions.file();
 
 /// A snapshot file that exists but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +56,8 @@ pub struct Recorded {
     pub caller_identity: Option<CallerIdentity>,
     pub listeners: Option<Vec<Listener>>,
     pub target_health: Option<Vec<TargetHealthDescription>>,
+    pub keys: Option<Vec<KeyListEntry>>,
+    pub key_descriptions: Option<Vec<KeyMetadata>>,
 }
 
 /// Snapshot files larger than this are refused (the CLI output of a whole account is far smaller).
@@ -125,6 +129,9 @@ impl Recorded {
             listeners: load::<DescribeListenersOutput>(dir, LISTENERS)?.map(|o| o.listeners),
             target_health: load::<DescribeTargetHealthOutput>(dir, TARGET_HEALTH)?
                 .map(|o| o.target_health_descriptions),
+            keys: load::<ListKeysOutput>(dir, KEYS)?.map(|o| o.keys),
+            key_descriptions: load::<Vec<DescribeKeyOutput>>(dir, KEY_DESCRIPTIONS)?
+                .map(|v| v.into_iter().map(|o| o.key_metadata).collect()),
         })
     }
 
@@ -246,6 +253,27 @@ impl Recorded {
         Ok(Self::get(&self.target_health, TARGET_HEALTH)?.clone())
     }
 
+    pub fn list_keys(&self) -> Fact<Vec<KeyListEntry>> {
+        Ok(Self::get(&self.keys, KEYS)?.clone())
+    }
+
+    /// The recorded descriptions of these keys; a listed key the file does not describe is
+    /// unreadable, as a live DescribeKey the caller may not make would be.
+    pub fn describe_keys(&self, ids: &[String]) -> Fact<KeyDescriptions> {
+        let all = Self::get(&self.key_descriptions, KEY_DESCRIPTIONS)?;
+        let mut out = KeyDescriptions::default();
+        for id in ids {
+            match all.iter().find(|k| &k.key_id == id) {
+                Some(k) => out.keys.push(k.clone()),
+                None => out.unreadable.push((
+                    id.clone(),
+                    format!("not described in {}", KEY_DESCRIPTIONS.file),
+                )),
+            }
+        }
+        Ok(out)
+    }
+
     pub fn get_caller_identity(&self) -> Fact<CallerIdentity> {
         self.caller_identity
             .clone()
@@ -358,6 +386,12 @@ impl super::Read for Recorded {
         Box::pin(std::future::ready(Recorded::describe_target_health(
             self, group_arns,
         )))
+    }
+    fn list_keys<'a>(&'a self) -> BoxFuture<'a, Fact<Vec<KeyListEntry>>> {
+        Box::pin(std::future::ready(Recorded::list_keys(self)))
+    }
+    fn describe_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<KeyDescriptions>> {
+        Box::pin(std::future::ready(Recorded::describe_keys(self, ids)))
     }
 }
 
@@ -477,6 +511,22 @@ impl Recorded {
                     target_health_descriptions: v.clone(),
                 },
             )?);
+        }
+        if let Some(v) = &self.keys {
+            written.push(write_json(
+                dir,
+                KEYS,
+                &ListKeysOutput { keys: v.clone() },
+            )?);
+        }
+        if let Some(v) = &self.key_descriptions {
+            let outputs: Vec<DescribeKeyOutput> = v
+                .iter()
+                .map(|k| DescribeKeyOutput {
+                    key_metadata: k.clone(),
+                })
+                .collect();
+            written.push(write_json(dir, KEY_DESCRIPTIONS, &outputs)?);
         }
         if let Some(v) = &self.network_acls {
             written.push(write_json(

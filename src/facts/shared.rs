@@ -449,4 +449,10 @@ impl Read for Shared {
     ) -> BoxFuture<'a, Fact<Vec<TargetHealthDescription>>> {
         self.inner.describe_target_health(group_arns)
     }
+    fn list_keys<'a>(&'a self) -> BoxFuture<'a, Fact<Vec<KeyListEntry>>> {
+        self.inner.list_keys()
+    }
+    fn describe_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<KeyDescriptions>> {
+        self.inner.describe_keys(ids)
+    }
 }

@@ -100,10 +100,16 @@ fn render_check(out: &mut String, c: &CheckResult, style: Style) {
 pub fn render(report: &Report, style: Style) -> String {
     let mut out = String::new();
     let t = &report.target;
-    let store = t
-        .custom_key_store_name
+    let store = match (&t.custom_key_store_id, &t.custom_key_store_name) {
+        (Some(id), Some(n)) => format!(", key store {id} {n:?}"),
+        (None, Some(n)) => format!(", key store {n:?}"),
+        (Some(id), None) => format!(", key store {id}"),
+        (None, None) => String::new(),
+    };
+    let key = t
+        .xks_key_id
         .as_ref()
-        .map(|n| format!(", key store {n:?}"))
+        .map(|k| format!(", external key {k:?}"))
         .unwrap_or_default();
     let what = match (&t.cloud_hsm_cluster_id, &t.xks_proxy_uri_endpoint) {
         (Some(c), _) => format!("CloudHSM cluster {c}{store}"),
@@ -111,8 +117,10 @@ pub fn render(report: &Report, style: Style) -> String {
             "external key store proxy {e}{}{store}",
             t.xks_proxy_uri_path.as_deref().unwrap_or_default()
         ),
+        _ if t.operation == "CreateKey" => "a key store this account does not have".to_string(),
         _ => t.kind.to_string(),
     };
+    let what = format!("{what}{key}");
     let headline = if t.operation == "ConnectCustomKeyStore" {
         format!(
             "{} diagnosis of the key store on {what}",

@@ -60,6 +60,12 @@ pub struct Target {
     pub kind: StoreKind,
     /// The operation whose outcome is predicted.
     pub operation: String,
+    /// The existing store a key pre-flight is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_key_store_id: Option<String>,
+    /// The external key a key pre-flight is about (XksKeyId).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xks_key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom_key_store_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -212,11 +212,11 @@ fn dn_text(der: &[u8]) -> String {
 /// Records whether the server asked for a client certificate, and whom it trusts to issue one;
 /// presents none (cks-doctor has no KMS client certificate).
 #[derive(Debug, Default)]
-struct ClientCertRequest {
+pub(crate) struct ClientCertRequest {
     /// The CA names of the first CertificateRequest seen.
-    asked: std::sync::Mutex<Option<Vec<String>>>,
+    pub(crate) asked: std::sync::Mutex<Option<Vec<String>>>,
     /// What to present (`--client-cert`), or nothing.
-    present: Option<Arc<rustls::sign::CertifiedKey>>,
+    pub(crate) present: Option<Arc<rustls::sign::CertifiedKey>>,
 }
 
 impl rustls::client::ResolvesClientCert for ClientCertRequest {
@@ -236,7 +236,7 @@ impl rustls::client::ResolvesClientCert for ClientCertRequest {
     }
 }
 
-fn ms(since: Instant) -> f64 {
+pub(crate) fn ms(since: Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 1000.0 * 10.0).round() / 10.0
 }
 
@@ -287,7 +287,7 @@ impl ServerCertVerifier for RecordOnly {
     }
 }
 
-fn connector(
+pub(crate) fn connector(
     kms_suites_only: bool,
     asked: &Arc<ClientCertRequest>,
 ) -> Result<TlsConnector, String> {
@@ -311,7 +311,7 @@ fn connector(
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
-fn session(tls: &TlsStream<TcpStream>) -> TlsSession {
+pub(crate) fn session(tls: &TlsStream<TcpStream>) -> TlsSession {
     let (_, conn) = tls.get_ref();
     TlsSession {
         version: conn
@@ -329,7 +329,7 @@ fn session(tls: &TlsStream<TcpStream>) -> TlsSession {
     }
 }
 
-fn tls_error(e: &std::io::Error) -> String {
+pub(crate) fn tls_error(e: &std::io::Error) -> String {
     match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
         Some(rustls::Error::AlertReceived(a)) => {
             format!("the proxy ended the handshake with alert {a:?}")
@@ -343,7 +343,7 @@ fn tls_error(e: &std::io::Error) -> String {
     }
 }
 
-async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
+pub(crate) async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
     match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
         Ok(Ok(s)) => {
             let _ = s.set_nodelay(true);
@@ -357,7 +357,7 @@ async fn tcp(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, String> {
     }
 }
 
-async fn handshake(
+pub(crate) async fn handshake(
     addr: SocketAddr,
     host: &str,
     kms_suites_only: bool,
@@ -377,9 +377,9 @@ async fn handshake(
     }
 }
 
-type Sender = http1::SendRequest<Full<Bytes>>;
+pub(crate) type Sender = http1::SendRequest<Full<Bytes>>;
 
-async fn http(tls: TlsStream<TcpStream>) -> Result<Sender, String> {
+pub(crate) async fn http(tls: TlsStream<TcpStream>) -> Result<Sender, String> {
     let (sender, conn) = http1::handshake(TokioIo::new(tls))
         .await
         .map_err(|e| format!("HTTP/1.1 setup failed: {e}"))?;
@@ -410,6 +410,18 @@ pub fn build_request(
     body: Vec<u8>,
     signing: Option<(&str, &str, &str)>,
 ) -> Result<http::Request<Full<Bytes>>, String> {
+    build_request_at(method, host, path, body, signing, SystemTime::now())
+}
+
+/// As [`build_request`], signed as of `time` (a clock that is off, for the conformance cases).
+pub fn build_request_at(
+    method: &str,
+    host: &str,
+    path: &str,
+    body: Vec<u8>,
+    signing: Option<(&str, &str, &str)>,
+    time: SystemTime,
+) -> Result<http::Request<Full<Bytes>>, String> {
     let mut req = http::Request::builder()
         .method(method)
         .uri(path)
@@ -436,7 +448,7 @@ pub fn build_request(
             .identity(&identity)
             .region(region)
             .name("kms-xks-proxy")
-            .time(SystemTime::now())
+            .time(time)
             .settings(settings)
             .build()
             .map_err(|e| format!("SigV4 parameters: {e}"))?
@@ -455,7 +467,7 @@ pub fn build_request(
 }
 
 /// Sends one request; returns the exchange and the time to the response head.
-async fn exchange(
+pub(crate) async fn exchange(
     sender: &mut Sender,
     req: http::Request<Full<Bytes>>,
     timeout: Duration,
