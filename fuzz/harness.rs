@@ -425,6 +425,9 @@ pub fn facts(data: &[u8]) {
         listeners: part::<DescribeListenersOutput>(&v, "Listeners").map(|o| o.listeners),
         target_health: part::<DescribeTargetHealthOutput>(&v, "TargetHealthDescriptions")
             .map(|o| o.target_health_descriptions),
+        keys: part::<ListKeysOutput>(&v, "Keys").map(|o| o.keys),
+        key_descriptions: part::<DescribeKeyOutput>(&v, "KeyMetadata")
+            .map(|o| vec![o.key_metadata]),
     };
 
     let nowhere = ConnectTo {

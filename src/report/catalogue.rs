@@ -159,6 +159,12 @@ pub fn render_catalogue() -> String {
         let _ = writeln!(out, "**{}**\n", m.title.trim());
         let _ = writeln!(out, "{}\n", m.description.trim());
         let _ = writeln!(out, "- Applies to: {}", m.kind.plural_label());
+        if m.create_key {
+            let _ = writeln!(
+                out,
+                "- Runs in: the CreateKey pre-flight (`preflight key`, `preflight xks --xks-key-id`)"
+            );
+        }
         let _ = writeln!(
             out,
             "- Severity: {}{}",

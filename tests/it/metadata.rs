@@ -178,9 +178,21 @@ fn ids_are_dotted_kebab_case_and_match_the_kind() {
             "params" | "account" => true,
             "cloudhsm" => m.kind == StoreKind::Cloudhsm,
             "xks" => m.kind == StoreKind::Xks,
+            // CreateKey pre-flight checks: only there, and the second segment names the kind
+            // where it is one kind's (key.cloudhsm.*, key.xks.*).
+            "key" => {
+                if !m.create_key {
+                    problems.push(format!("{}: a key.* check is a CreateKey check (create_key)", m.id));
+                }
+                match m.id.split('.').nth(1) {
+                    Some("cloudhsm") => m.kind == StoreKind::Cloudhsm,
+                    Some("xks") => m.kind == StoreKind::Xks,
+                    _ => m.kind == StoreKind::Any,
+                }
+            }
             _ => {
                 problems.push(format!(
-                    "{}: unknown family {family:?} (params, account, cloudhsm, xks)",
+                    "{}: unknown family {family:?} (params, account, cloudhsm, xks, key)",
                     m.id
                 ));
                 continue;

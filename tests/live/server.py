@@ -13,7 +13,8 @@ endpoint, routed by the service in the SigV4 credential scope:
   (with its Owner) to the accounts it allows while DescribeVpcEndpointServiceConfigurations does
   not show it. Every passed-through call is made as the scenario's ``account`` (moto's
   ``x-moto-account-id``), so GetCallerIdentity answers that account.
-* CloudHSM v2 ``BaldrApiService.DescribeClusters`` and KMS ``TrentService.DescribeCustomKeyStores``
+* CloudHSM v2 ``BaldrApiService.DescribeClusters``, KMS ``TrentService.DescribeCustomKeyStores``,
+  ``TrentService.ListKeys`` and ``TrentService.DescribeKey`` (seeded ``keys``)
   (AWS JSON 1.1) are served here from seeded state: moto's CloudHSM v2 is not usable by the Rust
   SDK and moto has no custom key stores. That state is per Region, as in AWS: a call sees what
   was seeded in the Region of its SigV4 credential scope (scenarios default to us-east-1;
@@ -332,6 +333,8 @@ class State:
         self.lock = threading.RLock()
         self.clusters: list[dict[str, Any]] = []  # each: {"region": r, "data": {...}}
         self.key_stores: list[dict[str, Any]] = []
+        # KMS keys (ListKeys, DescribeKey): each {"region": r, "data": KeyMetadata, "deny": bool}
+        self.keys: list[dict[str, Any]] = []
         self.options: dict[str, Any] = {}
         self.faults: dict[str, list[Fault]] = {}
         self.calls: Counter[str] = Counter()
@@ -352,6 +355,7 @@ class State:
         with self.lock:
             self.clusters = []
             self.key_stores = []
+            self.keys = []
             self.options = {}
             self.faults = {}
             self.calls = Counter()
@@ -855,6 +859,10 @@ class CksApp:
             )
         if target == "TrentService.DescribeCustomKeyStores":
             return self.describe_custom_key_stores(params, region)
+        if target == "TrentService.ListKeys":
+            return self.list_keys(params, region)
+        if target == "TrentService.DescribeKey":
+            return self.describe_key(params, region)
         # moto serves the call as the scenario's account (its x-moto-account-id header).
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.state.account
         return Passthrough(self.moto, environ, action, protocol)
@@ -940,6 +948,44 @@ class CksApp:
             out["NextMarker"] = encode_token(start + size, "kms")
         return json_response(out)
 
+    def list_keys(self, params: dict[str, Any], region: str) -> Response:
+        limit = params.get("Limit")
+        if limit is not None and not (isinstance(limit, int) and 1 <= limit <= 1000):
+            return json_error(
+                "ValidationException",
+                "1 validation error detected: Value at 'limit' failed to satisfy constraint: "
+                "Member must have value between 1 and 1000",
+            )
+        with self.state.lock:
+            keys = [k["data"] for k in self.state.keys if k["region"] == region]
+            page_size = int(self.state.options.get("kms_keys_page_size", 1000))
+        try:
+            start = decode_token(params.get("Marker"), "kms-keys")
+        except ValueError:
+            return json_error("InvalidMarkerException", "Invalid marker")
+        size = min(page_size, limit or page_size)
+        page = [{"KeyId": k["KeyId"], "KeyArn": k["Arn"]} for k in keys[start : start + size]]
+        truncated = start + size < len(keys)
+        out: dict[str, Any] = {"Keys": page, "Truncated": truncated}
+        if truncated:
+            out["NextMarker"] = encode_token(start + size, "kms-keys")
+        return json_response(out)
+
+    def describe_key(self, params: dict[str, Any], region: str) -> Response:
+        key_id = params.get("KeyId")
+        if not isinstance(key_id, str) or not key_id:
+            return json_error("ValidationException", "KeyId is required")
+        with self.state.lock:
+            found = [k for k in self.state.keys if k["region"] == region and key_id in (k["data"]["KeyId"], k["data"]["Arn"])]
+        if not found:
+            return json_error("NotFoundException", f"Key '{key_id}' does not exist")
+        if found[0]["deny"]:
+            return json_error(
+                "AccessDeniedException",
+                f"User: arn:aws:iam::{self.state.account}:user/test is not authorized to perform: kms:DescribeKey on resource: {found[0]['data']['Arn']} because no resource-based policy allows the kms:DescribeKey action",
+            )
+        return json_response({"KeyMetadata": found[0]["data"]})
+
     # -- control API
 
     def control(self, environ: dict[str, Any], what: str) -> Response:
@@ -1013,7 +1059,8 @@ class CksApp:
         ``options`` (``kms_page_size``, ``cloudhsm_page_size``, ``unknown_cluster_ids``:
         ``omit`` | ``not_found``), ``ec2`` (see ``seed_ec2``), ``load_balancers`` (see
         ``seed_load_balancers``), ``endpoint_services`` (see ``seed_endpoint_services``),
-        ``clusters`` (see ``make_cluster``), ``key_stores`` (see ``make_key_store``), ``faults``,
+        ``clusters`` (see ``make_cluster``), ``key_stores`` (see ``make_key_store``), ``keys`` (see
+        ``make_key``; ``options.kms_keys_page_size`` pages ListKeys), ``faults``,
         ``regions``.
 
         The state is per Region, as in AWS: DescribeClusters and DescribeCustomKeyStores answer
@@ -1039,12 +1086,13 @@ class CksApp:
         for extra in spec.get("regions") or []:
             if not isinstance(extra, dict) or not isinstance(extra.get("region"), str):
                 raise ControlError(f"each of \"regions\" is an object with a \"region\": {extra!r}")
-            unknown = set(extra) - {"region", "ec2", "load_balancers", "endpoint_services", "clusters", "key_stores"}
+            unknown = set(extra) - {"region", "ec2", "load_balancers", "endpoint_services", "clusters", "key_stores", "keys"}
             if unknown:
                 raise ControlError(f"regions[{extra['region']}]: sections not made per Region: {sorted(unknown)}")
             sections.append((extra["region"], extra))
         clusters: list[dict[str, Any]] = []
         stores: list[dict[str, Any]] = []
+        keys: list[dict[str, Any]] = []
         hsm_ids: dict[str, list[str]] = {}
         lbs: dict[str, dict[str, Any]] = {}
         services: dict[str, dict[str, str]] = {}
@@ -1053,6 +1101,7 @@ class CksApp:
             made = self.seed_region(section, r, account, refs)
             clusters += made["clusters"]
             stores += made["key_stores"]
+            keys += made["keys"]
             hsm_ids.update(made["hsms"])
             lbs.update(made["load_balancers"])
             services.update(made["endpoint_services"])
@@ -1064,6 +1113,7 @@ class CksApp:
         with self.state.lock:
             self.state.clusters = clusters
             self.state.key_stores = stores
+            self.state.keys = keys
             self.state.options = dict(spec.get("options") or {})
             self.state.account = account
             for f in faults:
@@ -1105,10 +1155,15 @@ class CksApp:
             {"region": s.get("region", region), "data": self.make_key_store({k: substitute(v, refs) for k, v in s.items()}, account)}
             for s in spec.get("key_stores") or []
         ]
+        keys = [
+            {"region": region, "data": self.make_key({k: substitute(v, refs) for k, v in spec_k.items()}, account, region), "deny": bool(spec_k.get("deny"))}
+            for spec_k in spec.get("keys") or []
+        ]
         return {
             "clusters": clusters,
             "hsms": hsm_ids,
             "key_stores": stores,
+            "keys": keys,
             "load_balancers": lbs,
             "endpoint_services": services,
         }
@@ -1550,6 +1605,35 @@ class CksApp:
         data.update(spec.get("extra") or {})
         for key in spec.get("omit") or []:
             data.pop(key, None)
+        return data
+
+    def make_key(self, spec: dict[str, Any], account: str, region: str) -> dict[str, Any]:
+        """A KMS key as DescribeKey returns it (ListKeys lists its id and ARN).
+
+        ``{"id", "store" (CustomKeyStoreId), "xks_key_id", "state" (Enabled), "manager"
+        (CUSTOMER), "origin" (EXTERNAL_KEY_STORE with xks_key_id, AWS_CLOUDHSM with a store,
+        else AWS_KMS), "deny": bool (DescribeKey answers AccessDeniedException, as a key policy
+        that does not allow the caller makes it)}``
+        """
+        key_id = spec.get("id") or str(uuid.uuid4())
+        store = spec.get("store")
+        origin = spec.get("origin") or ("EXTERNAL_KEY_STORE" if spec.get("xks_key_id") else ("AWS_CLOUDHSM" if store else "AWS_KMS"))
+        data: dict[str, Any] = {
+            "AWSAccountId": account,
+            "KeyId": key_id,
+            "Arn": f"arn:aws:kms:{region}:{account}:key/{key_id}",
+            "CreationDate": round(time.time() - 86400, 3),
+            "Enabled": spec.get("state", "Enabled") == "Enabled",
+            "KeyUsage": "ENCRYPT_DECRYPT",
+            "KeyState": spec.get("state", "Enabled"),
+            "Origin": origin,
+            "KeyManager": spec.get("manager", "CUSTOMER"),
+            "KeySpec": "SYMMETRIC_DEFAULT",
+        }
+        if store:
+            data["CustomKeyStoreId"] = store
+        if spec.get("xks_key_id"):
+            data["XksKeyConfiguration"] = {"Id": spec["xks_key_id"]}
         return data
 
     def make_key_store(self, spec: dict[str, Any], account: str = ACCOUNT_ID) -> dict[str, Any]:
