@@ -3,13 +3,17 @@
 use super::{Ctx, Done};
 use cks_doctor::engine;
 use cks_doctor::facts::Facts;
-use cks_doctor::input::{self, InputError, Request};
+use cks_doctor::input::{self, InputError, KeyRequest, KeyStoreRef, Request};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct SnapshotArgs {
+    /// Also record the account's KMS keys (ListKeys, and DescribeKey of each), which a key
+    /// pre-flight (`preflight key`) reads
+    #[arg(long, global = true)]
+    pub keys: bool,
     #[command(subcommand)]
     pub kind: SnapshotKind,
 }
@@ -82,7 +86,19 @@ pub async fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result<Done, InputError> {
         ),
     };
     let (source, _) = engine::open_source(&ctx.settings, None, None).await?;
-    let facts = Facts::new(request, source);
+    let facts = if args.keys {
+        Facts::for_key(
+            request,
+            source,
+            None,
+            KeyRequest {
+                store: KeyStoreRef::New,
+                xks_key_id: None,
+            },
+        )
+    } else {
+        Facts::new(request, source)
+    };
     let (capture, errors) = facts.capture().await;
     let written = capture
         .write_dir(out)

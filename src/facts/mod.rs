@@ -693,6 +693,13 @@ impl Facts {
                 }
             }
         );
+        let (keys, key_descriptions) = match &self.key {
+            Some(_) => {
+                let (k, d) = tokio::join!(self.keys(), self.key_descriptions());
+                (Some(k), Some(d))
+            }
+            None => (None, None),
+        };
         let mut errors = Vec::new();
         fn take<T>(
             errors: &mut Vec<(&'static str, FactError)>,
@@ -716,6 +723,26 @@ impl Facts {
             FactKind::KeyStores.file().file,
             stores.as_ref().map(Clone::clone),
         );
+        if let (Some(keys), Some(descriptions)) = (keys, key_descriptions) {
+            capture.keys = take(
+                &mut errors,
+                FactKind::Keys.file().file,
+                keys.as_ref().map(Clone::clone),
+            );
+            capture.key_descriptions = take(
+                &mut errors,
+                FactKind::KeyDescriptions.file().file,
+                descriptions.as_ref().map(|d| d.keys.clone()),
+            );
+            if let Ok(d) = descriptions {
+                for (id, why) in &d.unreadable {
+                    errors.push((
+                        FactKind::KeyDescriptions.file().file,
+                        FactError::Unavailable(format!("key {id} not described: {why}")),
+                    ));
+                }
+            }
+        }
         if let Some(caller) = caller {
             capture.caller_identity = take(
                 &mut errors,
