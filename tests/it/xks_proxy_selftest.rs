@@ -536,22 +536,6 @@ async fn empty_or_invalid_body_is_400() {
 }
 
 #[tokio::test]
-async fn key_apis_exist_but_are_not_implemented() {
-    let proxy = TestProxy::start(ProxyOptions::default()).await;
-    let mut c = connect(&proxy).await;
-    let path = format!("{PATH}/keys/key-1/metadata");
-    let a = send(&mut c, request("GET", &path, "", SIGNED)).await;
-    assert_eq!(a.status, 405);
-    let a = send(
-        &mut c,
-        request("POST", &path, &health_request_body(), SIGNED),
-    )
-    .await;
-    assert_eq!(a.status, 501);
-    assert_eq!(a.error_name(), "UnsupportedOperationException");
-}
-
-#[tokio::test]
 async fn keep_alive_serves_several_requests_on_one_connection() {
     let proxy = TestProxy::start(ProxyOptions::default()).await;
     let mut c = connect(&proxy).await;
@@ -975,4 +959,1010 @@ fn start_blocking_works_from_a_sync_test() {
     assert_eq!(proxy.requests().len(), 1);
     drop(proxy);
     assert!(std::net::TcpStream::connect(addr).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key operations (GetKeyMetadata, Encrypt, Decrypt)
+
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const PRINCIPAL: &str = "arn:aws:iam::111122223333:user/Alice";
+
+fn request_metadata(kms_operation: &str) -> serde_json::Value {
+    serde_json::json!({
+        "awsPrincipalArn": PRINCIPAL,
+        "kmsKeyArn": KEY_ARN,
+        "kmsOperation": kms_operation,
+        "kmsRequestId": uuid::Uuid::new_v4().to_string(),
+    })
+}
+
+fn metadata_request(kms_operation: &str) -> serde_json::Value {
+    serde_json::json!({ "requestMetadata": request_metadata(kms_operation) })
+}
+
+fn encrypt_request(plaintext: &[u8], aad: Option<&[u8]>, cdiv: bool) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "requestMetadata": request_metadata("Encrypt"),
+        "plaintext": base64_encode(plaintext),
+        "encryptionAlgorithm": "AES_GCM",
+    });
+    if let Some(a) = aad {
+        v["additionalAuthenticatedData"] = base64_encode(a).into();
+    }
+    if cdiv {
+        v["ciphertextDataIntegrityValueAlgorithm"] = "SHA_256".into();
+    }
+    v
+}
+
+/// What Encrypt answered, decoded.
+#[derive(Clone, Debug)]
+struct Sealed {
+    ciphertext: Vec<u8>,
+    iv: Vec<u8>,
+    tag: Vec<u8>,
+    metadata: Option<Vec<u8>>,
+    cdiv: Option<String>,
+}
+
+impl Sealed {
+    fn from(a: &Answer) -> Sealed {
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(a.header("content-type"), Some("application/json"));
+        let j = a.json();
+        let field = |n: &str| {
+            j[n].as_str()
+                .map(|s| base64_decode(s).unwrap_or_else(|e| panic!("{n} {s:?}: {e}")))
+        };
+        Sealed {
+            ciphertext: field("ciphertext").expect("ciphertext"),
+            iv: field("initializationVector").expect("initializationVector"),
+            tag: field("authenticationTag").expect("authenticationTag"),
+            metadata: field("ciphertextMetadata"),
+            cdiv: j["ciphertextDataIntegrityValue"]
+                .as_str()
+                .map(str::to_string),
+        }
+    }
+
+    fn decrypt_request(&self, aad: Option<&[u8]>) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "requestMetadata": request_metadata("Decrypt"),
+            "ciphertext": base64_encode(&self.ciphertext),
+            "encryptionAlgorithm": "AES_GCM",
+            "initializationVector": base64_encode(&self.iv),
+            "authenticationTag": base64_encode(&self.tag),
+        });
+        if let Some(a) = aad {
+            v["additionalAuthenticatedData"] = base64_encode(a).into();
+        }
+        if let Some(m) = &self.metadata {
+            v["ciphertextMetadata"] = base64_encode(m).into();
+        }
+        v
+    }
+}
+
+async fn key_call(
+    c: &mut SendRequest<Full<Bytes>>,
+    key: &str,
+    op: &str,
+    body: &serde_json::Value,
+) -> Answer {
+    send(
+        c,
+        request("POST", &key_path(key, op), &body.to_string(), SIGNED),
+    )
+    .await
+}
+
+async fn encrypt(
+    c: &mut SendRequest<Full<Bytes>>,
+    key: &str,
+    plaintext: &[u8],
+    aad: Option<&[u8]>,
+    cdiv: bool,
+) -> Sealed {
+    Sealed::from(&key_call(c, key, "encrypt", &encrypt_request(plaintext, aad, cdiv)).await)
+}
+
+async fn decrypt(
+    c: &mut SendRequest<Full<Bytes>>,
+    key: &str,
+    sealed: &Sealed,
+    aad: Option<&[u8]>,
+) -> Answer {
+    key_call(c, key, "decrypt", &sealed.decrypt_request(aad)).await
+}
+
+fn plaintext_of(a: &Answer) -> Vec<u8> {
+    assert_eq!(a.status, 200, "{}", a.body);
+    let j = a.json();
+    assert_eq!(j.as_object().unwrap().len(), 1, "{}", a.body);
+    base64_decode(j["plaintext"].as_str().expect("plaintext")).unwrap()
+}
+
+fn assert_error(a: &Answer, status: u16, name: &str, what: &str) {
+    assert_eq!(a.status, status, "{what}: {}", a.body);
+    assert_eq!(a.error_name(), name, "{what}: {}", a.body);
+    let message = a.json()["errorMessage"].as_str().unwrap_or("").to_string();
+    assert!(
+        message.len() < 512 && message.bytes().all(|b| (0x20..=0x7e).contains(&b)),
+        "{what}: errorMessage {message:?}"
+    );
+}
+
+/// SHA-256 over the parts, computed here (sha2), compared with the decoded CDIV.
+fn assert_cdiv(cdiv: &str, parts: &[&[u8]]) {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    let expected = h.finalize().to_vec();
+    assert_eq!(base64_decode(cdiv).unwrap(), expected, "CDIV {cdiv}");
+}
+
+#[test]
+fn base64_helpers_follow_rfc4648() {
+    // RFC 4648 section 10 test vectors.
+    for (raw, enc) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+        // The specification's examples.
+        ("Hello World!", "SGVsbG8gV29ybGQh"),
+        (
+            "project=nile,department=marketing",
+            "cHJvamVjdD1uaWxlLGRlcGFydG1lbnQ9bWFya2V0aW5n",
+        ),
+        ("key_version=1", "a2V5X3ZlcnNpb249MQ=="),
+    ] {
+        assert_eq!(base64_encode(raw.as_bytes()), enc);
+        assert_eq!(base64_decode(enc).unwrap(), raw.as_bytes());
+    }
+    let all: Vec<u8> = (0..=255).collect();
+    assert_eq!(base64_decode(&base64_encode(&all)).unwrap(), all);
+    assert!(base64_encode(&[0xfb, 0xff]).contains('+') && base64_encode(&[0xff]).contains('/'));
+    for bad in [
+        "Zg", "Zg=", "Z===", "Zh==", "Zm9=", "Zm9v!", "Zg==Zg==", "Zm 9v", "Zm9v\n", "Zm-_",
+    ] {
+        assert!(base64_decode(bad).is_err(), "{bad:?} must not decode");
+    }
+}
+
+#[test]
+fn cdiv_matches_the_specification_example() {
+    // Appendix C: 33 bytes of AAD, 13 of ciphertextMetadata, 12 of IV, 12 of ciphertext, 16 of
+    // tag; SHA-256 a8703f22…5ec7.
+    let aad = b"project=nile,department=marketing";
+    let metadata = b"key_version=1";
+    let iv = base64_decode("HMrlRw85cAJUd5Ax").unwrap();
+    let ciphertext = base64_decode("ghxkK1txeDNn3q8Y").unwrap();
+    let tag = base64_decode("vBxN2ncH1oEkR8WVXpmyYQ==").unwrap();
+    assert_eq!(
+        (
+            aad.len(),
+            metadata.len(),
+            iv.len(),
+            ciphertext.len(),
+            tag.len()
+        ),
+        (33, 13, 12, 12, 16)
+    );
+    let value = cdiv(aad, metadata, &iv, &ciphertext, &tag);
+    assert_eq!(value, "qHA/ImC9h5HsLRXqCyPmWgYx7tzyoTplzILbP0fPXsc=");
+    let hex: String = base64_decode(&value)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        hex,
+        "a8703f2260bd8791ec2d15ea0b23e65a0631eedcf2a13a65cc82db3f47cf5ec7"
+    );
+    assert_cdiv(&value, &[aad, metadata, &iv, &ciphertext, &tag]);
+}
+
+#[tokio::test]
+async fn key_metadata_for_each_key() {
+    let proxy = TestProxy::start(ProxyOptions::default()).await;
+    let mut c = connect(&proxy).await;
+    let both = ["ENCRYPT", "DECRYPT"];
+    for (key, spec, usage, status) in [
+        (KEY_AES, "AES_256", &both[..], "ENABLED"),
+        (KEY_RSA, "RSA_2048", &both[..], "ENABLED"),
+        (KEY_DISABLED, "AES_256", &both[..], "DISABLED"),
+        (KEY_ENCRYPT_ONLY, "AES_256", &["ENCRYPT"][..], "ENABLED"),
+        (KEY_DECRYPT_ONLY, "AES_256", &["DECRYPT"][..], "ENABLED"),
+    ] {
+        let a = key_call(&mut c, key, "metadata", &metadata_request("DescribeKey")).await;
+        assert_eq!(a.status, 200, "{key}: {}", a.body);
+        assert_eq!(a.header("content-type"), Some("application/json"));
+        assert_eq!(
+            a.json(),
+            serde_json::json!({"keySpec": spec, "keyUsage": usage, "keyStatus": status}),
+            "{key}"
+        );
+    }
+    assert_eq!(KEY_IDS.len(), 5);
+    // CreateKey: KMS sends no kmsKeyArn (the key does not exist yet).
+    let mut create = metadata_request("CreateKey");
+    create["requestMetadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("kmsKeyArn");
+    let a = key_call(&mut c, KEY_AES, "metadata", &create).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Unknown key.
+    for op in ["metadata", "encrypt", "decrypt"] {
+        let body = match op {
+            "metadata" => metadata_request("DescribeKey"),
+            "encrypt" => encrypt_request(b"x", None, false),
+            _ => Sealed {
+                ciphertext: vec![1],
+                iv: vec![0; 12],
+                tag: vec![0; 16],
+                metadata: None,
+                cdiv: None,
+            }
+            .decrypt_request(None),
+        };
+        let a = key_call(&mut c, "no-such-key", op, &body).await;
+        assert_error(&a, 404, "KeyNotFoundException", op);
+    }
+}
+
+#[tokio::test]
+async fn key_uris_are_routed_before_method_and_signature_checks() {
+    let proxy = TestProxy::start(ProxyOptions::default()).await;
+    let mut c = connect(&proxy).await;
+    let path = key_path(KEY_AES, "metadata");
+    assert_eq!(path, format!("{PATH}/keys/{KEY_AES}/metadata"));
+    let a = send(&mut c, request("GET", &path, "", SIGNED)).await;
+    assert_eq!(a.status, 405);
+    assert_eq!(a.header("allow"), Some("POST"));
+    let body = metadata_request("DescribeKey").to_string();
+    let a = send(&mut c, request("POST", &path, &body, Signing::Unsigned)).await;
+    assert_error(&a, 401, "AuthenticationFailedException", "unsigned");
+    // Unsigned with an invalid body: the signature is checked first.
+    let a = send(&mut c, request("POST", &path, "{", Signing::Unsigned)).await;
+    assert_eq!(a.status, 401);
+    for bad in [
+        format!("{PATH}/keys/{KEY_AES}/sign"),
+        format!("{PATH}/keys//metadata"),
+        format!("{PATH}/keys/{KEY_AES}/metadata/x"),
+        format!("{PATH}/keys/{KEY_AES}"),
+    ] {
+        let a = send(&mut c, request("POST", &bad, &body, SIGNED)).await;
+        assert_error(&a, 404, "InvalidUriPathException", &bad);
+    }
+    // Body validation comes before the key lookup.
+    let a = send(
+        &mut c,
+        request("POST", &key_path("no-such-key", "metadata"), "{}", SIGNED),
+    )
+    .await;
+    assert_error(&a, 400, "ValidationException", "unknown key, bad body");
+}
+
+#[tokio::test]
+async fn encrypt_decrypt_round_trip_with_and_without_aad() {
+    let proxy = TestProxy::start(ProxyOptions::default()).await;
+    let mut c = connect(&proxy).await;
+    let plaintext = b"a 32-byte data key, more or less";
+    for aad in [None, Some(&b"project=nile,department=marketing"[..])] {
+        let a = key_call(
+            &mut c,
+            KEY_AES,
+            "encrypt",
+            &encrypt_request(plaintext, aad, false),
+        )
+        .await;
+        let mut keys: Vec<String> = a.json().as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["authenticationTag", "ciphertext", "initializationVector"],
+            "no CDIV unless asked, no ciphertextMetadata by default"
+        );
+        let sealed = Sealed::from(&a);
+        assert_eq!(sealed.iv.len(), 12);
+        assert_eq!(sealed.tag.len(), 16);
+        assert_eq!(sealed.ciphertext.len(), plaintext.len());
+        assert_ne!(&sealed.ciphertext[..], &plaintext[..]);
+        let a = decrypt(&mut c, KEY_AES, &sealed, aad).await;
+        assert_eq!(plaintext_of(&a), plaintext, "{aad:?}");
+        // A second encryption draws another IV.
+        let again = encrypt(&mut c, KEY_AES, plaintext, aad, false).await;
+        assert_ne!(again.iv, sealed.iv);
+        assert_ne!(again.ciphertext, sealed.ciphertext);
+    }
+    // An empty AAD is the same as none; the empty plaintext works too.
+    let sealed = encrypt(&mut c, KEY_AES, b"", Some(b""), false).await;
+    assert!(sealed.ciphertext.is_empty());
+    assert_eq!(
+        plaintext_of(&decrypt(&mut c, KEY_AES, &sealed, None).await),
+        b""
+    );
+    // Every kmsOperation KMS uses for Encrypt and Decrypt.
+    for op in [
+        "Encrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+    ] {
+        let mut body = encrypt_request(b"k", None, false);
+        body["requestMetadata"]["kmsOperation"] = op.into();
+        let sealed = Sealed::from(&key_call(&mut c, KEY_AES, "encrypt", &body).await);
+        let mut body = sealed.decrypt_request(None);
+        body["requestMetadata"]["kmsOperation"] = "ReEncrypt".into();
+        assert_eq!(
+            plaintext_of(&key_call(&mut c, KEY_AES, "decrypt", &body).await),
+            b"k"
+        );
+    }
+}
+
+#[tokio::test]
+async fn largest_plaintext_and_aad_the_specification_requires() {
+    let proxy = TestProxy::start(ProxyOptions::default()).await;
+    let mut c = connect(&proxy).await;
+    let plaintext: Vec<u8> = (0..MAX_PLAINTEXT_BYTES).map(|i| (i * 7) as u8).collect();
+    let aad: Vec<u8> = (0..MAX_AAD_BYTES).map(|i| (i * 13) as u8).collect();
+    assert_eq!((plaintext.len(), aad.len()), (4300, 8192));
+    let sealed = encrypt(&mut c, KEY_AES, &plaintext, Some(&aad), true).await;
+    assert_eq!(sealed.ciphertext.len(), 4300);
+    assert_cdiv(
+        sealed.cdiv.as_deref().unwrap(),
+        &[&aad, &sealed.iv, &sealed.ciphertext, &sealed.tag],
+    );
+    let a = decrypt(&mut c, KEY_AES, &sealed, Some(&aad)).await;
+    assert_eq!(plaintext_of(&a), plaintext);
+    // One byte more than the specification requires: this proxy's limit (501).
+    let a = key_call(
+        &mut c,
+        KEY_AES,
+        "encrypt",
+        &encrypt_request(&[0; 4301], None, false),
+    )
+    .await;
+    assert_error(
+        &a,
+        501,
+        "UnsupportedOperationException",
+        "4301-byte plaintext",
+    );
+    let a = key_call(
+        &mut c,
+        KEY_AES,
+        "encrypt",
+        &encrypt_request(b"x", Some(&[0; 8193]), false),
+    )
+    .await;
+    assert_error(&a, 501, "UnsupportedOperationException", "8193-byte AAD");
+    let mut big = sealed.clone();
+    big.ciphertext.push(0);
+    let a = decrypt(&mut c, KEY_AES, &big, Some(&aad)).await;
+    assert_error(
+        &a,
+        501,
+        "UnsupportedOperationException",
+        "4301-byte ciphertext",
+    );
+    let a = decrypt(&mut c, KEY_AES, &sealed, Some(&[0; 8193])).await;
+    assert_error(&a, 501, "UnsupportedOperationException", "8193-byte AAD");
+}
+
+#[tokio::test]
+async fn changed_aad_ciphertext_tag_or_iv_is_invalid_ciphertext() {
+    let proxy = TestProxy::start(ProxyOptions::default()).await;
+    let mut c = connect(&proxy).await;
+    let aad = b"kms header and encryption context".to_vec();
+    let sealed = encrypt(&mut c, KEY_AES, b"the data key", Some(&aad), false).await;
+    let mut other_aad = aad.clone();
+    other_aad[0] ^= 1;
+    let flip = |v: &mut Vec<u8>, i: usize| v[i] ^= 0x80;
+    let mut cases: Vec<(&str, Sealed, Option<Vec<u8>>)> = vec![
+        ("changed AAD", sealed.clone(), Some(other_aad)),
+        ("no AAD", sealed.clone(), None),
+        (
+            "longer AAD",
+            sealed.clone(),
+            Some([&aad[..], b"x"].concat()),
+        ),
+    ];
+    let mut s = sealed.clone();
+    flip(&mut s.ciphertext, 3);
+    cases.push(("changed ciphertext", s, Some(aad.clone())));
+    let mut s = sealed.clone();
+    s.ciphertext.pop();
+    cases.push(("truncated ciphertext", s, Some(aad.clone())));
+    let mut s = sealed.clone();
+    flip(&mut s.tag, 15);
+    cases.push(("changed tag", s, Some(aad.clone())));
+    let mut s = sealed.clone();
+    flip(&mut s.iv, 0);
+    cases.push(("changed IV", s, Some(aad.clone())));
+    let mut s = sealed.clone();
+    s.iv.extend_from_slice(&[0; 4]);
+    cases.push(("16-byte IV", s, Some(aad.clone())));
+    let mut s = sealed.clone();
+    s.metadata = Some(b"v=1".to_vec());
+    cases.push(("ciphertextMetadata added", s, Some(aad.clone())));
+    for (what, s, aad) in cases {
+        let a = decrypt(&mut c, KEY_AES, &s, aad.as_deref()).await;
+        assert_error(&a, 400, "InvalidCiphertextException", what);
+    }
+    // Another key (other material) does not decrypt it either.
+    let a = decrypt(&mut c, KEY_DECRYPT_ONLY, &sealed, Some(&aad)).await;
+    assert_error(&a, 400, "InvalidCiphertextException", "other key");
+    // Without AAD at encryption, adding one at decryption fails.
+    let plain = encrypt(&mut c, KEY_AES, b"k", None, false).await;
+    let a = decrypt(&mut c, KEY_AES, &plain, Some(b"x")).await;
+    assert_error(&a, 400, "InvalidCiphertextException", "AAD added");
+    // The GCM AAD binds the AAD's length (the specification's 2-byte length prefix): without it,
+    // AAD [2, 'x'] and no metadata would authenticate as no AAD and metadata ['x', 0].
+    let s = encrypt(&mut c, KEY_AES, b"k", Some(&[2, b'x']), false).await;
+    let mut moved = s.clone();
+    moved.metadata = Some(vec![b'x', 0]);
+    let a = decrypt(&mut c, KEY_AES, &moved, None).await;
+    assert_error(
+        &a,
+        400,
+        "InvalidCiphertextException",
+        "AAD moved into the metadata",
+    );
+    assert_eq!(
+        plaintext_of(&decrypt(&mut c, KEY_AES, &s, Some(&[2, b'x'])).await),
+        b"k"
+    );
+    // The unchanged request still decrypts.
+    let a = decrypt(&mut c, KEY_AES, &sealed, Some(&aad)).await;
+    assert_eq!(plaintext_of(&a), b"the data key");
+}
+
+#[tokio::test]
+async fn cdiv_is_the_specification_value() {
+    let proxy = TestProxy::start(ProxyOptions::default()).await;
+    let mut c = connect(&proxy).await;
+    let aad = b"encryption context".to_vec();
+    let s = encrypt(&mut c, KEY_AES, b"data key bytes", Some(&aad), true).await;
+    let value = s.cdiv.clone().expect("ciphertextDataIntegrityValue");
+    assert_cdiv(&value, &[&aad, &s.iv, &s.ciphertext, &s.tag]);
+    assert_eq!(value, cdiv(&aad, &[], &s.iv, &s.ciphertext, &s.tag));
+    let s = encrypt(&mut c, KEY_AES, b"data key bytes", None, true).await;
+    assert_cdiv(s.cdiv.as_deref().unwrap(), &[&s.iv, &s.ciphertext, &s.tag]);
+    let a = decrypt(&mut c, KEY_AES, &s, None).await;
+    assert_eq!(plaintext_of(&a), b"data key bytes");
+}
+
+#[tokio::test]
+async fn ciphertext_metadata_is_returned_authenticated_and_in_the_cdiv() {
+    let proxy = TestProxy::start(ProxyOptions {
+        ciphertext_metadata: Some(b"key_version=1".to_vec()),
+        ..Default::default()
+    })
+    .await;
+    let mut c = connect(&proxy).await;
+    let aad = b"project=nile,department=marketing".to_vec();
+    let s = encrypt(&mut c, KEY_AES, b"Hello World!", Some(&aad), true).await;
+    let metadata = s.metadata.clone().expect("ciphertextMetadata");
+    assert_eq!(metadata, b"key_version=1");
+    assert_cdiv(
+        s.cdiv.as_deref().unwrap(),
+        &[&aad, &metadata, &s.iv, &s.ciphertext, &s.tag],
+    );
+    assert_eq!(
+        plaintext_of(&decrypt(&mut c, KEY_AES, &s, Some(&aad)).await),
+        b"Hello World!"
+    );
+    let mut missing = s.clone();
+    missing.metadata = None;
+    let mut changed = s.clone();
+    changed.metadata = Some(b"key_version=2".to_vec());
+    for (what, sealed) in [
+        ("metadata left out", missing),
+        ("metadata changed", changed),
+    ] {
+        let a = decrypt(&mut c, KEY_AES, &sealed, Some(&aad)).await;
+        assert_error(&a, 400, "InvalidCiphertextException", what);
+    }
+    // The specification's NOTE: encrypted without AAD, the metadata passed as AAD instead (and
+    // no metadata) must not decrypt: the lengths are part of the GCM AAD.
+    let s = encrypt(&mut c, KEY_AES, b"k", None, true).await;
+    assert_cdiv(
+        s.cdiv.as_deref().unwrap(),
+        &[b"key_version=1", &s.iv, &s.ciphertext, &s.tag],
+    );
+    let mut moved = s.clone();
+    moved.metadata = None;
+    let a = decrypt(&mut c, KEY_AES, &moved, Some(b"key_version=1")).await;
+    assert_error(
+        &a,
+        400,
+        "InvalidCiphertextException",
+        "metadata moved into the AAD",
+    );
+    assert_eq!(
+        plaintext_of(&decrypt(&mut c, KEY_AES, &s, None).await),
+        b"k"
+    );
+    // More than 20 bytes of ciphertextMetadata in a Decrypt request is invalid.
+    let mut long = s.clone();
+    long.metadata = Some(vec![b'm'; 21]);
+    let a = decrypt(&mut c, KEY_AES, &long, None).await;
+    assert_error(&a, 400, "ValidationException", "21-byte ciphertextMetadata");
+}
+
+#[tokio::test]
+async fn encrypt_only_and_decrypt_only_keys() {
+    let proxy = TestProxy::start(ProxyOptions::default()).await;
+    let mut c = connect(&proxy).await;
+    let sealed = encrypt(
+        &mut c,
+        KEY_ENCRYPT_ONLY,
+        b"shared material",
+        Some(b"ctx"),
+        false,
+    )
+    .await;
+    // A CDIV needs the verifying Decrypt of Appendix C, which this key may not do.
+    for aad in [None, Some(&b"ctx"[..])] {
+        let a = key_call(
+            &mut c,
+            KEY_ENCRYPT_ONLY,
+            "encrypt",
+            &encrypt_request(b"x", aad, true),
+        )
+        .await;
+        assert_error(
+            &a,
+            400,
+            "InvalidKeyUsageException",
+            "encrypt-only with CDIV",
+        );
+    }
+    let a = decrypt(&mut c, KEY_ENCRYPT_ONLY, &sealed, Some(b"ctx")).await;
+    assert_error(
+        &a,
+        400,
+        "InvalidKeyUsageException",
+        "decrypt on encrypt-only",
+    );
+    let a = key_call(
+        &mut c,
+        KEY_DECRYPT_ONLY,
+        "encrypt",
+        &encrypt_request(b"x", None, false),
+    )
+    .await;
+    assert_error(
+        &a,
+        400,
+        "InvalidKeyUsageException",
+        "encrypt on decrypt-only",
+    );
+    let a = decrypt(&mut c, KEY_DECRYPT_ONLY, &sealed, Some(b"ctx")).await;
+    assert_eq!(plaintext_of(&a), b"shared material");
+    // The pair's material is not KEY_AES's.
+    let a = decrypt(&mut c, KEY_AES, &sealed, Some(b"ctx")).await;
+    assert_error(&a, 400, "InvalidCiphertextException", "KEY_AES");
+}
+
+#[tokio::test]
+async fn disabled_and_rsa_keys_refuse_encrypt_and_decrypt() {
+    let proxy = TestProxy::start(ProxyOptions::default()).await;
+    let mut c = connect(&proxy).await;
+    let sealed = encrypt(&mut c, KEY_AES, b"k", None, false).await;
+    for (key, status, name) in [
+        (KEY_DISABLED, 400, "InvalidStateException"),
+        (KEY_RSA, 400, "InvalidKeyUsageException"),
+    ] {
+        let a = key_call(&mut c, key, "encrypt", &encrypt_request(b"k", None, true)).await;
+        assert_error(&a, status, name, &format!("{key} encrypt"));
+        let a = decrypt(&mut c, key, &sealed, None).await;
+        assert_error(&a, status, name, &format!("{key} decrypt"));
+    }
+}
+
+#[tokio::test]
+async fn key_request_bodies_are_validated() {
+    let proxy = TestProxy::start(ProxyOptions::default()).await;
+    let mut c = connect(&proxy).await;
+    let sealed = encrypt(&mut c, KEY_AES, b"data key", Some(b"ctx"), false).await;
+    let good_encrypt = encrypt_request(b"data key", Some(b"ctx"), true);
+    let good_decrypt = sealed.decrypt_request(Some(b"ctx"));
+    type Edit = fn(&mut serde_json::Value);
+    fn remove(v: &mut serde_json::Value, path: &[&str]) {
+        let (last, parents) = path.split_last().unwrap();
+        let mut o = v;
+        for p in parents {
+            o = &mut o[*p];
+        }
+        o.as_object_mut().unwrap().remove(*last);
+    }
+    let encrypt_cases: Vec<(&str, Edit)> = vec![
+        ("no requestMetadata", |v| remove(v, &["requestMetadata"])),
+        ("requestMetadata a string", |v| {
+            v["requestMetadata"] = "x".into()
+        }),
+        ("no awsPrincipalArn", |v| {
+            remove(v, &["requestMetadata", "awsPrincipalArn"])
+        }),
+        ("no kmsKeyArn", |v| {
+            remove(v, &["requestMetadata", "kmsKeyArn"])
+        }),
+        ("no kmsOperation", |v| {
+            remove(v, &["requestMetadata", "kmsOperation"])
+        }),
+        ("no kmsRequestId", |v| {
+            remove(v, &["requestMetadata", "kmsRequestId"])
+        }),
+        ("kmsViaService a number", |v| {
+            v["requestMetadata"]["kmsViaService"] = 5.into()
+        }),
+        ("no plaintext", |v| remove(v, &["plaintext"])),
+        ("plaintext not Base64", |v| {
+            v["plaintext"] = "not base64!".into()
+        }),
+        ("plaintext unpadded", |v| v["plaintext"] = "SGVsbG8".into()),
+        ("plaintext a number", |v| v["plaintext"] = 7.into()),
+        ("no encryptionAlgorithm", |v| {
+            remove(v, &["encryptionAlgorithm"])
+        }),
+        ("encryptionAlgorithm AES_CBC", |v| {
+            v["encryptionAlgorithm"] = "AES_CBC".into()
+        }),
+        ("encryptionAlgorithm AES_GCM_256", |v| {
+            v["encryptionAlgorithm"] = "AES_GCM_256".into()
+        }),
+        ("AAD not Base64", |v| {
+            v["additionalAuthenticatedData"] = "@@@@".into()
+        }),
+        ("CDIV algorithm SHA_512", |v| {
+            v["ciphertextDataIntegrityValueAlgorithm"] = "SHA_512".into()
+        }),
+        ("body an array", |v| *v = serde_json::json!([1])),
+    ];
+    let decrypt_cases: Vec<(&str, Edit)> = vec![
+        ("no kmsKeyArn", |v| {
+            remove(v, &["requestMetadata", "kmsKeyArn"])
+        }),
+        ("no awsPrincipalArn", |v| {
+            remove(v, &["requestMetadata", "awsPrincipalArn"])
+        }),
+        ("no ciphertext", |v| remove(v, &["ciphertext"])),
+        ("ciphertext not Base64", |v| v["ciphertext"] = "%%%%".into()),
+        ("no encryptionAlgorithm", |v| {
+            remove(v, &["encryptionAlgorithm"])
+        }),
+        ("no initializationVector", |v| {
+            remove(v, &["initializationVector"])
+        }),
+        ("11-byte IV", |v| {
+            v["initializationVector"] = base64_encode(&[0; 11]).into()
+        }),
+        ("13-byte IV", |v| {
+            v["initializationVector"] = base64_encode(&[0; 13]).into()
+        }),
+        ("no authenticationTag", |v| {
+            remove(v, &["authenticationTag"])
+        }),
+        ("15-byte tag", |v| {
+            v["authenticationTag"] = base64_encode(&[0; 15]).into()
+        }),
+        ("17-byte tag", |v| {
+            v["authenticationTag"] = base64_encode(&[0; 17]).into()
+        }),
+        ("ciphertextMetadata not Base64", |v| {
+            v["ciphertextMetadata"] = "a".into()
+        }),
+    ];
+    for (op, good, cases) in [
+        ("encrypt", &good_encrypt, encrypt_cases),
+        ("decrypt", &good_decrypt, decrypt_cases),
+    ] {
+        for (what, edit) in cases {
+            let mut body = good.clone();
+            edit(&mut body);
+            let a = key_call(&mut c, KEY_AES, op, &body).await;
+            assert_error(&a, 400, "ValidationException", &format!("{op}: {what}"));
+        }
+        for raw in ["", "{", "null", &health_request_body()] {
+            let a = send(&mut c, request("POST", &key_path(KEY_AES, op), raw, SIGNED)).await;
+            assert_error(&a, 400, "ValidationException", &format!("{op}: {raw:?}"));
+        }
+    }
+    let a = key_call(
+        &mut c,
+        KEY_AES,
+        "metadata",
+        &serde_json::json!({"requestMetadata": {"kmsOperation": "DescribeKey", "kmsRequestId": "1"}}),
+    )
+    .await;
+    assert_error(
+        &a,
+        400,
+        "ValidationException",
+        "metadata without awsPrincipalArn",
+    );
+
+    // Accepted: an unknown kmsOperation (the specification forbids rejecting it), unknown
+    // requestMetadata fields, the optional fields, a 16-byte IV (that does not authenticate).
+    let mut body = good_encrypt.clone();
+    body["requestMetadata"]["kmsOperation"] = "BulkEncrypt".into();
+    body["requestMetadata"]["kmsRecipientAttestationImageSha384"] = "abc".into();
+    body["requestMetadata"]["awsSourceVpc"] = "vpc-1".into();
+    body["requestMetadata"]["awsSourceVpce"] = "vpce-1".into();
+    body["requestMetadata"]["kmsViaService"] = "ebs".into();
+    let s = Sealed::from(&key_call(&mut c, KEY_AES, "encrypt", &body).await);
+    let mut body = s.decrypt_request(Some(b"ctx"));
+    body["requestMetadata"]["kmsOperation"] = "BulkDecrypt".into();
+    assert_eq!(
+        plaintext_of(&key_call(&mut c, KEY_AES, "decrypt", &body).await),
+        b"data key"
+    );
+    let mut body = metadata_request("BulkDescribeKey");
+    body["requestMetadata"]["newField"] = serde_json::json!({"x": 1});
+    let a = key_call(&mut c, KEY_AES, "metadata", &body).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let mut body = good_decrypt.clone();
+    body["initializationVector"] = base64_encode(&[0; 16]).into();
+    let a = key_call(&mut c, KEY_AES, "decrypt", &body).await;
+    assert_error(&a, 400, "InvalidCiphertextException", "16-byte IV");
+}
+
+#[tokio::test]
+async fn health_modes_do_not_apply_to_key_operations() {
+    for mode in [
+        Mode::Error {
+            status: 500,
+            error_name: "InternalException",
+        },
+        Mode::Body("[]".into()),
+        Mode::AllUnavailable,
+    ] {
+        let proxy = TestProxy::start(ProxyOptions::mode(mode.clone())).await;
+        let mut c = connect(&proxy).await;
+        let a = key_call(
+            &mut c,
+            KEY_AES,
+            "metadata",
+            &metadata_request("DescribeKey"),
+        )
+        .await;
+        assert_eq!(a.json()["keyStatus"], "ENABLED", "{mode:?}");
+        let s = encrypt(&mut c, KEY_AES, b"k", None, true).await;
+        assert_eq!(
+            plaintext_of(&decrypt(&mut c, KEY_AES, &s, None).await),
+            b"k"
+        );
+    }
+    let proxy = TestProxy::start(ProxyOptions::mode(Mode::Error {
+        status: 500,
+        error_name: "InternalException",
+    }))
+    .await;
+    assert_eq!(health(&proxy, SIGNED).await.status, 500);
+    // AcceptUnsigned skips authentication for key operations too.
+    let proxy = TestProxy::start(ProxyOptions::mode(Mode::AcceptUnsigned)).await;
+    let mut c = connect(&proxy).await;
+    let body = metadata_request("DescribeKey").to_string();
+    let a = send(
+        &mut c,
+        request(
+            "POST",
+            &key_path(KEY_AES, "metadata"),
+            &body,
+            Signing::Unsigned,
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key faults
+
+#[tokio::test]
+async fn fault_wrong_cdiv() {
+    let proxy = TestProxy::start(ProxyOptions::key_faults(KeyFaults {
+        wrong_cdiv: true,
+        ..Default::default()
+    }))
+    .await;
+    let mut c = connect(&proxy).await;
+    for aad in [None, Some(&b"ctx"[..])] {
+        let s = encrypt(&mut c, KEY_AES, b"data key", aad, true).await;
+        let value = s.cdiv.clone().expect("a CDIV is still returned");
+        assert_eq!(base64_decode(&value).unwrap().len(), 32);
+        let right = cdiv(aad.unwrap_or(&[]), &[], &s.iv, &s.ciphertext, &s.tag);
+        assert_ne!(value, right, "{aad:?}");
+        // Only the CDIV is wrong: the ciphertext decrypts.
+        assert_eq!(
+            plaintext_of(&decrypt(&mut c, KEY_AES, &s, aad).await),
+            b"data key"
+        );
+    }
+    // Not asked for, still absent.
+    assert_eq!(encrypt(&mut c, KEY_AES, b"k", None, false).await.cdiv, None);
+}
+
+#[tokio::test]
+async fn fault_accept_changed_aad() {
+    let proxy = TestProxy::start(ProxyOptions::key_faults(KeyFaults {
+        accept_changed_aad: true,
+        ..Default::default()
+    }))
+    .await;
+    let mut c = connect(&proxy).await;
+    let s = encrypt(&mut c, KEY_AES, b"data key", Some(b"right context"), false).await;
+    for aad in [
+        Some(&b"wrong context"[..]),
+        None,
+        Some(&b"right context"[..]),
+    ] {
+        let a = decrypt(&mut c, KEY_AES, &s, aad).await;
+        assert_eq!(plaintext_of(&a), b"data key", "{aad:?}");
+    }
+    // The ciphertext and the tag are still authenticated.
+    let mut changed = s.clone();
+    changed.ciphertext[0] ^= 1;
+    let a = decrypt(&mut c, KEY_AES, &changed, Some(b"right context")).await;
+    assert_error(&a, 400, "InvalidCiphertextException", "changed ciphertext");
+    let mut changed = s.clone();
+    changed.tag[0] ^= 1;
+    let a = decrypt(&mut c, KEY_AES, &changed, Some(b"right context")).await;
+    assert_error(&a, 400, "InvalidCiphertextException", "changed tag");
+    // The same test against a proxy without the fault.
+    let proxy = TestProxy::start(ProxyOptions::default()).await;
+    let mut c = connect(&proxy).await;
+    let s = encrypt(&mut c, KEY_AES, b"data key", Some(b"right context"), false).await;
+    let a = decrypt(&mut c, KEY_AES, &s, Some(b"wrong context")).await;
+    assert_error(&a, 400, "InvalidCiphertextException", "no fault");
+}
+
+#[tokio::test]
+async fn fault_slow_decrypt() {
+    let delay = Duration::from_millis(400);
+    let proxy = TestProxy::start(ProxyOptions::key_faults(KeyFaults {
+        slow_decrypt_ms: delay.as_millis() as u64,
+        ..Default::default()
+    }))
+    .await;
+    let mut c = connect(&proxy).await;
+    let t = Instant::now();
+    let s = encrypt(&mut c, KEY_AES, b"k", None, false).await;
+    let a = key_call(
+        &mut c,
+        KEY_AES,
+        "metadata",
+        &metadata_request("DescribeKey"),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert!(
+        t.elapsed() < delay,
+        "encrypt and metadata: {:?}",
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let a = decrypt(&mut c, KEY_AES, &s, None).await;
+    assert!(t.elapsed() >= delay, "decrypt: {:?}", t.elapsed());
+    assert_eq!(plaintext_of(&a), b"k");
+    // Errors from Decrypt are slow too.
+    let t = Instant::now();
+    let a = decrypt(&mut c, "no-such-key", &s, None).await;
+    assert!(t.elapsed() >= delay, "{:?}", t.elapsed());
+    assert_eq!(a.status, 404);
+}
+
+#[tokio::test]
+async fn fault_reject_unknown_operation() {
+    let proxy = TestProxy::start(ProxyOptions::key_faults(KeyFaults {
+        reject_unknown_operation: true,
+        ..Default::default()
+    }))
+    .await;
+    let mut c = connect(&proxy).await;
+    let mut body = encrypt_request(b"k", None, false);
+    body["requestMetadata"]["kmsOperation"] = "BulkEncrypt".into();
+    let a = key_call(&mut c, KEY_AES, "encrypt", &body).await;
+    assert_error(&a, 400, "ValidationException", "BulkEncrypt");
+    let a = key_call(
+        &mut c,
+        KEY_AES,
+        "metadata",
+        &metadata_request("BulkDescribeKey"),
+    )
+    .await;
+    assert_error(&a, 400, "ValidationException", "BulkDescribeKey");
+    // Decrypt is not a kmsOperation for Encrypt.
+    let a = key_call(
+        &mut c,
+        KEY_AES,
+        "encrypt",
+        &serde_json::json!({
+            "requestMetadata": request_metadata("Decrypt"),
+            "plaintext": "AA==",
+            "encryptionAlgorithm": "AES_GCM",
+        }),
+    )
+    .await;
+    assert_error(&a, 400, "ValidationException", "Decrypt on Encrypt");
+    // The listed operations still work.
+    let mut body = encrypt_request(b"k", None, false);
+    body["requestMetadata"]["kmsOperation"] = "GenerateDataKey".into();
+    let s = Sealed::from(&key_call(&mut c, KEY_AES, "encrypt", &body).await);
+    assert_eq!(
+        plaintext_of(&decrypt(&mut c, KEY_AES, &s, None).await),
+        b"k"
+    );
+    for op in ["CreateKey", "DescribeKey"] {
+        let a = key_call(&mut c, KEY_AES, "metadata", &metadata_request(op)).await;
+        assert_eq!(a.status, 200, "{op}");
+    }
+    // Health is not affected.
+    let body = serde_json::json!({
+        "requestMetadata": {"kmsRequestId": "1", "kmsOperation": "SomethingNew"}
+    })
+    .to_string();
+    let a = send(&mut c, request("POST", HEALTH_PATH, &body, SIGNED)).await;
+    assert_eq!(a.status, 200);
+}
+
+#[tokio::test]
+async fn fault_metadata_override() {
+    let body = r#"{"keySpec":"AES_256","keyUsage":["ENCRYPT"],"keyStatus":"ENABLED"}"#;
+    let proxy = TestProxy::start(ProxyOptions::key_faults(KeyFaults {
+        metadata_override: Some(body.to_string()),
+        ..Default::default()
+    }))
+    .await;
+    let mut c = connect(&proxy).await;
+    let a = key_call(
+        &mut c,
+        KEY_AES,
+        "metadata",
+        &metadata_request("DescribeKey"),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(a.header("content-type"), Some("application/json"));
+    assert_eq!(a.body, body);
+    // Other keys, and the checks before it, are unchanged.
+    let a = key_call(
+        &mut c,
+        KEY_DISABLED,
+        "metadata",
+        &metadata_request("DescribeKey"),
+    )
+    .await;
+    assert_eq!(a.json()["keyStatus"], "DISABLED");
+    let a = send(
+        &mut c,
+        request("POST", &key_path(KEY_AES, "metadata"), "{}", SIGNED),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    // Not JSON at all is possible too.
+    let proxy = TestProxy::start(ProxyOptions::key_faults(KeyFaults {
+        metadata_override: Some("<html>".into()),
+        ..Default::default()
+    }))
+    .await;
+    let mut c = connect(&proxy).await;
+    let a = key_call(
+        &mut c,
+        KEY_AES,
+        "metadata",
+        &metadata_request("DescribeKey"),
+    )
+    .await;
+    assert_eq!(a.body, "<html>");
 }

@@ -26,9 +26,41 @@
 //!      API URIs: `{PATH}/health` and `{PATH}/keys/{id}/{metadata|encrypt|decrypt}`.
 //!   4. A method other than POST on an API URI → 405 (empty body, `Allow: POST`).
 //!   5. SigV4 not valid → 401 `AuthenticationFailedException` (skipped for [`Mode::AcceptUnsigned`]).
-//!   6. Body not `{"requestMetadata":{"kmsRequestId":"…","kmsOperation":"…"}}` → 400 `ValidationException`.
-//!   7. A key API URI → 501 `UnsupportedOperationException` (this proxy implements health only).
+//!   6. A key API URI → the key operation (see "Keys" below; [`Mode`] other than `Slow`,
+//!      `HtmlError` and `AcceptUnsigned` does not apply to key operations).
+//!   7. Health body not `{"requestMetadata":{"kmsRequestId":"…","kmsOperation":"…"}}` → 400
+//!      `ValidationException`.
 //!   8. Health → the [`Mode`]'s answer ([`Mode::Error`] is applied here, i.e. after auth).
+//! - Keys: GetKeyMetadata, Encrypt and Decrypt of the AWS KMS XKS proxy API specification, with
+//!   real AES-256-GCM (ring) on key material drawn at random when the proxy starts:
+//!   - [`KEY_AES`]: `AES_256`, `ENABLED`, `["ENCRYPT","DECRYPT"]`.
+//!   - [`KEY_RSA`]: `RSA_2048`, `ENABLED`, `["ENCRYPT","DECRYPT"]`: only its keySpec is wrong for
+//!     KMS; Encrypt and Decrypt → 400 `InvalidKeyUsageException` (it cannot do AES-GCM).
+//!   - [`KEY_DISABLED`]: `AES_256`, `DISABLED`: metadata answers, Encrypt and Decrypt → 400
+//!     `InvalidStateException`.
+//!   - [`KEY_ENCRYPT_ONLY`] (`["ENCRYPT"]`) and [`KEY_DECRYPT_ONLY`] (`["DECRYPT"]`) share one AES
+//!     key: what the first encrypts the second decrypts; the other operation → 400
+//!     `InvalidKeyUsageException`, and so is Encrypt with a CDIV on the encrypt-only key (the
+//!     CDIV flow of Appendix C decrypts the output before answering).
+//!   - Any other key id → 404 `KeyNotFoundException`.
+//!
+//!   Order within a key operation: the body (JSON object; `requestMetadata` with the fields the
+//!   specification REQUIRES for that operation, any other field accepted, any `kmsOperation`
+//!   accepted unless [`KeyFaults::reject_unknown_operation`]; `encryptionAlgorithm` `AES_GCM`;
+//!   Base64 fields (standard alphabet, padded); IV 12 or 16 bytes, tag 16 bytes,
+//!   ciphertextMetadata at most 20 bytes) → 400 `ValidationException`; plaintext or ciphertext
+//!   over [`MAX_PLAINTEXT_BYTES`] or AAD over [`MAX_AAD_BYTES`] (the sizes the specification
+//!   requires a proxy to support, and this proxy's limit) → 501 `UnsupportedOperationException`;
+//!   then the key (404), its status (`InvalidStateException`), its spec and usage
+//!   (`InvalidKeyUsageException`); then the cryptography (Decrypt that does not authenticate →
+//!   400 `InvalidCiphertextException`).
+//!
+//!   Encrypt draws a 12-byte IV, returns a 16-byte tag, and authenticates
+//!   `len16be(AAD) || AAD || len8(ciphertextMetadata) || ciphertextMetadata` as the GCM AAD (as
+//!   the specification asks). It returns `ciphertextMetadata` only when
+//!   [`ProxyOptions::ciphertext_metadata`] is set, and `ciphertextDataIntegrityValue` (see
+//!   [`cdiv`]) only when the request has `ciphertextDataIntegrityValueAlgorithm` `SHA_256`.
+//!   Misbehaviours: [`KeyFaults`].
 //! - The proxy's clock is the local clock shifted by `date_offset_secs`: it is used both for the
 //!   `Date` header of every response and for the 5-minute x-amz-date check.
 //! - The server runs on its own OS thread with its own tokio runtime, so it works from sync
@@ -150,6 +182,35 @@ pub struct ProxyOptions {
     /// Demands a client certificate issued by the test root CA (mutual TLS), as a proxy set up
     /// for KMS's `cks.kms.<Region>.amazonaws.com` certificate does.
     pub require_client_cert: bool,
+    /// Key operations that misbehave (all off by default).
+    pub key_faults: KeyFaults,
+    /// Encrypt returns these bytes as `ciphertextMetadata` (and binds them into the GCM AAD and
+    /// the CDIV); None: Encrypt returns no ciphertextMetadata. The specification allows at most
+    /// 20 bytes: more is a misbehaviour this option allows (up to 255 bytes).
+    pub ciphertext_metadata: Option<Vec<u8>>,
+}
+
+/// Key operations that deviate from the specification, one switch per fault.
+#[derive(Clone, Debug, Default)]
+pub struct KeyFaults {
+    /// Encrypt returns a `ciphertextDataIntegrityValue` that is not the specification's value
+    /// (SHA-256 of ciphertext || IV || tag: wrong order, AAD and ciphertextMetadata left out;
+    /// last bit flipped should that ever equal the right value).
+    pub wrong_cdiv: bool,
+    /// Decrypt ignores the AAD it is given: it authenticates with the AAD (and
+    /// ciphertextMetadata) that Encrypt used for that IV, so a changed AAD is accepted. A changed
+    /// ciphertext, tag or IV is still refused.
+    pub accept_changed_aad: bool,
+    /// Every POST to a Decrypt URI is answered this many milliseconds after it was read.
+    pub slow_decrypt_ms: u64,
+    /// Key operations with a `kmsOperation` the specification does not list for that API → 400
+    /// `ValidationException` (which the specification forbids). Lists: GetKeyMetadata CreateKey,
+    /// DescribeKey; Encrypt Encrypt, ReEncrypt, GenerateDataKey, GenerateDataKeyWithoutPlaintext;
+    /// Decrypt Decrypt, ReEncrypt. Health is not affected.
+    pub reject_unknown_operation: bool,
+    /// GetKeyMetadata of [`KEY_AES`] answers 200 with this exact body (application/json), after
+    /// authentication and body validation.
+    pub metadata_override: Option<String>,
 }
 
 impl Default for ProxyOptions {
@@ -161,6 +222,8 @@ impl Default for ProxyOptions {
             date_offset_secs: 0,
             handshake_delay_ms: 0,
             require_client_cert: false,
+            key_faults: KeyFaults::default(),
+            ciphertext_metadata: None,
         }
     }
 }
@@ -181,6 +244,12 @@ impl ProxyOptions {
     pub fn tls(tls: TlsSetup) -> Self {
         ProxyOptions {
             tls,
+            ..Default::default()
+        }
+    }
+    pub fn key_faults(key_faults: KeyFaults) -> Self {
+        ProxyOptions {
+            key_faults,
             ..Default::default()
         }
     }
@@ -226,6 +295,8 @@ struct Shared {
     requests: Mutex<Vec<SeenRequest>>,
     handshakes: AtomicUsize,
     handshake_errors: Mutex<Vec<String>>,
+    /// IV → the GCM AAD Encrypt used with it (kept only for [`KeyFaults::accept_changed_aad`]).
+    encrypt_aads: Mutex<std::collections::HashMap<Vec<u8>, Vec<u8>>>,
 }
 
 pub struct TestProxy {
@@ -248,6 +319,9 @@ impl TestProxy {
     /// Starts the proxy from synchronous code (for `assert_cmd` tests). The proxy owns its own
     /// tokio runtime, on its own thread, until Drop.
     pub fn start_blocking(opts: ProxyOptions) -> TestProxy {
+        if let Some(cm) = &opts.ciphertext_metadata {
+            assert!(cm.len() <= 255, "ciphertext_metadata: at most 255 bytes");
+        }
         let certs = Certs::generate(&opts.cert);
         let config = server_config(&opts.tls, &certs, opts.require_client_cert);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -258,6 +332,7 @@ impl TestProxy {
         let server = Server {
             opts: Arc::new(opts),
             shared: shared.clone(),
+            keys: Arc::new(Keys::generate()),
         };
         let thread = std::thread::Builder::new()
             .name(format!("xks-test-proxy-{}", addr.port()))
@@ -459,18 +534,7 @@ impl Certs {
 }
 
 fn der_to_pem(der: &[u8]) -> String {
-    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut b64 = String::new();
-    for chunk in der.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | *b as u32) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                b64.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                b64.push('=');
-            }
-        }
-    }
+    let b64 = base64_encode(der);
     let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
     for line in b64.as_bytes().chunks(64) {
         out.push_str(std::str::from_utf8(line).unwrap());
@@ -552,6 +616,7 @@ struct ConnInfo {
 struct Server {
     opts: Arc<ProxyOptions>,
     shared: Arc<Shared>,
+    keys: Arc<Keys>,
 }
 
 impl Server {
@@ -672,6 +737,13 @@ impl Server {
         if let Mode::Slow { delay_ms } = self.opts.mode {
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         }
+        let slow_decrypt = self.opts.key_faults.slow_decrypt_ms;
+        if slow_decrypt > 0
+            && parts.method == hyper::Method::POST
+            && matches!(parse_key_uri(parts.uri.path()), Some((_, KeyOp::Decrypt)))
+        {
+            tokio::time::sleep(Duration::from_millis(slow_decrypt)).await;
+        }
 
         let response = self.answer(
             parts.method.as_str(),
@@ -728,14 +800,8 @@ impl Server {
             return html_error(status);
         }
         let is_health = path == HEALTH_PATH;
-        let is_key_api = path
-            .strip_prefix(PATH)
-            .and_then(|p| p.strip_prefix("/keys/"))
-            .and_then(|p| p.split_once('/'))
-            .is_some_and(|(id, op)| {
-                !id.is_empty() && matches!(op, "metadata" | "encrypt" | "decrypt")
-            });
-        if !is_health && !is_key_api {
+        let key_api = parse_key_uri(path);
+        if !is_health && key_api.is_none() {
             return json_error(
                 404,
                 "InvalidUriPathException",
@@ -755,15 +821,11 @@ impl Server {
                 signature_error.unwrap_or("invalid signature"),
             );
         }
+        if let Some((key_id, op)) = key_api {
+            return self.key_operation(key_id, op, body);
+        }
         if let Err(e) = validate_body(body) {
             return json_error(400, "ValidationException", &e);
-        }
-        if is_key_api {
-            return json_error(
-                501,
-                "UnsupportedOperationException",
-                "this test proxy implements only the health API",
-            );
         }
         match &self.opts.mode {
             Mode::Healthy | Mode::Slow { .. } | Mode::AcceptUnsigned => {
@@ -893,6 +955,620 @@ fn trickle(body: String, bytes_per_chunk: usize, delay: Duration) -> Response<Bo
     r.headers_mut()
         .insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(len));
     r
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys: GetKeyMetadata, Encrypt, Decrypt
+
+/// `AES_256`, `ENABLED`, keyUsage `["ENCRYPT","DECRYPT"]`: what KMS accepts at CreateKey.
+pub const KEY_AES: &str = "cks-test-aes-1";
+/// `RSA_2048`, `ENABLED`, keyUsage `["ENCRYPT","DECRYPT"]`: Encrypt and Decrypt → 400
+/// `InvalidKeyUsageException` (no AES-GCM on an RSA key).
+pub const KEY_RSA: &str = "cks-test-rsa-1";
+/// `AES_256`, `DISABLED`: Encrypt and Decrypt → 400 `InvalidStateException`.
+pub const KEY_DISABLED: &str = "cks-test-disabled-1";
+/// `AES_256`, `ENABLED`, keyUsage `["ENCRYPT"]`; same key material as [`KEY_DECRYPT_ONLY`].
+/// Decrypt, and Encrypt with `ciphertextDataIntegrityValueAlgorithm`, → 400
+/// `InvalidKeyUsageException`.
+pub const KEY_ENCRYPT_ONLY: &str = "cks-test-encrypt-only-1";
+/// `AES_256`, `ENABLED`, keyUsage `["DECRYPT"]`; same key material as [`KEY_ENCRYPT_ONLY`].
+pub const KEY_DECRYPT_ONLY: &str = "cks-test-decrypt-only-1";
+/// Every key the proxy holds.
+pub const KEY_IDS: [&str; 5] = [
+    KEY_AES,
+    KEY_RSA,
+    KEY_DISABLED,
+    KEY_ENCRYPT_ONLY,
+    KEY_DECRYPT_ONLY,
+];
+/// The largest plaintext (Encrypt) and ciphertext (Decrypt) the proxy takes, in bytes: the
+/// specification's "MUST support the ability to process up to 4300 bytes". Larger → 501
+/// `UnsupportedOperationException`.
+pub const MAX_PLAINTEXT_BYTES: usize = 4300;
+/// The largest AAD the proxy takes, in bytes (the specification's "up to 8192 bytes"). Larger →
+/// 501 `UnsupportedOperationException`.
+pub const MAX_AAD_BYTES: usize = 8192;
+/// The specification's limit on ciphertextMetadata ("MUST NOT exceed 20 bytes").
+pub const MAX_CIPHERTEXT_METADATA_BYTES: usize = 20;
+/// The IV Encrypt draws (Decrypt also accepts 16-byte IVs, as the specification allows, but
+/// none was made by this proxy: they never authenticate).
+pub const IV_BYTES: usize = 12;
+/// The authentication tag ("MUST be 16 bytes").
+pub const TAG_BYTES: usize = 16;
+
+/// `{PATH}/keys/{key_id}/{operation}` (operation `metadata`, `encrypt` or `decrypt`).
+pub fn key_path(key_id: &str, operation: &str) -> String {
+    format!("{PATH}/keys/{key_id}/{operation}")
+}
+
+/// The specification's ciphertextDataIntegrityValue (Appendix C): Base64 of the SHA-256 of
+/// `additionalAuthenticatedData || ciphertextMetadata || initializationVector || ciphertext ||
+/// authenticationTag` (decoded bytes; pass an empty slice for an absent AAD or metadata).
+pub fn cdiv(
+    aad: &[u8],
+    ciphertext_metadata: &[u8],
+    iv: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+) -> String {
+    let mut h = Sha256::new();
+    for part in [aad, ciphertext_metadata, iv, ciphertext, tag] {
+        h.update(part);
+    }
+    base64_encode(&h.finalize())
+}
+
+/// The AAD input of AES-GCM, as the specification asks: `2-byte big-endian length of the AAD ||
+/// AAD || 1-byte length of the ciphertextMetadata || ciphertextMetadata`.
+fn gcm_aad(aad: &[u8], ciphertext_metadata: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(3 + aad.len() + ciphertext_metadata.len());
+    v.extend_from_slice(&(aad.len() as u16).to_be_bytes());
+    v.extend_from_slice(aad);
+    v.push(ciphertext_metadata.len() as u8);
+    v.extend_from_slice(ciphertext_metadata);
+    v
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Base64 (RFC 4648 section 4: standard alphabet, `=` padding).
+pub fn base64_encode(data: &[u8]) -> String {
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | *b as u32) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Strict Base64 (RFC 4648 section 4): standard alphabet, padded to a multiple of 4, `=` only at
+/// the end, unused bits zero; no whitespace.
+pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
+    let b = s.as_bytes();
+    if b.len() % 4 != 0 {
+        return Err(format!("{} characters, not a multiple of 4", b.len()));
+    }
+    let value = |c: u8| -> Option<u32> {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        Some(v as u32)
+    };
+    let quads = b.len() / 4;
+    let mut out = Vec::with_capacity(quads * 3);
+    for (i, quad) in b.chunks(4).enumerate() {
+        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 || (pad > 0 && i + 1 != quads) {
+            return Err("misplaced padding".into());
+        }
+        let mut n = 0u32;
+        for &c in &quad[..4 - pad] {
+            n = (n << 6) | value(c).ok_or("a character outside the Base64 alphabet")?;
+        }
+        n <<= 6 * pad as u32;
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        if bytes[3 - pad..].iter().any(|&x| x != 0) {
+            return Err("non-zero bits in the padding".into());
+        }
+        out.extend_from_slice(&bytes[..3 - pad]);
+    }
+    Ok(out)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum KeyOp {
+    Metadata,
+    Encrypt,
+    Decrypt,
+}
+
+impl KeyOp {
+    /// The `kmsOperation` values the specification lists for this API.
+    fn known_operations(self) -> &'static [&'static str] {
+        match self {
+            KeyOp::Metadata => &["CreateKey", "DescribeKey"],
+            KeyOp::Encrypt => &[
+                "Encrypt",
+                "ReEncrypt",
+                "GenerateDataKey",
+                "GenerateDataKeyWithoutPlaintext",
+            ],
+            KeyOp::Decrypt => &["Decrypt", "ReEncrypt"],
+        }
+    }
+    /// The requestMetadata fields the specification marks REQUIRED for this API.
+    fn required_metadata(self) -> &'static [&'static str] {
+        match self {
+            KeyOp::Metadata => &["awsPrincipalArn", "kmsOperation", "kmsRequestId"],
+            KeyOp::Encrypt | KeyOp::Decrypt => &[
+                "awsPrincipalArn",
+                "kmsKeyArn",
+                "kmsOperation",
+                "kmsRequestId",
+            ],
+        }
+    }
+}
+
+/// `{PATH}/keys/{id}/{metadata|encrypt|decrypt}` → (id, operation).
+fn parse_key_uri(path: &str) -> Option<(&str, KeyOp)> {
+    let (id, op) = path
+        .strip_prefix(PATH)?
+        .strip_prefix("/keys/")?
+        .split_once('/')?;
+    let op = match op {
+        "metadata" => KeyOp::Metadata,
+        "encrypt" => KeyOp::Encrypt,
+        "decrypt" => KeyOp::Decrypt,
+        _ => return None,
+    };
+    (!id.is_empty()).then_some((id, op))
+}
+
+struct TestKey {
+    id: &'static str,
+    spec: &'static str,
+    usage: &'static [&'static str],
+    enabled: bool,
+    /// None for a key that is not AES.
+    aes: Option<ring::aead::LessSafeKey>,
+}
+
+struct Keys {
+    keys: Vec<TestKey>,
+    rng: ring::rand::SystemRandom,
+}
+
+impl Keys {
+    fn generate() -> Keys {
+        use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
+        use ring::rand::SecureRandom;
+        let rng = ring::rand::SystemRandom::new();
+        let material = || {
+            let mut k = [0u8; 32];
+            rng.fill(&mut k).expect("random key material");
+            k
+        };
+        let aes = |k: &[u8; 32]| Some(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, k).unwrap()));
+        let both: &'static [&'static str] = &["ENCRYPT", "DECRYPT"];
+        let shared = material();
+        let key = |id, spec, usage, enabled, aes| TestKey {
+            id,
+            spec,
+            usage,
+            enabled,
+            aes,
+        };
+        let keys = vec![
+            key(KEY_AES, "AES_256", both, true, aes(&material())),
+            key(KEY_RSA, "RSA_2048", both, true, None),
+            key(KEY_DISABLED, "AES_256", both, false, aes(&material())),
+            key(
+                KEY_ENCRYPT_ONLY,
+                "AES_256",
+                &["ENCRYPT"],
+                true,
+                aes(&shared),
+            ),
+            key(
+                KEY_DECRYPT_ONLY,
+                "AES_256",
+                &["DECRYPT"],
+                true,
+                aes(&shared),
+            ),
+        ];
+        Keys { keys, rng }
+    }
+
+    fn get(&self, id: &str) -> Option<&TestKey> {
+        self.keys.iter().find(|k| k.id == id)
+    }
+}
+
+/// A key operation's error answer.
+struct KeyError {
+    status: u16,
+    name: &'static str,
+    message: String,
+}
+
+impl KeyError {
+    /// The JSON error; the errorMessage obeys the specification (printable ASCII, under 512).
+    fn response(&self) -> Response<Body> {
+        let message: String = self
+            .message
+            .chars()
+            .map(|c| if (' '..='~').contains(&c) { c } else { '?' })
+            .take(511)
+            .collect();
+        json_error(self.status, self.name, &message)
+    }
+}
+
+fn key_error(status: u16, name: &'static str, message: &str) -> KeyError {
+    KeyError {
+        status,
+        name,
+        message: message.to_string(),
+    }
+}
+
+fn invalid(message: &str) -> KeyError {
+    key_error(400, "ValidationException", message)
+}
+
+type Fields = serde_json::Map<String, serde_json::Value>;
+
+/// A string field; absent and JSON null are None.
+fn string_field<'a>(obj: &'a Fields, name: &str) -> Result<Option<&'a str>, KeyError> {
+    match obj.get(name) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(invalid(&format!("{name} is not a string"))),
+    }
+}
+
+/// A Base64 field of at most `max` decoded bytes (`too_large`: the status and error name for
+/// more).
+fn base64_field(
+    obj: &Fields,
+    name: &str,
+    max: usize,
+    too_large: (u16, &'static str),
+) -> Result<Option<Vec<u8>>, KeyError> {
+    let Some(s) = string_field(obj, name)? else {
+        return Ok(None);
+    };
+    let bytes = base64_decode(s).map_err(|e| invalid(&format!("{name} is not Base64: {e}")))?;
+    if bytes.len() > max {
+        return Err(key_error(
+            too_large.0,
+            too_large.1,
+            &format!(
+                "{name} is {} bytes, this proxy takes at most {max}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+fn required<T>(v: Option<T>, name: &str) -> Result<T, KeyError> {
+    v.ok_or_else(|| invalid(&format!("{name} is missing")))
+}
+
+const TOO_LARGE: (u16, &str) = (501, "UnsupportedOperationException");
+const MALFORMED: (u16, &str) = (400, "ValidationException");
+
+impl Server {
+    fn key_operation(&self, key_id: &str, op: KeyOp, body: &[u8]) -> Response<Body> {
+        match self.key_operation_inner(key_id, op, body) {
+            Ok(r) => r,
+            Err(e) => e.response(),
+        }
+    }
+
+    fn key_operation_inner(
+        &self,
+        key_id: &str,
+        op: KeyOp,
+        body: &[u8],
+    ) -> Result<Response<Body>, KeyError> {
+        let faults = &self.opts.key_faults;
+        if body.is_empty() {
+            return Err(invalid("the request body is empty"));
+        }
+        let v: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| invalid(&format!("the request body is not JSON: {e}")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| invalid("the request body is not a JSON object"))?;
+        let md = obj
+            .get("requestMetadata")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| invalid("requestMetadata is missing or not an object"))?;
+        for field in op.required_metadata() {
+            match string_field(md, field)? {
+                Some(s) if !s.is_empty() => {}
+                _ => return Err(invalid(&format!("requestMetadata.{field} is missing"))),
+            }
+        }
+        // Optional fields must be strings when present; any other field is accepted (KMS may
+        // add fields, Appendix B).
+        for field in [
+            "kmsKeyArn",
+            "awsSourceVpc",
+            "awsSourceVpce",
+            "kmsViaService",
+        ] {
+            string_field(md, field)?;
+        }
+        let kms_operation = string_field(md, "kmsOperation")?.unwrap_or_default();
+        if faults.reject_unknown_operation && !op.known_operations().contains(&kms_operation) {
+            return Err(invalid(&format!(
+                "unknown kmsOperation {kms_operation} for this API"
+            )));
+        }
+
+        match op {
+            KeyOp::Metadata => {
+                let key = self.key(key_id)?;
+                if key.id == KEY_AES {
+                    if let Some(b) = &faults.metadata_override {
+                        return Ok(json(200, b.clone()));
+                    }
+                }
+                Ok(json(
+                    200,
+                    serde_json::json!({
+                        "keySpec": key.spec,
+                        "keyUsage": key.usage,
+                        "keyStatus": if key.enabled { "ENABLED" } else { "DISABLED" },
+                    })
+                    .to_string(),
+                ))
+            }
+            KeyOp::Encrypt => {
+                let plaintext = required(
+                    base64_field(obj, "plaintext", MAX_PLAINTEXT_BYTES, TOO_LARGE)?,
+                    "plaintext",
+                )?;
+                check_algorithm(obj)?;
+                let aad =
+                    base64_field(obj, "additionalAuthenticatedData", MAX_AAD_BYTES, TOO_LARGE)?;
+                let want_cdiv = match string_field(obj, "ciphertextDataIntegrityValueAlgorithm")? {
+                    None => false,
+                    Some("SHA_256") => true,
+                    Some(other) => {
+                        return Err(invalid(&format!(
+                            "ciphertextDataIntegrityValueAlgorithm {other}, expected SHA_256"
+                        )))
+                    }
+                };
+                let aes = self.usable_key(key_id, "ENCRYPT")?;
+                if want_cdiv {
+                    // Appendix C: a CDIV answer follows a verifying Decrypt, which a key without
+                    // DECRYPT cannot do (AWS's XKS proxy test client expects this refusal).
+                    self.usable_key(key_id, "DECRYPT")?;
+                }
+                self.encrypt(aes, &plaintext, aad.as_deref(), want_cdiv)
+            }
+            KeyOp::Decrypt => {
+                let ciphertext = required(
+                    base64_field(obj, "ciphertext", MAX_PLAINTEXT_BYTES, TOO_LARGE)?,
+                    "ciphertext",
+                )?;
+                let metadata = base64_field(
+                    obj,
+                    "ciphertextMetadata",
+                    MAX_CIPHERTEXT_METADATA_BYTES,
+                    MALFORMED,
+                )?;
+                check_algorithm(obj)?;
+                let aad =
+                    base64_field(obj, "additionalAuthenticatedData", MAX_AAD_BYTES, TOO_LARGE)?;
+                let iv = required(
+                    base64_field(obj, "initializationVector", usize::MAX, MALFORMED)?,
+                    "initializationVector",
+                )?;
+                if iv.len() != 12 && iv.len() != 16 {
+                    return Err(invalid(&format!(
+                        "initializationVector is {} bytes, not 12 or 16",
+                        iv.len()
+                    )));
+                }
+                let tag = required(
+                    base64_field(obj, "authenticationTag", usize::MAX, MALFORMED)?,
+                    "authenticationTag",
+                )?;
+                if tag.len() != TAG_BYTES {
+                    return Err(invalid(&format!(
+                        "authenticationTag is {} bytes, not {TAG_BYTES}",
+                        tag.len()
+                    )));
+                }
+                let aes = self.usable_key(key_id, "DECRYPT")?;
+                let gcm = if faults.accept_changed_aad {
+                    self.shared.encrypt_aads.lock().unwrap().get(&iv).cloned()
+                } else {
+                    None
+                };
+                let gcm = gcm.unwrap_or_else(|| {
+                    gcm_aad(
+                        aad.as_deref().unwrap_or(&[]),
+                        metadata.as_deref().unwrap_or(&[]),
+                    )
+                });
+                match open(aes, &iv, &gcm, &ciphertext, &tag) {
+                    Some(plaintext) => Ok(json(
+                        200,
+                        serde_json::json!({ "plaintext": base64_encode(&plaintext) }).to_string(),
+                    )),
+                    None => Err(key_error(
+                        400,
+                        "InvalidCiphertextException",
+                        "the ciphertext, initialization vector, additional authenticated data, \
+                         ciphertext metadata or authentication tag does not authenticate",
+                    )),
+                }
+            }
+        }
+    }
+
+    fn key(&self, key_id: &str) -> Result<&TestKey, KeyError> {
+        self.keys.get(key_id).ok_or_else(|| {
+            key_error(
+                404,
+                "KeyNotFoundException",
+                &format!("no external key {key_id}"),
+            )
+        })
+    }
+
+    /// The AES key for Encrypt (`usage` ENCRYPT) or Decrypt (DECRYPT), or the error the
+    /// specification names: disabled → InvalidStateException; not AES or without that usage →
+    /// InvalidKeyUsageException.
+    fn usable_key(&self, key_id: &str, usage: &str) -> Result<&ring::aead::LessSafeKey, KeyError> {
+        let key = self.key(key_id)?;
+        if !key.enabled {
+            return Err(key_error(
+                400,
+                "InvalidStateException",
+                &format!("external key {key_id} is disabled"),
+            ));
+        }
+        let Some(aes) = key.aes.as_ref() else {
+            return Err(key_error(
+                400,
+                "InvalidKeyUsageException",
+                &format!("external key {key_id} is {}, not AES_256", key.spec),
+            ));
+        };
+        if !key.usage.contains(&usage) {
+            return Err(key_error(
+                400,
+                "InvalidKeyUsageException",
+                &format!("external key {key_id} does not allow {usage}"),
+            ));
+        }
+        Ok(aes)
+    }
+
+    fn encrypt(
+        &self,
+        aes: &ring::aead::LessSafeKey,
+        plaintext: &[u8],
+        aad: Option<&[u8]>,
+        want_cdiv: bool,
+    ) -> Result<Response<Body>, KeyError> {
+        use ring::aead::{Aad, Nonce};
+        use ring::rand::SecureRandom;
+        let internal = |m: &str| key_error(500, "InternalException", m);
+        let metadata = self.opts.ciphertext_metadata.as_deref();
+        let aad_bytes = aad.unwrap_or(&[]);
+        let gcm = gcm_aad(aad_bytes, metadata.unwrap_or(&[]));
+        let mut iv = [0u8; IV_BYTES];
+        self.keys
+            .rng
+            .fill(&mut iv)
+            .map_err(|_| internal("no random IV"))?;
+        let mut ciphertext = plaintext.to_vec();
+        let tag = aes
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(&gcm),
+                &mut ciphertext,
+            )
+            .map_err(|_| internal("AES-GCM encryption failed"))?;
+        let tag = tag.as_ref().to_vec();
+        // Appendix C: the CDIV is computed before the proxy checks that the output decrypts.
+        let cdiv_value = want_cdiv.then(|| {
+            let right = cdiv(aad_bytes, metadata.unwrap_or(&[]), &iv, &ciphertext, &tag);
+            if self.opts.key_faults.wrong_cdiv {
+                wrong_cdiv(&right, &iv, &ciphertext, &tag)
+            } else {
+                right
+            }
+        });
+        if open(aes, &iv, &gcm, &ciphertext, &tag).as_deref() != Some(plaintext) {
+            return Err(internal("the encryption output does not decrypt"));
+        }
+        if self.opts.key_faults.accept_changed_aad {
+            self.shared
+                .encrypt_aads
+                .lock()
+                .unwrap()
+                .insert(iv.to_vec(), gcm);
+        }
+        let mut out = serde_json::json!({
+            "authenticationTag": base64_encode(&tag),
+            "ciphertext": base64_encode(&ciphertext),
+            "initializationVector": base64_encode(&iv),
+        });
+        if let Some(m) = metadata {
+            out["ciphertextMetadata"] = base64_encode(m).into();
+        }
+        if let Some(c) = cdiv_value {
+            out["ciphertextDataIntegrityValue"] = c.into();
+        }
+        Ok(json(200, out.to_string()))
+    }
+}
+
+fn check_algorithm(obj: &Fields) -> Result<(), KeyError> {
+    match string_field(obj, "encryptionAlgorithm")? {
+        Some("AES_GCM") => Ok(()),
+        Some(other) => Err(invalid(&format!(
+            "encryptionAlgorithm {other}, expected AES_GCM"
+        ))),
+        None => Err(invalid("encryptionAlgorithm is missing")),
+    }
+}
+
+/// AES-256-GCM decryption; None if it does not authenticate (or the IV is not 12 bytes: this
+/// proxy never makes 16-byte IVs).
+fn open(
+    aes: &ring::aead::LessSafeKey,
+    iv: &[u8],
+    gcm_aad: &[u8],
+    ciphertext: &[u8],
+    tag: &[u8],
+) -> Option<Vec<u8>> {
+    use ring::aead::{Aad, Nonce, Tag};
+    let nonce = Nonce::try_assume_unique_for_key(iv).ok()?;
+    let tag = Tag::try_from(tag).ok()?;
+    let mut buf = ciphertext.to_vec();
+    let n = aes
+        .open_in_place_separate_tag(nonce, Aad::from(gcm_aad), tag, &mut buf, 0..)
+        .ok()?
+        .len();
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// [`KeyFaults::wrong_cdiv`]: ciphertext || IV || tag, without AAD or ciphertextMetadata.
+fn wrong_cdiv(right: &str, iv: &[u8], ciphertext: &[u8], tag: &[u8]) -> String {
+    let mut h = Sha256::new();
+    for part in [ciphertext, iv, tag] {
+        h.update(part);
+    }
+    let mut digest = h.finalize().to_vec();
+    if base64_encode(&digest) == right {
+        digest[31] ^= 1;
+    }
+    base64_encode(&digest)
 }
 
 // ---------------------------------------------------------------------------------------------
