@@ -99,7 +99,7 @@ pub fn checks_for(
             let key_check = m.is_some_and(|m| m.create_key);
             match stage {
                 Stage::Key => key_check,
-                Stage::Create => !key_check,
+                Stage::Create => !key_check && !m.is_some_and(|m| m.existing_only),
                 Stage::Existing => !key_check && !m.is_some_and(|m| m.create_only),
             }
         })
@@ -379,7 +379,16 @@ pub async fn diagnose_store(
         region,
         source: source.describe(),
     };
-    let facts = Facts::with_key_stores(request, source, stores);
+    // The store itself is known to the checks of what it holds (its KMS keys).
+    let facts = Facts::for_key(
+        request,
+        source,
+        Some(stores),
+        KeyRequest {
+            store: KeyStoreRef::Existing(store.clone()),
+            xks_key_id: None,
+        },
+    );
     let results = run_checks(settings, facts.clone(), &checks).await;
     let report = diagnosed(target, &store, results, facts.xks_probe_if_run());
     Ok(Run { report, facts })

@@ -70,6 +70,10 @@ pub struct CheckMeta {
     /// `preflight xks --xks-key-id`); a store's own checks (pre-flight, diagnose, scan) leave it out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub create_key: bool,
+    /// Judges an existing store only (what it holds): a pre-flight of a store about to be
+    /// created leaves it out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub existing_only: bool,
     /// The ConnectionErrorCodes whose cause a PASS of this check rules out, because the check
     /// observes what KMS observes (an AWS API, the proxy's own answer). Every other code of the
     /// check is "not ruled out from here" when it passes: DNS, TCP, TLS or latency seen from the

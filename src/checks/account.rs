@@ -9,6 +9,7 @@ use crate::input::CloudHsmRequest;
 register! {
     "account.name-unused" => name_unused,
     "account.store-quota" => store_quota,
+    "account.store-keys" => store_keys,
 }
 
 /// Custom key stores per account and Region, both kinds together; not adjustable.
@@ -102,4 +103,79 @@ async fn store_quota(f: &Facts) -> Step<Outcome> {
         );
     }
     Ok(Outcome::pass(o).evidence(listing))
+}
+
+/// Key states in which a KMS key of a custom key store would be usable with its store CONNECTED.
+fn key_line(k: &crate::facts::model::KeyMetadata) -> String {
+    let external = k
+        .xks_key_configuration
+        .as_ref()
+        .and_then(|x| x.id.as_deref())
+        .map(|x| format!(", external key {x}"))
+        .unwrap_or_default();
+    format!(
+        "{} ({}{external})",
+        k.arn.as_deref().unwrap_or(&k.key_id),
+        k.key_state.as_deref().unwrap_or("unknown state")
+    )
+}
+
+async fn store_keys(f: &Facts) -> Step<Outcome> {
+    let store = super::key::existing_store(f)?;
+    let d = got(f.key_descriptions().await)?;
+    let mine: Vec<&crate::facts::model::KeyMetadata> = d
+        .keys
+        .iter()
+        .filter(|k| k.custom_key_store_id.as_deref() == Some(store.custom_key_store_id.as_str()))
+        .collect();
+    let mut evidence: Vec<String> = mine.iter().take(25).map(|k| key_line(k)).collect();
+    if mine.len() > 25 {
+        evidence.push(format!("... and {} more", mine.len() - 25));
+    }
+    let unread = if d.unreadable.is_empty() {
+        String::new()
+    } else {
+        evidence.extend(
+            d.unreadable
+                .iter()
+                .take(10)
+                .map(|(k, why)| format!("not described: {k}: {why}")),
+        );
+        format!(
+            "; {} of the account's keys could not be described and may be in it too",
+            d.unreadable.len()
+        )
+    };
+    let state = store.connection_state.as_deref().unwrap_or("unknown");
+    if mine.is_empty() {
+        return Ok(Outcome::pass(format!(
+            "{} holds no KMS key{unread}",
+            store.custom_key_store_id
+        ))
+        .evidence(evidence));
+    }
+    let mut states: std::collections::BTreeMap<&str, usize> = Default::default();
+    for k in &mine {
+        *states.entry(k.key_state.as_deref().unwrap_or("unknown")).or_default() += 1;
+    }
+    let counted = states
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if state == "CONNECTED" {
+        return Ok(Outcome::pass(format!(
+            "{} holds {} KMS key(s) ({counted}){unread}",
+            store.custom_key_store_id,
+            mine.len()
+        ))
+        .evidence(evidence));
+    }
+    Ok(Outcome::warn(format!(
+        "{} is {state} and holds {} KMS key(s) ({counted}): until it is CONNECTED again, every cryptographic operation with them fails (KMSInvalidStateException: a key of a store that is not connected is Unavailable){unread}",
+        store.custom_key_store_id,
+        mine.len()
+    ))
+    .evidence(evidence)
+    .exceptions(&[]))
 }

@@ -30,7 +30,7 @@ pub const XKS_METADATA: &str = "key.xks.metadata";
 pub const KEY_QUOTA: usize = 100_000;
 
 /// The store under a key pre-flight, or the outcome that ends a check needing an existing one.
-fn existing_store(f: &Facts) -> Step<&crate::facts::model::CustomKeyStore> {
+pub(crate) fn existing_store(f: &Facts) -> Step<&crate::facts::model::CustomKeyStore> {
     let Some(key) = &f.key else {
         return Err(Outcome::skip("not a key pre-flight"));
     };

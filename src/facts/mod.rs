@@ -206,18 +206,6 @@ impl Facts {
         facts
     }
 
-    /// Facts whose key store list was already read (diagnose reads it to find the store and
-    /// rebuild the request): the list is not fetched again.
-    pub fn with_key_stores(
-        request: Request,
-        source: Source,
-        stores: Vec<CustomKeyStore>,
-    ) -> Arc<Facts> {
-        let facts = Self::make(request, source, Some(Ok(stores)), None);
-        facts.counts.set(FactKind::KeyStores, 1);
-        facts
-    }
-
     /// Reads the account's key stores from a source before any request exists.
     pub async fn read_key_stores(source: &Source) -> Fact<Vec<CustomKeyStore>> {
         source.describe_custom_key_stores().await

@@ -107,6 +107,10 @@ pub struct Shared {
     load_balancers: Batch<LoadBalancer>,
     /// Read when a store first needs it (only some do), then shared.
     caller_identity: tokio::sync::OnceCell<Fact<CallerIdentity>>,
+    /// The Region's KMS keys and their descriptions: read when a store first needs them
+    /// (diagnose's account.store-keys), then shared by every store of the Region.
+    keys: tokio::sync::OnceCell<Fact<Vec<KeyListEntry>>>,
+    key_descriptions: tokio::sync::OnceCell<(Vec<String>, Fact<KeyDescriptions>)>,
 }
 
 impl Shared {
@@ -275,6 +279,8 @@ impl Shared {
             vpce_permissions,
             load_balancers,
             caller_identity: tokio::sync::OnceCell::new(),
+            keys: tokio::sync::OnceCell::new(),
+            key_descriptions: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -292,6 +298,8 @@ impl Shared {
             vpce_permissions: BTreeMap::new(),
             load_balancers: Batch::none(),
             caller_identity: tokio::sync::OnceCell::new(),
+            keys: tokio::sync::OnceCell::new(),
+            key_descriptions: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -450,9 +458,25 @@ impl Read for Shared {
         self.inner.describe_target_health(group_arns)
     }
     fn list_keys<'a>(&'a self) -> BoxFuture<'a, Fact<Vec<KeyListEntry>>> {
-        self.inner.list_keys()
+        Box::pin(async move {
+            self.keys
+                .get_or_init(|| self.inner.list_keys())
+                .await
+                .clone()
+        })
     }
     fn describe_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<KeyDescriptions>> {
-        self.inner.describe_keys(ids)
+        // Every store asks for every listed key: the first answer serves the others.
+        Box::pin(async move {
+            let (asked, answer) = self
+                .key_descriptions
+                .get_or_init(|| async { (ids.to_vec(), self.inner.describe_keys(ids).await) })
+                .await;
+            if asked.as_slice() == ids {
+                answer.clone()
+            } else {
+                self.inner.describe_keys(ids).await
+            }
+        })
     }
 }
