@@ -518,3 +518,97 @@ async fn a_snapshot_records_and_reads_the_key_facts() {
     assert_eq!(back.keys, facts.keys);
     assert_eq!(back.key_descriptions, facts.key_descriptions);
 }
+
+// ----- the command line, on the bundled failed-store snapshot -----
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = crate::support::bin()
+        .args(["--snapshot", &example("failed-store"), "--region", "us-east-1", "--no-progress"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn preflight_key_on_the_failed_store_snapshot_names_custom_key_store_invalid_state() {
+    let (code, out, err) = cli(&[
+        "--output",
+        "json",
+        "preflight",
+        "key",
+        "--custom-key-store-id",
+        STORE,
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["target"]["operation"], "CreateKey");
+    assert_eq!(v["target"]["custom_key_store_id"], STORE);
+    assert_eq!(
+        v["verdict"]["kms_exceptions"],
+        serde_json::json!(["CustomKeyStoreInvalidStateException"])
+    );
+    let quota = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "key.quota")
+        .unwrap();
+    assert_eq!(quota["status"], "PASS", "{quota:#}");
+    // By name, the same store.
+    let (code, out, _) = cli(&["preflight", "key", "--custom-key-store-name", "ExampleKeyStore"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("CreateKey pre-flight for CloudHSM cluster cluster-jxhlf7644ne, key store cks-0a1b2c3d4e5f60789"), "{out}");
+}
+
+#[test]
+fn preflight_key_input_errors_are_one_line_with_exit_2() {
+    for (args, want) in [
+        (
+            vec!["preflight", "key", "--custom-key-store-id", XKS_STORE, "--xks-key-id", "has space"],
+            "is not a valid XksKeyId",
+        ),
+        (
+            vec!["preflight", "key", "--custom-key-store-id", XKS_STORE, "--xks-key-id", &"k".repeat(129)],
+            "is not a valid XksKeyId",
+        ),
+        (
+            vec!["preflight", "key", "--custom-key-store-id", STORE, "--xks-key-id", "abc-1"],
+            "applies to an external key store",
+        ),
+    ] {
+        let (code, out, err) = cli(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    // Neither an id nor a name: clap's usage error.
+    let (code, _, err) = cli(&["preflight", "key"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn diagnose_of_the_failed_store_warns_about_its_unusable_keys() {
+    let (code, out, err) = cli(&["--output", "json", "diagnose", STORE]);
+    assert_eq!(code, 1, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let c = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "account.store-keys")
+        .unwrap();
+    assert_eq!(c["status"], "WARN", "{c:#}");
+    assert!(
+        c["message"].as_str().unwrap().contains("holds 2 KMS key(s) (1 PendingDeletion, 1 Unavailable)"),
+        "{c:#}"
+    );
+}
