@@ -18,6 +18,7 @@ register! {
     "xks.params.uri-endpoint" => uri_endpoint,
     "xks.params.uri-path" => uri_path,
     "xks.params.credential" => credential,
+    "xks.params.region" => region,
     "xks.account.uri-unused" => uri_unused,
     "xks.account.endpoint-unused" => endpoint_unused,
     "xks.connection.dns" => dns,
@@ -50,6 +51,58 @@ fn req(f: &Facts) -> Step<&XksRequest> {
 }
 
 // ----- parameters (§2) -----
+
+/// `reference/xks-regions.json`: the Regions AWS's developer guide says have no external key
+/// stores, with its source and date, and the Regions that statement covers.
+#[derive(serde::Deserialize)]
+struct XksRegions {
+    source: String,
+    url: String,
+    as_of: String,
+    quote: String,
+    unsupported: std::collections::BTreeMap<String, String>,
+    supported: Vec<String>,
+}
+
+fn xks_regions() -> &'static XksRegions {
+    static REGIONS: std::sync::OnceLock<XksRegions> = std::sync::OnceLock::new();
+    REGIONS.get_or_init(|| {
+        serde_json::from_str(include_str!("../../reference/xks-regions.json"))
+            .expect("reference/xks-regions.json is valid (tests/it/checks.rs reads it)")
+    })
+}
+
+async fn region(f: &Facts) -> Step<Outcome> {
+    let r = req(f)?;
+    let list = xks_regions();
+    let evidence = [
+        format!("{} ({})", list.source, list.as_of),
+        format!("\"{}\"", list.quote),
+        list.url.clone(),
+    ];
+    if r.region.is_empty() {
+        return Ok(Outcome::skip("no Region given for the key store"));
+    }
+    if let Some(name) = list.unsupported.get(&r.region) {
+        return Ok(Outcome::fail(format!(
+            "{} ({name}) is one of the Regions where AWS's developer guide says external key stores are not supported: create the store in another Region (which exception CreateCustomKeyStore answers there is not documented)",
+            r.region
+        ))
+        .evidence(evidence));
+    }
+    if list.supported.iter().any(|s| s == &r.region) {
+        return Ok(Outcome::pass(format!(
+            "{} offers external key stores: AWS's developer guide names every Region but eight, and not this one",
+            r.region
+        ))
+        .evidence(evidence));
+    }
+    Ok(Outcome::error(format!(
+        "could not check: {} is in neither list of cks-doctor's copy of AWS's statement ({}): it may be a Region that opened later, or not a Region; see the developer guide's current list",
+        r.region, list.as_of
+    ))
+    .evidence(evidence))
+}
 
 async fn uri_endpoint(f: &Facts) -> Step<Outcome> {
     let r = req(f)?;

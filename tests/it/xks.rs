@@ -1170,3 +1170,44 @@ fn a_client_certificate_gets_past_mutual_tls() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(!stderr.contains(&key_body[..40]));
 }
+
+/// `xks.params.region` against AWS's statement (reference/xks-regions.json): a covered Region
+/// passes, one of the eight fails naming no exception, one the statement does not cover (a
+/// Region opened later) is could-not-check, never a PASS.
+#[test]
+fn the_region_is_judged_against_aws_list_of_regions_without_external_key_stores() {
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    let r = run_with(&proxy, &[], Some(SECRET));
+    r.assert("xks.params.region", "PASS", &[], &[]);
+    for (region, status) in [("cn-north-1", "FAIL"), ("eu-central-2", "FAIL"), ("il-central-1", "ERROR"), ("xx-nowhere-9", "ERROR")] {
+        let out = bin()
+            .arg("--snapshot")
+            .arg(example("ready"))
+            .args(["--region", region, "--output", "json", "--only", "xks.params.region"])
+            .args(["preflight", "xks", "--uri-endpoint", ENDPOINT, "--uri-path", PATH])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let c = &v["checks"][0];
+        assert_eq!(c["id"], "xks.params.region");
+        assert_eq!(c["status"], status, "{region}: {c:#}");
+        assert!(c["message"].as_str().unwrap().contains(region), "{c:#}");
+        if status == "FAIL" {
+            assert_eq!(c["kms_exceptions"], serde_json::json!([]), "{c:#}");
+            assert_eq!(out.status.code(), Some(1));
+        } else {
+            assert_eq!(out.status.code(), Some(3));
+        }
+        assert!(c["evidence"].to_string().contains("Europe (Zurich)"), "the quote is the evidence: {c:#}");
+    }
+    // The data: eight Regions without, none of them also listed as covered.
+    let data: Value = serde_json::from_str(
+        &std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reference/xks-regions.json")).unwrap(),
+    )
+    .unwrap();
+    let without = data["unsupported"].as_object().unwrap();
+    assert_eq!(without.len(), 8);
+    for r in data["supported"].as_array().unwrap() {
+        assert!(!without.contains_key(r.as_str().unwrap()), "{r} in both lists");
+    }
+}
