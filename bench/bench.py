@@ -55,6 +55,10 @@ XKS_ENDPOINT = "https://myproxy.xks.example.com"
 XKS_PATH = "/example-prefix/kms/xks/v1"
 XKS_ACCESS_KEY_ID = "ABCDE22345672EXAMPLE"
 XKS_SECRET = "K4tK8pSx/Wq2Zr7Nf3Lm9Vb6Hd1Jc5Ge0Ty+Ru2Xo8EXAMPLEKEY"
+# The test proxy's keys (tests/it/support/xks_proxy.rs: KEY_AES, KEY_ENCRYPT_ONLY, KEY_DECRYPT_ONLY).
+XKS_KEY = "cks-test-aes-1"
+XKS_ENCRYPT_ONLY_KEY = "cks-test-encrypt-only-1"
+XKS_DECRYPT_ONLY_KEY = "cks-test-decrypt-only-1"
 
 # The longest chain of dependent AWS calls in a CloudHSM pre-flight (docs/architecture.md):
 # DescribeClusters -> {DescribeSecurityGroups, DescribeSubnets, DescribeRouteTables,
@@ -409,6 +413,15 @@ def stats_ms(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(ms), "min": min(ms), "max": max(ms), "n": len(ms)}
 
 
+def stats_raw(values: list[float]) -> dict[str, float]:
+    """As stats_ms, for values already in milliseconds (or ratios)."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def fmt_stats1(s: dict[str, float]) -> str:
+    return f"{s['median']:.1f} ms (min {s['min']:.1f}, max {s['max']:.1f}; n={s['n']:.0f})"
+
+
 def fmt_ms(v: float | None) -> str:
     return "—" if v is None else f"{v:.0f} ms"
 
@@ -532,6 +545,66 @@ def xks_runs(binary: Path, proxy: Child, lat: Child | None, root_ca: Path, secre
         raise BenchError(f"{what}: no run completed")
     return {"walls": walls, "handshakes": handshakes, "requests": requests, "reports": reports,
             "codes": sorted(codes), "split": split.summary()}
+
+
+def conformance_argv(binary: Path, port: int, root_ca: Path, secret_file: Path) -> list[str]:
+    return [
+        str(binary), "--region", REGION, "--output", "json", "conformance",
+        "--uri-endpoint", XKS_ENDPOINT, "--uri-path", XKS_PATH, "--access-key-id", XKS_ACCESS_KEY_ID,
+        "--secret-file", str(secret_file), "--key-id", XKS_KEY,
+        "--encrypt-only-key-id", XKS_ENCRYPT_ONLY_KEY, "--decrypt-only-key-id", XKS_DECRYPT_ONLY_KEY,
+        "--connect-to", f"{XKS_HOST}:443:127.0.0.1:{port}", "--trust-ca", str(root_ca),
+    ]
+
+
+def conformance_runs(binary: Path, proxy: Child, lat: Child | None, root_ca: Path, secret_file: Path, runs: int,
+                     budget: Budget, what: str) -> dict[str, Any]:
+    """`cks-doctor conformance` on the test proxy's keys: the process's wall time, and from its own
+    report the time from the first request sent to the last answer against the sum of the
+    requests' times (the cases run one after another on one kept-alive connection)."""
+    env = clean_env()
+    port = lat.port if lat else proxy.port
+    walls: list[float] = []
+    runs_out: list[dict[str, Any]] = []
+    handshakes: list[int] = []
+    requests: list[int] = []
+    codes: set[int] = set()
+
+    def one(_i: int) -> None:
+        before = proxy.ask("stats")
+        out = run_cmd(conformance_argv(binary, port, root_ca, secret_file), env)
+        after = proxy.ask("stats")
+        rep = out.report()
+        codes.add(out.code)
+        walls.append(out.wall)
+        runs_out.append(rep)
+        handshakes.append(after["handshakes"] - before["handshakes"])
+        requests.append(after["requests"] - before["requests"])
+
+    budget.loop(what, runs, one)
+    if not walls:
+        raise BenchError(f"{what}: no run completed")
+    per_call = [c["request_ms"] for r in runs_out for c in r["cases"] if c.get("request_ms") is not None]
+    ratios = [r["summary"]["requests_wall_ms"] / r["summary"]["latency"]["sum_ms"]
+              for r in runs_out if r["summary"].get("requests_wall_ms") and r["summary"]["latency"]["sum_ms"]]
+    first = runs_out[0]
+    return {
+        "walls": walls,
+        "codes": sorted(codes),
+        "cases": first["summary"]["total"],
+        "summary": {k: first["summary"][k] for k in ("total", "pass", "fail", "skip", "error")},
+        "requests_per_run": sorted({r["summary"]["latency"]["count"] for r in runs_out}),
+        "connections": sorted({r["connection"]["connections"] for r in runs_out}),
+        "handshakes_proxy": sorted(set(handshakes)),
+        "requests_proxy": sorted(set(requests)),
+        "requests_wall": stats_raw([r["summary"]["requests_wall_ms"] for r in runs_out if r["summary"].get("requests_wall_ms")]),
+        "sum": stats_raw([r["summary"]["latency"]["sum_ms"] for r in runs_out]),
+        "run_wall": stats_raw([r["summary"]["wall_ms"] for r in runs_out]),
+        "ratio": stats_raw(ratios) if ratios else None,
+        "per_call": stats_raw(per_call),
+        "report_latency": first["summary"]["latency"],
+        "over_budget": sorted({r["summary"]["latency"]["over_budget"] for r in runs_out}),
+    }
 
 
 def scan_argv(binary: Path, url: str, regions: int, extra: list[str]) -> list[str]:
@@ -765,6 +838,14 @@ def main() -> int:
     x = fig["xks"]
     x["ratio"] = x["wall"]["median"] / x["critical_path_ms"]
     x["rss_kib"] = peak_rss_kib(xks_argv(args.binary, lat_xks.port, root_ca, secret), env)
+
+    # ---- 2b. conformance: the XKS API case by case, on one connection ----
+    run_cmd(conformance_argv(args.binary, lat_xks.port, root_ca, secret), env)  # warm-up
+    print(f"conformance, {args.runs} runs ...", file=sys.stderr)
+    cr = conformance_runs(args.binary, xks, lat_xks, root_ca, secret, args.runs, budget, "conformance")
+    print("conformance without injected latency ...", file=sys.stderr)
+    cb = conformance_runs(args.binary, xks, None, root_ca, secret, args.runs, budget, "conformance, no latency")
+    fig["conformance"] = {"latency": cr, "no_latency": cb}
     lat_xks.stop()
     xks.stop()
 
@@ -883,6 +964,7 @@ def render(f: dict[str, Any]) -> str:
         f"| — `xks.latency.budget` | {x['latency_check']} |",
         f"| — exit code / outlook | {', '.join(map(str, x['codes']))} / {x['outlook']} |",
         f"| — peak memory (max RSS) | {rss(x['rss_kib'])} |",
+        *conformance_rows(f),
         "",
         f"When the CloudHSM pre-flight's calls reach the server (median ms after the process was spawned; "
         f"each arrival includes the {f['delay_ms']:g} ms one-way delay):",
@@ -901,6 +983,34 @@ def render(f: dict[str, Any]) -> str:
     if f["cut"]:
         lines += ["", "Cut short: " + "; ".join(f["cut"])]
     return "\n".join(lines)
+
+
+def conformance_rows(f: dict[str, Any]) -> list[str]:
+    conf = f.get("conformance")
+    if not conf:
+        return ["| `conformance` | not measured (see the cut-short note) |"]
+    rtt = f["rtt_ms"]
+    rows = []
+    for key, label in (("latency", f"{rtt:g} ms round trip"), ("no_latency", "no injected latency")):
+        c = conf[key]
+        ratio = c["ratio"]
+        rows += [
+            f"| `conformance` ({c['cases']} cases: {c['summary']['pass']} pass, {c['summary']['fail']} fail, "
+            f"{c['summary']['skip']} skip, {c['summary']['error']} could not run), {label}: process wall | "
+            f"{fmt_stats(stats_ms(c['walls']))} |",
+            f"| — the run in the report: first connection attempt → last answer (`wall_ms`) | {fmt_stats1(c['run_wall'])} |",
+            f"| — first request sent → last answer (`requests_wall_ms`) | {fmt_stats1(c['requests_wall'])} |",
+            f"| — sum of the {', '.join(map(str, c['requests_per_run']))} requests' own times (`latency.sum_ms`) | {fmt_stats1(c['sum'])} |",
+            f"| — ratio requests wall / sum of requests (target ≤ 1.1×) | "
+            f"**{ratio['median']:.3f}×** (min {ratio['min']:.3f}, max {ratio['max']:.3f}) |" if ratio else "| — ratio | not measured |",
+            f"| — per call, as the report states it (request written → last byte) | {fmt_stats1(c['per_call'])} |",
+            f"| — calls over KMS's 250 ms | {', '.join(map(str, c['over_budget']))} |",
+            f"| — connections (report) / TLS handshakes and requests (proxy's count) | "
+            f"{', '.join(map(str, c['connections']))} / {', '.join(map(str, c['handshakes_proxy']))} and "
+            f"{', '.join(map(str, c['requests_proxy']))} |",
+            f"| — exit code | {', '.join(map(str, c['codes']))} |",
+        ]
+    return rows
 
 
 def scan_lines(f: dict[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@
 //! of it. Exit codes: 0 no FAIL, 1 a FAIL, 2 usage or invalid input, 3 no FAIL but some checks
 //! could not run.
 
+mod conformance;
 mod diagnose;
 mod info;
 mod preflight;
@@ -114,6 +115,8 @@ pub enum Command {
     Diagnose(diagnose::DiagnoseArgs),
     /// Diagnose every custom key store of the account in one or more Regions (and accounts)
     Scan(scan::ScanArgs),
+    /// Exercise the XKS proxy API on test keys as KMS uses it, each case timed against 250 ms
+    Conformance(conformance::ConformanceArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -309,6 +312,7 @@ pub async fn run(cli: Cli) -> Result<Done, InputError> {
         Command::Preflight(args) => preflight::run(&ctx, args).await,
         Command::Diagnose(args) => diagnose::run(&ctx, args).await,
         Command::Scan(args) => scan::run(&ctx, args).await,
+        Command::Conformance(args) => conformance::run(&ctx, args).await,
         Command::Snapshot(args) => snapshot::run(&ctx, args).await,
         Command::Checks => Ok(info::checks(&ctx)),
         Command::Explain { name } => info::explain(&ctx, name),

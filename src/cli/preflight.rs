@@ -226,7 +226,7 @@ fn merge_secret(
     }
 }
 
-fn xks_request(
+pub(super) fn xks_request(
     from_file: input::XksParams,
     cli: Option<&XksArgs>,
     probe: &XksProbeArgs,

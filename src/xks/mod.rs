@@ -2,5 +2,6 @@
 
 pub mod address;
 pub mod api;
+pub mod conformance;
 pub mod probe;
 pub mod trust;

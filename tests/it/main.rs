@@ -10,6 +10,7 @@ mod checks;
 mod checks_vpce;
 mod cli;
 mod codes;
+mod conformance;
 mod diagnose;
 mod formats;
 mod keys;
