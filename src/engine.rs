@@ -51,6 +51,9 @@ pub struct Settings {
     pub permits: Arc<tokio::sync::Semaphore>,
     pub selection: Selection,
     pub progress: Option<Arc<dyn Progress>>,
+    /// Name the account in every report (findings formats need it): the caller identity is read
+    /// (sts:GetCallerIdentity, no permission needed) even when no check asks for it.
+    pub want_account: bool,
 }
 
 impl Settings {
@@ -62,6 +65,7 @@ impl Settings {
             permits: runner::permits(jobs.unwrap_or(usize::MAX)),
             selection: Selection::default(),
             progress: None,
+            want_account: false,
         }
     }
 
@@ -191,6 +195,21 @@ pub async fn run_checks(
     .await
 }
 
+/// The account the facts are of, for the report: the caller identity when it was read (or, with
+/// `want_account`, read now); `None` when it is not known (a snapshot without
+/// sts-get-caller-identity.json, a denied or failed call).
+async fn account_of(settings: &Settings, facts: &Facts) -> Option<String> {
+    let read = match facts.caller_identity_if_read() {
+        Some(r) => r,
+        None if settings.want_account => facts.caller_identity().await,
+        None => return None,
+    };
+    read.as_ref()
+        .ok()
+        .map(|c| c.account.clone())
+        .filter(|a| !a.is_empty())
+}
+
 /// Pre-flight of a CreateCustomKeyStore request. `region` is the Region of the facts (the
 /// SigV4 scope of an XKS probe).
 pub async fn preflight(
@@ -268,6 +287,7 @@ pub async fn preflight_with_key(
     let results = run_checks(settings, facts.clone(), &checks).await;
     let mut report = Report::new(target, results);
     report.latency = facts.xks_probe_if_run().map(latency);
+    report.account = account_of(settings, &facts).await;
     Ok(Run { report, facts })
 }
 
@@ -334,7 +354,8 @@ pub async fn preflight_key(
         },
     );
     let results = run_checks(settings, facts.clone(), &checks).await;
-    let report = Report::new(target, results);
+    let mut report = Report::new(target, results);
+    report.account = account_of(settings, &facts).await;
     Ok(Run { report, facts })
 }
 
@@ -390,7 +411,8 @@ pub async fn diagnose_store(
         },
     );
     let results = run_checks(settings, facts.clone(), &checks).await;
-    let report = diagnosed(target, &store, results, facts.xks_probe_if_run());
+    let mut report = diagnosed(target, &store, results, facts.xks_probe_if_run());
+    report.account = account_of(settings, &facts).await;
     Ok(Run { report, facts })
 }
 

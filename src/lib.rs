@@ -7,6 +7,7 @@
 pub mod certs;
 pub mod checks;
 pub mod codes;
+pub mod compliance;
 pub mod diagnose;
 pub mod engine;
 pub mod facts;

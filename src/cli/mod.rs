@@ -234,6 +234,13 @@ impl Ctx {
             skip: global.skip.clone(),
         };
         settings.progress = progress.clone().map(|p| p as Arc<dyn Progress>);
+        // Findings (ASFF, OCSF) name the account: read the caller identity for them.
+        let findings = |f: Format| matches!(f, Format::Asff | Format::Ocsf);
+        settings.want_account = findings(global.output)
+            || global
+                .report
+                .as_deref()
+                .is_some_and(|p| findings(Format::from_path(p).unwrap_or(global.output)));
         Ctx {
             settings,
             output: global.output,

@@ -607,6 +607,11 @@ impl Facts {
         }
     }
 
+    /// The caller identity if it was read (for the report), without reading it.
+    pub fn caller_identity_if_read(&self) -> Option<&Fact<CallerIdentity>> {
+        self.cells.caller_identity.get()
+    }
+
     /// The probe if it already ran (for the report), without starting it.
     pub fn xks_probe_if_run(&self) -> Option<&crate::xks::probe::ProbeReport> {
         self.cells.xks_probe.get().and_then(Option::as_ref)

@@ -131,6 +131,15 @@ fn check(m: &CheckMeta) -> String {
     for n in &m.mapping_notes {
         s += &format!("Mapping: {}\n", n.line());
     }
+    for r in crate::compliance::for_check(&m.id) {
+        s += &format!(
+            "Compliance: {} {} ({}: {})\n",
+            r.label(),
+            r.mapping.title,
+            r.mapping.basis.label(),
+            r.mapping.note
+        );
+    }
     if !m.iam_actions.is_empty() {
         s += &format!("IAM actions: {}\n", m.iam_actions.join(", "));
     }

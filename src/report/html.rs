@@ -395,10 +395,21 @@ fn render_check(out: &mut String, c: &CheckResult) {
         .map(|s| format!(" · {}", format!("{s:?}").to_lowercase()))
         .unwrap_or_default();
     let advisory = if c.advisory { " · advisory" } else { "" };
+    // The framework requirements the check supports (compliance/*.json).
+    let requirements = crate::compliance::for_check(&c.id);
+    let compliance = if requirements.is_empty() {
+        String::new()
+    } else {
+        let labels: Vec<String> = requirements.iter().map(|r| r.label()).collect();
+        format!(
+            "<div class=\"sub compliance\">Compliance: {}</div>",
+            html_escape(&labels.join(", "))
+        )
+    };
     let _ = write!(
         out,
         "<tr class=\"check {st}\"><td><span class=\"badge {st}\">{label}</span></td>\
-         <td><div class=\"title\">{}</div><div class=\"sub\"><code>{}</code>{severity}{advisory}</div></td>\
+         <td><div class=\"title\">{}</div><div class=\"sub\"><code>{}</code>{severity}{advisory}</div>{compliance}</td>\
          <td><div class=\"message\">{}</div>",
         html_escape(&c.title),
         html_escape(&c.id),
@@ -448,6 +459,16 @@ fn render_check(out: &mut String, c: &CheckResult) {
             out,
             "<div class=\"kv\"><b>Mapping:</b> {}</div>",
             html_escape(&n.line())
+        );
+    }
+    for r in &requirements {
+        let _ = write!(
+            out,
+            "<div class=\"kv\"><b>{}:</b> {} ({}: {})</div>",
+            html_escape(&r.label()),
+            html_escape(&r.mapping.title),
+            r.mapping.basis.label(),
+            html_escape(&r.mapping.note)
         );
     }
     if let Some(fix) = &c.remediation {

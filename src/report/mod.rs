@@ -1,13 +1,16 @@
 //! The report model and its renderers (one per output format). The model is what
 //! `--output json` prints; every other format renders the same facts.
 
+pub mod asff;
 pub mod catalogue;
 pub mod csv;
 pub mod explain;
+pub mod findings;
 pub mod html;
 pub mod human;
 pub mod junit;
 pub mod markdown;
+pub mod ocsf;
 pub mod render;
 pub mod sarif;
 pub mod scan;
@@ -136,6 +139,11 @@ pub struct Report {
     pub schema_version: u32,
     pub tool: Tool,
     pub target: Target,
+    /// The AWS account the facts were read in (the caller identity's account), when known: the
+    /// findings formats (`asff.rs`, `ocsf.rs`) name it. `None` until the engine fills it, and in
+    /// snapshot runs without `sts-get-caller-identity.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub summary: Summary,
     pub verdict: Verdict,
     /// XKS only: the timed fresh connection to the proxy.
@@ -158,6 +166,7 @@ impl Report {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
             target,
+            account: None,
             summary,
             verdict,
             latency: None,

@@ -16,6 +16,10 @@ pub enum Format {
     Markdown,
     Html,
     Csv,
+    /// AWS Security Finding Format: the `BatchImportFindings` request (`asff.rs`).
+    Asff,
+    /// OCSF 1.3.0 Compliance Finding events, a JSON array (`ocsf.rs`).
+    Ocsf,
 }
 
 impl Format {
@@ -112,6 +116,8 @@ pub fn render(
                 Format::Sarif => super::sarif::render(&all),
                 Format::Markdown => super::markdown::render(&all),
                 Format::Html => super::html::render(&all),
+                Format::Asff => super::asff::render(&all),
+                Format::Ocsf => super::ocsf::render(&all),
                 _ => super::csv::render(&all),
             }
         }

@@ -12,6 +12,7 @@ mod cli;
 mod codes;
 mod conformance;
 mod diagnose;
+mod findings;
 mod formats;
 mod keys;
 mod fuzz_regressions;
