@@ -8,6 +8,7 @@ pub mod certs;
 pub mod checks;
 pub mod codes;
 pub mod compliance;
+pub mod connect;
 pub mod diagnose;
 pub mod engine;
 pub mod facts;

@@ -19,8 +19,22 @@ pub fn explain(ctx: &Ctx, name: &str) -> Result<Done, InputError> {
         .map_err(InputError)
 }
 
-pub fn iam_policy(kind: StoreKind) -> Done {
-    Done::ok(serde_json::to_string_pretty(&catalogue::iam_policy(kind)).expect("serializes") + "\n")
+/// The checks' read-only policy, or (`--connect`) the one `connect` needs besides it.
+pub fn iam_policy(kind: StoreKind, connect: bool) -> Done {
+    let policy = if connect {
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "CksDoctorConnect",
+                "Effect": "Allow",
+                "Action": cks_doctor::connect::IAM_ACTIONS,
+                "Resource": "*"
+            }]
+        })
+    } else {
+        catalogue::iam_policy(kind)
+    };
+    Done::ok(serde_json::to_string_pretty(&policy).expect("serializes") + "\n")
 }
 
 pub fn completions(shell: clap_complete::Shell) -> Done {

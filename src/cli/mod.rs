@@ -4,6 +4,7 @@
 //! could not run.
 
 mod conformance;
+mod connect;
 mod diagnose;
 mod info;
 mod preflight;
@@ -117,6 +118,9 @@ pub enum Command {
     Scan(scan::ScanArgs),
     /// Exercise the XKS proxy API on test keys as KMS uses it, each case timed against 250 ms
     Conformance(conformance::ConformanceArgs),
+    /// Connect a key store (ConnectCustomKeyStore) after its checks, disconnecting a FAILED one
+    /// first; with --wait, follow it to CONNECTED or FAILED and diagnose a failure (changes the store)
+    Connect(connect::ConnectArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -129,6 +133,9 @@ pub enum Command {
         /// Only the checks of this key store kind
         #[arg(long, value_enum, default_value = "all")]
         kind: StoreKind,
+        /// Instead, the policy `connect` needs besides it (Connect, Disconnect, Describe)
+        #[arg(long)]
+        connect: bool,
     },
     /// Explain a KMS exception, ConnectionErrorCode, ConnectionState or check id
     Explain {
@@ -198,7 +205,7 @@ fn use_color(choice: ColorChoice) -> bool {
 fn progress_bar(global: &Global, command: &Command) -> Option<Arc<Bar>> {
     let runs_checks = matches!(
         command,
-        Command::Preflight(_) | Command::Diagnose(_) | Command::Scan(_)
+        Command::Preflight(_) | Command::Diagnose(_) | Command::Scan(_) | Command::Connect(_)
     );
     if !runs_checks
         || global.no_progress
@@ -320,10 +327,11 @@ pub async fn run(cli: Cli) -> Result<Done, InputError> {
         Command::Diagnose(args) => diagnose::run(&ctx, args).await,
         Command::Scan(args) => scan::run(&ctx, args).await,
         Command::Conformance(args) => conformance::run(&ctx, args).await,
+        Command::Connect(args) => connect::run(&ctx, args).await,
         Command::Snapshot(args) => snapshot::run(&ctx, args).await,
         Command::Checks => Ok(info::checks(&ctx)),
         Command::Explain { name } => info::explain(&ctx, name),
-        Command::IamPolicy { kind } => Ok(info::iam_policy(*kind)),
+        Command::IamPolicy { kind, connect } => Ok(info::iam_policy(*kind, *connect)),
         Command::Completions { shell } => Ok(info::completions(*shell)),
         Command::Man => info::man(),
     };

@@ -176,6 +176,12 @@ impl LiveSource {
         classify(action, self.timeout, err)
     }
 
+    /// A clone of the KMS client (the same config: credentials, retries, timeouts), for the
+    /// one command that changes a store (`src/connect.rs`).
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        self.kms.clone()
+    }
+
     pub async fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
         const ACTION: &str = "cloudhsm:DescribeClusters";
         let mut pages = self

@@ -18,6 +18,7 @@ mod keys;
 mod fuzz_regressions;
 mod hermetic;
 mod live;
+mod live_connect;
 mod live_diagnose;
 mod live_faults;
 mod live_keys;

@@ -16,9 +16,17 @@ endpoint, routed by the service in the SigV4 credential scope:
 * CloudHSM v2 ``BaldrApiService.DescribeClusters``, KMS ``TrentService.DescribeCustomKeyStores``,
   ``TrentService.ListKeys`` and ``TrentService.DescribeKey`` (seeded ``keys``)
   (AWS JSON 1.1) are served here from seeded state: moto's CloudHSM v2 is not usable by the Rust
-  SDK and moto has no custom key stores. That state is per Region, as in AWS: a call sees what
-  was seeded in the Region of its SigV4 credential scope (scenarios default to us-east-1;
-  ``regions`` in a seed adds others).
+  SDK and moto has no custom key stores. ``TrentService.ConnectCustomKeyStore`` and
+  ``DisconnectCustomKeyStore`` run KMS's connection state machine on the seeded stores (see
+  ``StoreLifecycle``): Connect moves a DISCONNECTED store to CONNECTING and, after the store's
+  configured delay, to its configured outcome (CONNECTED, or FAILED with a ConnectionErrorCode).
+  That state is per Region, as in AWS: a call sees what was seeded in the Region of its SigV4
+  credential scope (scenarios default to us-east-1; ``regions`` in a seed adds others).
+* CloudWatch ``GetMetricData``, ``ListMetrics``, ``DescribeAlarmsForMetric`` and ``DescribeAlarms``
+  (Smithy RPC v2 CBOR, which moto 5.2.5 does not speak; decoded and encoded with ``cbor2``) are
+  served from the seed's ``metrics`` and ``alarms`` (see ``seed_cloudwatch``); the search
+  expressions cks-doctor sends are evaluated on the seeded samples. Actions are
+  ``cloudwatch:GetMetricData`` etc. (the SDK signs as ``monitoring``).
 * Everything else goes to moto; a moto 500 ("not implemented") is turned into a 501 error in
   the service's own error shape (AWS JSON, EC2 Query or AWS Query), which the SDK does not retry.
 
@@ -320,11 +328,142 @@ class Fault:
         }
 
 
+# Connection states in which KMS rejects the call with CustomKeyStoreInvalidStateException (the
+# KMS API model's documentation of the exception and of each operation).
+CONNECT_INVALID_IN = ("DISCONNECTING", "FAILED")
+DISCONNECT_INVALID_IN = ("DISCONNECTED", "DISCONNECTING")
+CONNECT_OUTCOMES = ("CONNECTED", "FAILED")
+# Up to a day: a connect that must still be CONNECTING when a client gives up.
+MAX_TRANSITION_MS = 86_400_000
+
+
+def _delay_ms(spec: dict[str, Any], where: str) -> float:
+    delay = spec.get("delay_ms", 0)
+    if not isinstance(delay, (int, float)) or isinstance(delay, bool) or not 0 <= delay <= MAX_TRANSITION_MS:
+        raise ControlError(f"{where}: \"delay_ms\" is a number of milliseconds up to {MAX_TRANSITION_MS}: {spec!r}")
+    return float(delay)
+
+
+class StoreLifecycle:
+    """How a seeded key store answers ConnectCustomKeyStore and DisconnectCustomKeyStore.
+
+    Seeded per store (beside ``make_key_store``'s keys):
+    ``"connect": {"delay_ms": 300, "outcome": "CONNECTED" | "FAILED", "error_code": "XKS_PROXY_TIMED_OUT"}``
+    (default: CONNECTED after 0 ms; FAILED without an ``error_code`` is INTERNAL_ERROR), or a
+    list of such objects, one per ConnectCustomKeyStore that starts a connection, the last one
+    repeated; ``"disconnect": {"delay_ms": 200}`` (default 0: DisconnectCustomKeyStore leaves
+    the store DISCONNECTED at once; with a delay it is DISCONNECTING meanwhile).
+
+    As KMS (API model): Connect on DISCONNECTED starts a connection (CONNECTING, no
+    ConnectionErrorCode), then the outcome; on CONNECTED or CONNECTING it succeeds and changes
+    nothing; on FAILED or DISCONNECTING it is CustomKeyStoreInvalidStateException. Disconnect on
+    CONNECTED, CONNECTING or FAILED ends any connection in progress and clears the
+    ConnectionErrorCode; on DISCONNECTED or DISCONNECTING it is
+    CustomKeyStoreInvalidStateException. Both answer ``{}`` (the API's empty response). A
+    transition is due at a time and applied when the store is next read (no timer thread). A
+    store seeded CONNECTING or DISCONNECTING with a ``connect`` or ``disconnect`` finishes that
+    transition (see ``seeded``); without one it stays as seeded.
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        # A seed that says how the store connects or disconnects (else a store seeded CONNECTING
+        # or DISCONNECTING stays so, as the scenarios that only read states expect).
+        self.moves_when_seeded = {"CONNECTING": "connect" in spec, "DISCONNECTING": "disconnect" in spec}
+        connect = spec.get("connect")
+        attempts = connect if isinstance(connect, list) else [connect or {}]
+        if not attempts:
+            raise ControlError(f"\"connect\" is an object or a non-empty list of objects: {spec!r}")
+        self.attempts: list[dict[str, Any]] = []
+        for a in attempts:
+            if not isinstance(a, dict):
+                raise ControlError(f"each \"connect\" is an object: {a!r}")
+            unknown = set(a) - {"delay_ms", "outcome", "error_code"}
+            if unknown:
+                raise ControlError(f"\"connect\": unknown keys {sorted(unknown)}")
+            outcome = a.get("outcome", "CONNECTED")
+            if outcome not in CONNECT_OUTCOMES:
+                raise ControlError(f"\"connect\": \"outcome\" is one of {CONNECT_OUTCOMES}: {a!r}")
+            code = a.get("error_code")
+            if outcome == "CONNECTED" and code:
+                raise ControlError(f"\"connect\": a CONNECTED outcome has no error_code: {a!r}")
+            self.attempts.append(
+                {
+                    "delay": _delay_ms(a, "connect") / 1000.0,
+                    "outcome": outcome,
+                    "error_code": (code or "INTERNAL_ERROR") if outcome == "FAILED" else None,
+                }
+            )
+        disconnect = spec.get("disconnect") or {}
+        if not isinstance(disconnect, dict) or set(disconnect) - {"delay_ms"}:
+            raise ControlError(f"\"disconnect\" is {{\"delay_ms\": N}}: {disconnect!r}")
+        self.disconnect_delay = _delay_ms(disconnect, "disconnect") / 1000.0
+        self.started = 0
+        # The transition due: {"at": time, "state": ..., "error_code": ...}.
+        self.pending: dict[str, Any] | None = None
+
+    def seeded(self, data: dict[str, Any]) -> "StoreLifecycle":
+        """A store seeded CONNECTING (with a ``connect``) or DISCONNECTING (with a
+        ``disconnect``) is in the middle of that transition: it ends as its first ``connect``
+        attempt (or its ``disconnect``) says, timed from now. Without them it stays as seeded."""
+        state = data.get("ConnectionState")
+        if not self.moves_when_seeded.get(state, False):
+            return self
+        if state == "CONNECTING":
+            a = self.attempts[0]
+            self.started = 1
+            data.pop("ConnectionErrorCode", None)
+            self.pending = {"at": time.time() + a["delay"], "state": a["outcome"], "error_code": a["error_code"]}
+        elif state == "DISCONNECTING":
+            data.pop("ConnectionErrorCode", None)
+            self.pending = {"at": time.time() + self.disconnect_delay, "state": "DISCONNECTED", "error_code": None}
+        return self
+
+    def settle(self, data: dict[str, Any], now: float | None = None) -> None:
+        """Applies the transition due by ``now`` to the store's served ``data``."""
+        p = self.pending
+        if p is None or (now if now is not None else time.time()) < p["at"]:
+            return
+        data["ConnectionState"] = p["state"]
+        data.pop("ConnectionErrorCode", None)
+        if p.get("error_code"):
+            data["ConnectionErrorCode"] = p["error_code"]
+        self.pending = None
+
+    def connect(self, data: dict[str, Any]) -> str | None:
+        """ConnectCustomKeyStore: None when accepted, else the state that makes it invalid."""
+        self.settle(data)
+        state = data.get("ConnectionState")
+        if state in CONNECT_INVALID_IN:
+            return state
+        if state == "DISCONNECTED":
+            a = self.attempts[min(self.started, len(self.attempts) - 1)]
+            self.started += 1
+            data["ConnectionState"] = "CONNECTING"
+            data.pop("ConnectionErrorCode", None)
+            self.pending = {"at": time.time() + a["delay"], "state": a["outcome"], "error_code": a["error_code"]}
+        return None
+
+    def disconnect(self, data: dict[str, Any]) -> str | None:
+        """DisconnectCustomKeyStore: None when accepted, else the state that makes it invalid."""
+        self.settle(data)
+        state = data.get("ConnectionState")
+        if state in DISCONNECT_INVALID_IN:
+            return state
+        data.pop("ConnectionErrorCode", None)
+        self.pending = None
+        if self.disconnect_delay:
+            data["ConnectionState"] = "DISCONNECTING"
+            self.pending = {"at": time.time() + self.disconnect_delay, "state": "DISCONNECTED", "error_code": None}
+        else:
+            data["ConnectionState"] = "DISCONNECTED"
+        return None
+
+
 def normalize_action(action: str) -> str:
     service, _, name = action.partition(":")
     if not name:
         raise ControlError(f"actions are service:Name (as in IAM), got {action!r}")
-    service = {"cloudhsmv2": "cloudhsm", "elbv2": "elasticloadbalancing"}.get(service.lower(), service.lower())
+    service = {"cloudhsmv2": "cloudhsm", "elbv2": "elasticloadbalancing", "monitoring": "cloudwatch"}.get(service.lower(), service.lower())
     return f"{service}:{name}"
 
 
@@ -350,6 +489,8 @@ class State:
         self.release = threading.Event()
         # The caller's account: moto serves every passed-through call as this account.
         self.account = ACCOUNT_ID
+        # CloudWatch metrics and alarms (``seed_cloudwatch``).
+        self.cloudwatch: dict[str, list[dict[str, Any]]] = {"metrics": [], "alarms": []}
 
     def clear(self) -> None:
         with self.lock:
@@ -365,6 +506,7 @@ class State:
             self.in_flight = 0
             self.max_in_flight = 0
             self.account = ACCOUNT_ID
+            self.cloudwatch = {"metrics": [], "alarms": []}
             # Requests left hanging by a fault are let go (they answer an error to nobody).
             self.release.set()
             self.release = threading.Event()
@@ -741,7 +883,7 @@ def query_error(code: str, message: str, status: int | None = None) -> Response:
 
 def error_response(protocol: str, code: str, message: str, status: int | None = None) -> Response:
     """An error in the shape the protocol's SDK parser expects."""
-    return {"json": json_error, "query": query_error}.get(protocol, ec2_error)(code, message, status)
+    return {"json": json_error, "query": query_error, "cbor": cbor_error}.get(protocol, ec2_error)(code, message, status)
 
 
 def default_message(action: str, code: str, account: str = ACCOUNT_ID) -> str:
@@ -757,6 +899,375 @@ def default_message(action: str, code: str, account: str = ACCOUNT_ID) -> str:
     if code in ("ThrottlingException", "Throttling", "RequestLimitExceeded"):
         return "Rate exceeded"
     return f"{code} (injected by tests/live/server.py for {action})"
+
+
+# ----------------------------------------------------------------------------------------------
+# CloudWatch (Smithy RPC v2 CBOR): moto 5.2.5 does not speak the protocol the Rust SDK uses
+# (POST /service/GraniteServiceVersion20100801/operation/<Operation>, header
+# ``smithy-protocol: rpc-v2-cbor``, CBOR bodies), so GetMetricData, ListMetrics,
+# DescribeAlarmsForMetric and DescribeAlarms are served here from the seed's ``metrics`` and
+# ``alarms`` sections (see ``seed_cloudwatch``). Errors follow the protocol: a CBOR body with
+# ``__type`` and ``message``, the ``smithy-protocol`` header, and CloudWatch's query-compatible
+# ``x-amzn-query-error: <code>;Sender``.
+
+CBOR_CONTENT_TYPE = "application/cbor"
+CLOUDWATCH_OPERATIONS = ("GetMetricData", "ListMetrics", "DescribeAlarmsForMetric", "DescribeAlarms")
+
+
+def rpcv2_cbor_operation(environ: dict[str, Any], path: str) -> str | None:
+    """The operation of an RPC v2 CBOR request (``/service/<Service>/operation/<Operation>``
+    with ``smithy-protocol: rpc-v2-cbor``), or None for any other protocol."""
+    if environ.get("HTTP_SMITHY_PROTOCOL", "").lower() != "rpc-v2-cbor":
+        return None
+    parts = path.strip("/").split("/")
+    if len(parts) == 4 and parts[0] == "service" and parts[2] == "operation":
+        return parts[3]
+    return path
+
+
+def cbor_params(body: bytes) -> Any:
+    """The request's CBOR body as Python values (None when it is not CBOR)."""
+    import cbor2
+
+    if not body:
+        return {}
+    try:
+        value = cbor2.loads(body)
+    except Exception:  # noqa: BLE001 - any decoding failure is a bad request
+        return None
+
+    def plain(v: Any) -> Any:
+        # JSON-safe, as every call's parameters are kept (/_cks/requests): timestamps as epoch seconds.
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        if isinstance(v, datetime.datetime):
+            return v.timestamp()
+        if isinstance(v, bytes):
+            return base64.b64encode(v).decode()
+        return v
+
+    return plain(value) if isinstance(value, dict) else None
+
+
+def _cbor_ready(v: Any) -> Any:
+    """Python values as the SDK's decoder wants them: floats as doubles, datetimes as tag 1."""
+    import cbor2
+
+    if isinstance(v, dict):
+        return {k: _cbor_ready(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_cbor_ready(x) for x in v]
+    if isinstance(v, datetime.datetime):
+        return cbor2.CBORTag(1, int(v.timestamp()))
+    return v
+
+
+def cbor_response(payload: Any, status: int = 200, extra: list[tuple[str, str]] | None = None) -> Response:
+    import cbor2
+
+    headers = [
+        ("Content-Type", CBOR_CONTENT_TYPE),
+        ("smithy-protocol", "rpc-v2-cbor"),
+        ("x-amzn-RequestId", request_id()),
+    ] + (extra or [])
+    return Response(status, cbor2.dumps(_cbor_ready(payload)), headers)
+
+
+def cbor_error(code: str, message: str, status: int | None = None) -> Response:
+    return cbor_response(
+        {"__type": code, "message": message},
+        status or STATUS_BY_CODE.get(code, 400),
+        [("x-amzn-query-error", f"{code};Sender")],
+    )
+
+
+def _epoch(v: Any) -> float | None:
+    if isinstance(v, datetime.datetime):
+        return v.timestamp()
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    return None
+
+
+def seed_cloudwatch(spec: dict[str, Any], region: str) -> dict[str, list[dict[str, Any]]]:
+    """The seed's CloudWatch sections:
+
+    ``metrics``: ``[{"store": "cks-...", "metric": "XksProxyLatency", "dimensions": {"KmsOperation":
+    "Decrypt", ...}, "points": [{"ago": 600, "value": 12}, {"ago": 300, "values": [10, 260]}],
+    "namespace": "AWS/KMS", "region": ...}]``: one time series each (CustomKeyStoreId is the
+    store's), its samples ``ago`` seconds before the call (``values``: several samples, for
+    percentiles).
+
+    ``alarms``: ``[{"name": ..., "metric": ..., "store": ..., "dimensions": {...},
+    "threshold": 10, "comparison": "LessThanThreshold"}]``: metric alarms DescribeAlarms and
+    DescribeAlarmsForMetric answer (``expression`` instead of ``metric``: a Metrics Insights alarm).
+    """
+    series = []
+    for m in spec.get("metrics") or []:
+        if not isinstance(m, dict) or not isinstance(m.get("metric"), str):
+            raise ControlError(f"each metric series needs a \"metric\" name: {m!r}")
+        dims = {str(k): str(v) for k, v in (m.get("dimensions") or {}).items()}
+        if m.get("store"):
+            dims["CustomKeyStoreId"] = str(m["store"])
+        samples = []
+        for p in m.get("points") or []:
+            ago = p.get("ago")
+            if not isinstance(ago, (int, float)) or ago < 0:
+                raise ControlError(f"a metric point needs \"ago\" (seconds): {p!r}")
+            values = p.get("values", [p.get("value")])
+            for v in values:
+                if not isinstance(v, (int, float)):
+                    raise ControlError(f"metric values are numbers: {p!r}")
+                samples.append((float(ago), float(v)))
+        series.append(
+            {
+                "region": m.get("region", region),
+                "namespace": m.get("namespace", "AWS/KMS"),
+                "metric": m["metric"],
+                "dimensions": dims,
+                "samples": samples,
+            }
+        )
+    alarms = []
+    for a in spec.get("alarms") or []:
+        if not isinstance(a, dict) or not isinstance(a.get("name"), str):
+            raise ControlError(f"each alarm needs a \"name\": {a!r}")
+        dims = {str(k): str(v) for k, v in (a.get("dimensions") or {}).items()}
+        if a.get("store"):
+            dims["CustomKeyStoreId"] = str(a["store"])
+        alarms.append(
+            {
+                "region": a.get("region", region),
+                "name": a["name"],
+                "namespace": a.get("namespace", "AWS/KMS"),
+                "metric": a.get("metric"),
+                "expression": a.get("expression"),
+                "dimensions": dims,
+                "threshold": float(a.get("threshold", 0)),
+                "comparison": a.get("comparison", "GreaterThanThreshold"),
+                "statistic": a.get("statistic", "Average"),
+                "period": int(a.get("period", 300)),
+            }
+        )
+    return {"metrics": series, "alarms": alarms}
+
+
+SEARCH_RE = __import__("re").compile(
+    r"^\s*(?:(SUM|MIN|MAX|AVG)\s*\()?\s*SEARCH\(\s*'(.*)'\s*,\s*'([^']+)'\s*(?:,\s*(\d+))?\s*\)\s*\)?\s*$", __import__("re").S
+)
+
+
+def parse_search(expression: str) -> dict[str, Any] | None:
+    """What cks-doctor's search expressions ask (``src/facts/metrics.rs``): the aggregate, the
+    schema, the designators (``Name="value"``, ``MetricName`` possibly OR-ed), bare terms, the
+    statistic and the period. None for anything else."""
+    import re
+
+    m = SEARCH_RE.match(expression)
+    if not m:
+        return None
+    aggregate, query, stat, period = m.group(1), m.group(2), m.group(3), m.group(4)
+    schema = None
+    sm = re.match(r"^\s*\{([^}]*)\}\s*", query)
+    if sm:
+        parts = [p.strip().strip('"') for p in sm.group(1).split(",")]
+        schema = {"namespace": parts[0], "dimensions": set(parts[1:])}
+        query = query[sm.end():]
+    designators = re.findall(r'(\w+)\s*=\s*"([^"]*)"', query)
+    rest = re.sub(r'(\w+)\s*=\s*"([^"]*)"', " ", query)
+    terms = re.findall(r'"([^"]*)"', rest)
+    names = [v for k, v in designators if k == "MetricName"]
+    return {
+        "aggregate": aggregate,
+        "schema": schema,
+        "names": names,
+        "namespace": next((v for k, v in designators if k == "Namespace"), None),
+        "dimensions": {k: v for k, v in designators if k not in ("MetricName", "Namespace")},
+        "terms": terms,
+        "stat": stat,
+        "period": int(period) if period else None,
+    }
+
+
+def _matches(series: dict[str, Any], q: dict[str, Any]) -> bool:
+    ns = (q["schema"] or {}).get("namespace") or q["namespace"]
+    if ns and series["namespace"] != ns:
+        return False
+    if q["schema"] is not None and set(series["dimensions"]) != q["schema"]["dimensions"]:
+        return False
+    if q["names"] and series["metric"] not in q["names"]:
+        return False
+    for k, v in q["dimensions"].items():
+        if series["dimensions"].get(k) != v:
+            return False
+    values = set(series["dimensions"].values()) | {series["metric"]}
+    return all(t in values for t in q["terms"])
+
+
+def _statistic(stat: str, samples: list[float]) -> float:
+    if stat == "Sum":
+        return float(sum(samples))
+    if stat == "Minimum":
+        return float(min(samples))
+    if stat == "Maximum":
+        return float(max(samples))
+    if stat == "Average":
+        return float(sum(samples) / len(samples))
+    if stat == "SampleCount":
+        return float(len(samples))
+    if stat.startswith("p"):
+        pct = float(stat[1:])
+        ordered = sorted(samples)
+        rank = max(1, int(-(-pct * len(ordered) // 100)))  # nearest rank
+        return float(ordered[min(rank, len(ordered)) - 1])
+    raise ValueError(stat)
+
+
+def _label(template: str | None, series: dict[str, Any]) -> str:
+    import re
+
+    if template is None:
+        return " ".join(v for k, v in sorted(series["dimensions"].items()) if k != "CustomKeyStoreId")
+    return re.sub(
+        r"\$\{PROP\('Dim\.([^']+)'\)\}", lambda m: series["dimensions"].get(m.group(1), ""), template
+    ).replace("${PROP('MetricName')}", series["metric"])
+
+
+def cloudwatch_answer(state: "State", operation: str, params: Any, region: str) -> Response:
+    """GetMetricData, ListMetrics, DescribeAlarmsForMetric, DescribeAlarms from the seed."""
+    if params is None:
+        return cbor_error("SerializationException", "the request body is not valid CBOR")
+    with state.lock:
+        seeded = state.cloudwatch
+        series = [s for s in seeded["metrics"] if s["region"] == region]
+        alarms = [a for a in seeded["alarms"] if a["region"] == region]
+    if operation == "GetMetricData":
+        return get_metric_data(series, params)
+    if operation == "ListMetrics":
+        wanted = {d.get("Name"): d.get("Value") for d in params.get("Dimensions") or []}
+        found = [
+            s
+            for s in series
+            if (not params.get("Namespace") or s["namespace"] == params["Namespace"])
+            and (not params.get("MetricName") or s["metric"] == params["MetricName"])
+            and all(k in s["dimensions"] and (v is None or s["dimensions"][k] == v) for k, v in wanted.items())
+        ]
+        return cbor_response(
+            {
+                "Metrics": [
+                    {
+                        "Namespace": s["namespace"],
+                        "MetricName": s["metric"],
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(s["dimensions"].items())],
+                    }
+                    for s in found
+                ]
+            }
+        )
+    if operation == "DescribeAlarmsForMetric":
+        if not params.get("MetricName") or not params.get("Namespace"):
+            return cbor_error("InvalidParameterValue", "MetricName and Namespace are required")
+        dims = {d.get("Name"): d.get("Value") for d in params.get("Dimensions") or []}
+        found = [
+            a
+            for a in alarms
+            if a["metric"] == params["MetricName"] and a["namespace"] == params["Namespace"] and a["dimensions"] == dims
+        ]
+        return cbor_response({"MetricAlarms": [_alarm(a) for a in found]})
+    if operation == "DescribeAlarms":
+        names = params.get("AlarmNames")
+        found = [a for a in alarms if names is None or a["name"] in names]
+        return cbor_response({"MetricAlarms": [_alarm(a) for a in found], "CompositeAlarms": []})
+    return cbor_error(
+        "NotImplemented", f"CloudWatch {operation} is not emulated by tests/live/server.py ({', '.join(CLOUDWATCH_OPERATIONS)} are)", 501
+    )
+
+
+def _alarm(a: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "AlarmName": a["name"],
+        "AlarmArn": f"arn:aws:cloudwatch:{a['region']}:{ACCOUNT_ID}:alarm:{a['name']}",
+        "Threshold": float(a["threshold"]),
+        "ComparisonOperator": a["comparison"],
+        "EvaluationPeriods": 1,
+        "StateValue": "OK",
+    }
+    if a["metric"]:
+        out.update(
+            {
+                "MetricName": a["metric"],
+                "Namespace": a["namespace"],
+                "Statistic": a["statistic"],
+                "Period": a["period"],
+                "Dimensions": [{"Name": k, "Value": v} for k, v in sorted(a["dimensions"].items())],
+            }
+        )
+    if a["expression"]:
+        out["Metrics"] = [{"Id": "q1", "Expression": a["expression"], "Period": a["period"], "ReturnData": True}]
+    return out
+
+
+def get_metric_data(series: list[dict[str, Any]], params: dict[str, Any]) -> Response:
+    import re
+
+    queries = params.get("MetricDataQueries") or []
+    if not queries or len(queries) > 500:
+        return cbor_error("InvalidParameterValue", "MetricDataQueries takes 1 to 500 queries")
+    ids = [q.get("Id") for q in queries]
+    if len(set(ids)) != len(ids) or not all(isinstance(i, str) and re.match(r"^[a-z][a-zA-Z0-9_]*$", i) for i in ids):
+        return cbor_error("InvalidParameterValue", f"query ids must be unique and match ^[a-z][a-zA-Z0-9_]*$: {ids}")
+    start, end = _epoch(params.get("StartTime")), _epoch(params.get("EndTime"))
+    if start is None or end is None or end <= start:
+        return cbor_error("InvalidParameterValue", "StartTime and EndTime are required, StartTime before EndTime")
+    now = time.time()
+    descending = params.get("ScanBy", "TimestampDescending") != "TimestampAscending"
+    results = []
+    for q in queries:
+        expression = q.get("Expression")
+        parsed = parse_search(expression or "")
+        if parsed is None:
+            return cbor_error("InvalidParameterValue", f"query {q.get('Id')}: only SEARCH expressions are emulated: {expression!r}")
+        period = parsed["period"] or int(q.get("Period") or 300)
+
+        def buckets(s: dict[str, Any]) -> dict[int, list[float]]:
+            out: dict[int, list[float]] = {}
+            for ago, v in s["samples"]:
+                t = now - ago
+                if start <= t < end:
+                    b = int(start + (t - start) // period * period)
+                    out.setdefault(b, []).append(v)
+            return out
+
+        matched = [s for s in series if _matches(s, parsed)]
+        try:
+            per_series = [(s, {b: _statistic(parsed["stat"], v) for b, v in buckets(s).items()}) for s in matched]
+        except ValueError:
+            return cbor_error("InvalidParameterValue", f"query {q.get('Id')}: unknown statistic {parsed['stat']!r}")
+        if parsed["aggregate"]:
+            agg: dict[int, list[float]] = {}
+            for _, points in per_series:
+                for b, v in points.items():
+                    agg.setdefault(b, []).append(v)
+            fn = {"SUM": sum, "MIN": min, "MAX": max, "AVG": lambda xs: sum(xs) / len(xs)}[parsed["aggregate"]]
+            answers = [(q.get("Label") or q.get("Id"), {b: float(fn(v)) for b, v in agg.items()})]
+        else:
+            answers = [(_label(q.get("Label"), s), points) for s, points in per_series if points]
+            if not answers:
+                answers = [("", {})]
+        for label, points in answers:
+            order = sorted(points, reverse=descending)
+            results.append(
+                {
+                    "Id": q["Id"],
+                    "Label": label,
+                    "Timestamps": [datetime.datetime.fromtimestamp(b, datetime.timezone.utc) for b in order],
+                    "Values": [float(points[b]) for b in order],
+                    "StatusCode": "Complete",
+                }
+            )
+    return cbor_response({"MetricDataResults": results, "Messages": []})
 
 
 class CksApp:
@@ -796,7 +1307,12 @@ class CksApp:
         target = environ.get("HTTP_X_AMZ_TARGET")
         json_protocol = bool(target)
         protocol = protocol_of(service, target)
-        if target:
+        rpc_operation = rpcv2_cbor_operation(environ, path)
+        if rpc_operation is not None:
+            # CloudWatch (RPC v2 CBOR), named as in IAM: cloudwatch:GetMetricData.
+            service = "cloudwatch" if service == "monitoring" else service
+            protocol, action_name, params = "cbor", rpc_operation, cbor_params(body)
+        elif target:
             action_name = target.split(".", 1)[-1]
             try:
                 params: Any = json.loads(body or b"{}")
@@ -848,6 +1364,8 @@ class CksApp:
         protocol: str,
     ) -> Any:
         """The normal answer to a call: served here from seeded state, or by moto."""
+        if protocol == "cbor":
+            return cloudwatch_answer(self.state, action_name, params, region)
         if target and params is None:
             return json_error("SerializationException", "the request body is not valid JSON")
         if target == "BaldrApiService.DescribeClusters":
@@ -859,6 +1377,8 @@ class CksApp:
             )
         if target == "TrentService.DescribeCustomKeyStores":
             return self.describe_custom_key_stores(params, region)
+        if target in ("TrentService.ConnectCustomKeyStore", "TrentService.DisconnectCustomKeyStore"):
+            return self.connect_or_disconnect(action_name, params, region)
         if target == "TrentService.ListKeys":
             return self.list_keys(params, region)
         if target == "TrentService.DescribeKey":
@@ -925,7 +1445,11 @@ class CksApp:
                 "Member must have value between 1 and 1000",
             )
         with self.state.lock:
-            stores = [s["data"] for s in self.state.key_stores if s["region"] == region]
+            stores = []
+            for s in self.state.key_stores:
+                if s["region"] == region:
+                    s["lifecycle"].settle(s["data"])
+                    stores.append(dict(s["data"]))
             page_size = int(self.state.options.get("kms_page_size", 1000))
         store_id, name = params.get("CustomKeyStoreId"), params.get("CustomKeyStoreName")
         if store_id is not None:
@@ -947,6 +1471,39 @@ class CksApp:
         if truncated:
             out["NextMarker"] = encode_token(start + size, "kms")
         return json_response(out)
+
+    def connect_or_disconnect(self, action_name: str, params: dict[str, Any], region: str) -> Response:
+        """ConnectCustomKeyStore and DisconnectCustomKeyStore (see ``StoreLifecycle``)."""
+        store_id = params.get("CustomKeyStoreId")
+        if not isinstance(store_id, str) or not 1 <= len(store_id) <= 64:
+            return json_error(
+                "ValidationException",
+                "1 validation error detected: Value at 'customKeyStoreId' failed to satisfy constraint: "
+                "Member must have length between 1 and 64",
+            )
+        with self.state.lock:
+            found = [s for s in self.state.key_stores if s["region"] == region and s["data"]["CustomKeyStoreId"] == store_id]
+            if not found:
+                return json_error("CustomKeyStoreNotFoundException", f"Custom key store {store_id} not found")
+            entry = found[0]
+            lifecycle: StoreLifecycle = entry["lifecycle"]
+            connect = action_name == "ConnectCustomKeyStore"
+            invalid = lifecycle.connect(entry["data"]) if connect else lifecycle.disconnect(entry["data"])
+        if invalid is not None:
+            # The exception's name is KMS's; the message paraphrases the API model's documentation.
+            if connect:
+                message = (
+                    f"Custom key store {store_id} has ConnectionState {invalid}: ConnectCustomKeyStore is not "
+                    "valid when the ConnectionState is DISCONNECTING or FAILED. To reconnect a custom key store "
+                    "in a FAILED state, disconnect it (DisconnectCustomKeyStore), then connect it."
+                )
+            else:
+                message = (
+                    f"Custom key store {store_id} has ConnectionState {invalid}: DisconnectCustomKeyStore is not "
+                    "valid when the ConnectionState is DISCONNECTING or DISCONNECTED."
+                )
+            return json_error("CustomKeyStoreInvalidStateException", message)
+        return json_response({})
 
     def list_keys(self, params: dict[str, Any], region: str) -> Response:
         limit = params.get("Limit")
@@ -1026,10 +1583,12 @@ class CksApp:
                     return plain_json({"max": self.state.max_in_flight})
             if what == "state":
                 with self.state.lock:
+                    for s in self.state.key_stores:
+                        s["lifecycle"].settle(s["data"])
                     return plain_json(
                         {
                             "clusters": self.state.clusters,
-                            "key_stores": self.state.key_stores,
+                            "key_stores": [{"region": s["region"], "data": s["data"]} for s in self.state.key_stores],
                             "options": self.state.options,
                             "account": self.state.account,
                             "faults": {k: [f.describe() for f in v] for k, v in self.state.faults.items()},
@@ -1060,8 +1619,8 @@ class CksApp:
         ``omit`` | ``not_found``), ``ec2`` (see ``seed_ec2``), ``load_balancers`` (see
         ``seed_load_balancers``), ``endpoint_services`` (see ``seed_endpoint_services``),
         ``clusters`` (see ``make_cluster``), ``key_stores`` (see ``make_key_store``), ``keys`` (see
-        ``make_key``; ``options.kms_keys_page_size`` pages ListKeys), ``faults``,
-        ``regions``.
+        ``make_key``; ``options.kms_keys_page_size`` pages ListKeys), ``metrics`` and ``alarms``
+        (CloudWatch, see ``seed_cloudwatch``), ``faults``, ``regions``.
 
         The state is per Region, as in AWS: DescribeClusters and DescribeCustomKeyStores answer
         what was seeded in the Region of the call's SigV4 credential scope (moto's EC2, ELBv2
@@ -1110,7 +1669,9 @@ class CksApp:
         for s in stores:
             by_region.setdefault(s["region"], {"clusters": [], "key_stores": []})["key_stores"].append(s["data"]["CustomKeyStoreId"])
         faults = [Fault(f) for f in spec.get("faults") or []]
+        cloudwatch = seed_cloudwatch(spec, region)
         with self.state.lock:
+            self.state.cloudwatch = cloudwatch
             self.state.clusters = clusters
             self.state.key_stores = stores
             self.state.keys = keys
@@ -1151,10 +1712,10 @@ class CksApp:
             clusters.append({"region": c.get("region", region), "data": data})
             hsm_ids[data["ClusterId"]] = [h["HsmId"] for h in data.get("Hsms", [])]
         later["finish"]()
-        stores = [
-            {"region": s.get("region", region), "data": self.make_key_store({k: substitute(v, refs) for k, v in s.items()}, account)}
-            for s in spec.get("key_stores") or []
-        ]
+        stores = []
+        for s in spec.get("key_stores") or []:
+            data = self.make_key_store({k: substitute(v, refs) for k, v in s.items()}, account)
+            stores.append({"region": s.get("region", region), "data": data, "lifecycle": StoreLifecycle(s).seeded(data)})
         keys = [
             {"region": region, "data": self.make_key({k: substitute(v, refs) for k, v in spec_k.items()}, account, region), "deny": bool(spec_k.get("deny"))}
             for spec_k in spec.get("keys") or []
@@ -1643,7 +2204,8 @@ class CksApp:
         as in old responses), "cluster", "trust_anchor" (PEM) | "trust_anchor_file", "state"
         (ConnectionState, default CONNECTED), "error_code" (ConnectionErrorCode), "connectivity"
         (PUBLIC_ENDPOINT | VPC_ENDPOINT_SERVICE), "uri_endpoint", "uri_path",
-        "vpc_endpoint_service_name", "extra": {...}}``
+        "vpc_endpoint_service_name", "extra": {...}}``; ``"connect"`` and ``"disconnect"`` say how
+        it answers ConnectCustomKeyStore and DisconnectCustomKeyStore (see ``StoreLifecycle``).
         """
         store_id = spec.get("id") or random_id("cks-", 17, "0123456789abcdef")
         kind = spec.get("type", "AWS_CLOUDHSM")
