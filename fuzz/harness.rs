@@ -428,6 +428,7 @@ pub fn facts(data: &[u8]) {
         keys: part::<ListKeysOutput>(&v, "Keys").map(|o| o.keys),
         key_descriptions: part::<DescribeKeyOutput>(&v, "KeyMetadata")
             .map(|o| vec![o.key_metadata]),
+        metric_data: part::<GetMetricDataOutput>(&v, "MetricDataResults"),
     };
 
     let nowhere = ConnectTo {

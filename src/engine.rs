@@ -51,6 +51,8 @@ pub struct Settings {
     pub permits: Arc<tokio::sync::Semaphore>,
     pub selection: Selection,
     pub progress: Option<Arc<dyn Progress>>,
+    /// The CloudWatch metrics checks' window and thresholds (`--since`, `--max-credential-age`).
+    pub metrics: crate::facts::metrics::MetricSettings,
     /// Name the account in every report (findings formats need it): the caller identity is read
     /// (sts:GetCallerIdentity, no permission needed) even when no check asks for it.
     pub want_account: bool,
@@ -65,6 +67,7 @@ impl Settings {
             permits: runner::permits(jobs.unwrap_or(usize::MAX)),
             selection: Selection::default(),
             progress: None,
+            metrics: Default::default(),
             want_account: false,
         }
     }
@@ -410,6 +413,7 @@ pub async fn diagnose_store(
             xks_key_id: None,
         },
     );
+    facts.set_metric_settings(settings.metrics);
     let results = run_checks(settings, facts.clone(), &checks).await;
     let mut report = diagnosed(target, &store, results, facts.xks_probe_if_run());
     report.account = account_of(settings, &facts).await;

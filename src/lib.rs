@@ -4,11 +4,12 @@
 //! the command line lives only in the binary (`src/main.rs`, `src/cli/`). Checks never call AWS themselves: they read [`facts::Facts`],
 //! which fetches every fact once, from the live AWS APIs or from a recorded snapshot.
 
+pub mod alarms;
 pub mod certs;
 pub mod checks;
 pub mod codes;
-pub mod compliance;
 pub mod connect;
+pub mod compliance;
 pub mod diagnose;
 pub mod engine;
 pub mod facts;

@@ -38,6 +38,7 @@ pub const AREAS: &[&str] = &[
     "Proxy TLS",
     "Proxy API",
     "Proxy security",
+    "CloudWatch metrics",
     "KMS key",
 ];
 

@@ -9,6 +9,7 @@ pub mod account;
 pub mod cloudhsm;
 pub mod key;
 pub mod kmsuser;
+pub mod metrics;
 pub mod params;
 pub mod vpc;
 pub mod vpce;
@@ -59,6 +60,7 @@ pub fn registry() -> &'static [Check] {
         all.extend(vpc::checks());
         all.extend(xks::checks());
         all.extend(vpce::checks());
+        all.extend(metrics::checks());
         all.extend(kmsuser::checks());
         all.extend(key::checks());
         all

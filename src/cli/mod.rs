@@ -6,6 +6,7 @@
 mod conformance;
 mod connect;
 mod diagnose;
+mod alarms;
 mod info;
 mod preflight;
 mod scan;
@@ -102,6 +103,13 @@ pub struct Global {
     /// On standard error: -v how often each fact was fetched; -vv also what the XKS probe saw
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The window of the CloudWatch metrics an existing external key store's checks read (diagnose,
+    /// scan, snapshot): 30m, 24h, 7d, 1d12h (5m to 15d)
+    #[arg(long, global = true, default_value = "24h", value_name = "DURATION", value_parser = cks_doctor::facts::metrics::parse_duration)]
+    pub since: Duration,
+    /// xks.metrics.credential-age warns past this many days (cks-doctor's default; AWS gives none)
+    #[arg(long, global = true, default_value_t = cks_doctor::facts::metrics::DEFAULT_MAX_CREDENTIAL_AGE_DAYS, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub max_credential_age: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,6 +129,9 @@ pub enum Command {
     /// Connect a key store (ConnectCustomKeyStore) after its checks, disconnecting a FAILED one
     /// first; with --wait, follow it to CONNECTED or FAILED and diagnose a failure (changes the store)
     Connect(connect::ConnectArgs),
+    /// Print the CloudWatch alarms AWS recommends for external key stores (CloudFormation or
+    /// put-metric-alarm JSON) and say which exist; read-only: creates nothing
+    Alarms(alarms::AlarmsArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completions {
         #[arg(value_enum)]
@@ -248,6 +259,10 @@ impl Ctx {
                 .report
                 .as_deref()
                 .is_some_and(|p| findings(Format::from_path(p).unwrap_or(global.output)));
+        settings.metrics = cks_doctor::facts::metrics::MetricSettings {
+            since: global.since,
+            max_credential_age_days: global.max_credential_age,
+        };
         Ctx {
             settings,
             output: global.output,
@@ -329,6 +344,7 @@ pub async fn run(cli: Cli) -> Result<Done, InputError> {
         Command::Conformance(args) => conformance::run(&ctx, args).await,
         Command::Connect(args) => connect::run(&ctx, args).await,
         Command::Snapshot(args) => snapshot::run(&ctx, args).await,
+        Command::Alarms(args) => alarms::run(&ctx, args).await,
         Command::Checks => Ok(info::checks(&ctx)),
         Command::Explain { name } => info::explain(&ctx, name),
         Command::IamPolicy { kind, connect } => Ok(info::iam_policy(*kind, *connect)),

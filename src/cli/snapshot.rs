@@ -99,6 +99,7 @@ pub async fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result<Done, InputError> {
     } else {
         Facts::new(request, source)
     };
+    facts.set_metric_settings(ctx.settings.metrics);
     let (capture, errors) = facts.capture().await;
     let written = capture
         .write_dir(out)

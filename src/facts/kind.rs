@@ -39,6 +39,9 @@ pub enum FactKind {
     Keys,
     /// Each listed key's metadata (its custom key store and external key id).
     KeyDescriptions,
+    /// The AWS/KMS CloudWatch metrics of external key stores (`metrics.rs`): one GetMetricData
+    /// for every store of a Region.
+    Metrics,
 }
 
 /// What is data about a fact kind.
@@ -59,7 +62,7 @@ const CLUSTERS: FactFile = FactFile {
 };
 
 impl FactKind {
-    pub const ALL: [FactKind; 16] = [
+    pub const ALL: [FactKind; 17] = [
         FactKind::Cluster,
         FactKind::AssociatedClusters,
         FactKind::SecurityGroup,
@@ -76,6 +79,7 @@ impl FactKind {
         FactKind::TargetHealth,
         FactKind::Keys,
         FactKind::KeyDescriptions,
+        FactKind::Metrics,
     ];
 
     pub const fn info(self) -> &'static FactInfo {
@@ -202,6 +206,14 @@ impl FactKind {
                     command: "aws kms list-keys --query 'Keys[].KeyId' --output text | tr '\\t' '\\n' | xargs -I{} aws kms describe-key --key-id {} --output json | jq -s . (a JSON array of describe-key outputs)",
                 },
             },
+            FactKind::Metrics => &FactInfo {
+                call: "cloudwatch:GetMetricData",
+                iam_action: "cloudwatch:GetMetricData",
+                file: &FactFile {
+                    file: "cloudwatch-get-metric-data.json",
+                    command: "aws cloudwatch get-metric-data --metric-data-queries file://q.json --start-time T0 --end-time T1 --output json (q.json: the queries docs/metrics.md lists for each external key store, ids <query>_<store id with '-' as '_'>)",
+                },
+            },
         }
     }
 
@@ -264,10 +276,10 @@ mod tests {
     #[test]
     fn every_snapshot_file_is_listed_once() {
         let mut names: Vec<&str> = FILES.iter().map(|f| f.file).collect();
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), 16);
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 15, "{names:?}");
+        assert_eq!(names.len(), 16, "{names:?}");
         for k in FactKind::ALL {
             assert!(FILES.contains(&k.file()), "{k:?}");
         }

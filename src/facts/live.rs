@@ -39,6 +39,7 @@ pub struct LiveSource {
     kms: aws_sdk_kms::Client,
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
     sts: aws_sdk_sts::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
 /// The live source could not be set up (no Region, unusable profile): bad input, exit 2.
@@ -154,11 +155,28 @@ impl LiveSource {
             kms: aws_sdk_kms::Client::new(&conf),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&conf),
         })
     }
 
     pub fn region(&self) -> &str {
         &self.region
+    }
+
+    /// A clone of the KMS client (the same config: credentials, retries, timeouts), for the
+    /// one command that changes a store (`src/connect.rs`).
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        self.kms.clone()
+    }
+
+    /// A clone of the CloudWatch client, for `cks-doctor alarms` (`src/alarms.rs`).
+    pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
+        self.cloudwatch.clone()
+    }
+
+    /// Each call's time budget (for [`classify`] by callers outside the facts layer).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     pub fn describe(&self) -> String {
@@ -174,12 +192,6 @@ impl LiveSource {
         R: std::fmt::Debug + Send + Sync + 'static,
     {
         classify(action, self.timeout, err)
-    }
-
-    /// A clone of the KMS client (the same config: credentials, retries, timeouts), for the
-    /// one command that changes a store (`src/connect.rs`).
-    pub fn kms(&self) -> aws_sdk_kms::Client {
-        self.kms.clone()
     }
 
     pub async fn describe_clusters(&self, ids: &[String]) -> Fact<Vec<Cluster>> {
@@ -492,6 +504,66 @@ impl LiveSource {
         Ok(out)
     }
 
+    /// GetMetricData of the AWS/KMS metrics of these external key stores over the last
+    /// `window.since` (`super::metrics`): at most 500 queries a call, every page.
+    pub async fn get_metric_data(
+        &self,
+        store_ids: &[String],
+        window: &super::metrics::MetricWindow,
+    ) -> Fact<super::metrics::MetricData> {
+        use super::metrics;
+        use aws_sdk_cloudwatch::types::{MetricDataQuery, ScanBy};
+        const ACTION: &str = "cloudwatch:GetMetricData";
+        let period = metrics::period_for(window.since);
+        // Whole periods, ending at the last whole minute (CloudWatch answers faster for
+        // aligned times).
+        let end = metrics::now_secs() / 60 * 60;
+        let start = (end - window.since.as_secs() as i64) / period as i64 * period as i64;
+        let asked = metrics::queries(store_ids, period);
+        let mut parts = Vec::new();
+        for chunk in asked.chunks(metrics::QUERIES_PER_CALL) {
+            let queries: Vec<MetricDataQuery> = chunk
+                .iter()
+                .map(|q| {
+                    MetricDataQuery::builder()
+                        .id(&q.id)
+                        .expression(&q.expression)
+                        .set_label(q.label.clone())
+                        .return_data(true)
+                        .build()
+                })
+                .collect();
+            let mut token: Option<String> = None;
+            loop {
+                let page = self
+                    .cloudwatch
+                    .get_metric_data()
+                    .set_metric_data_queries(Some(queries.clone()))
+                    .start_time(aws_smithy_types::DateTime::from_secs(start))
+                    .end_time(aws_smithy_types::DateTime::from_secs(end))
+                    .scan_by(ScanBy::TimestampAscending)
+                    .set_next_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| self.classify(ACTION, e))?;
+                parts.push(convert::metric_data(&page));
+                match page.next_token() {
+                    Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(metrics::MetricData {
+            output: std::sync::Arc::new(metrics::merge(&asked, parts)),
+            window: Some(metrics::Window {
+                start,
+                end,
+                period,
+                since: window.since,
+            }),
+        })
+    }
+
     pub async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
         let call = self.kms.describe_custom_key_stores();
         all_pages!(
@@ -587,6 +659,13 @@ impl super::Read for LiveSource {
     }
     fn describe_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<KeyDescriptions>> {
         Box::pin(LiveSource::describe_keys(self, ids))
+    }
+    fn get_metric_data<'a>(
+        &'a self,
+        store_ids: &'a [String],
+        window: &'a super::metrics::MetricWindow,
+    ) -> BoxFuture<'a, Fact<super::metrics::MetricData>> {
+        Box::pin(LiveSource::get_metric_data(self, store_ids, window))
     }
 }
 
@@ -1002,6 +1081,34 @@ mod convert {
             xks_key_configuration: k.xks_key_configuration().map(|x| XksKeyConfiguration {
                 id: o(x.id()),
             }),
+        }
+    }
+
+    pub fn metric_data(
+        out: &aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput,
+    ) -> GetMetricDataOutput {
+        let message = |m: &aws_sdk_cloudwatch::types::MessageData| MessageData {
+            code: o(m.code()),
+            value: o(m.value()),
+        };
+        GetMetricDataOutput {
+            metric_data_results: out
+                .metric_data_results()
+                .iter()
+                .map(|r| MetricDataResult {
+                    id: s(r.id()),
+                    label: o(r.label()),
+                    timestamps: r
+                        .timestamps()
+                        .iter()
+                        .map(|t| super::super::metrics::format_time(t.secs()))
+                        .collect(),
+                    values: r.values().to_vec(),
+                    status_code: r.status_code().map(|c| c.as_str().to_string()),
+                    messages: r.messages().iter().map(message).collect(),
+                })
+                .collect(),
+            messages: out.messages().iter().map(message).collect(),
         }
     }
 

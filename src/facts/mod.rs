@@ -8,6 +8,7 @@
 
 pub mod kind;
 pub mod live;
+pub mod metrics;
 pub mod model;
 pub mod recorded;
 pub mod shared;
@@ -119,6 +120,13 @@ pub trait Read: Send + Sync {
     fn list_keys<'a>(&'a self) -> BoxFuture<'a, Fact<Vec<KeyListEntry>>>;
     /// The metadata of these keys (those that cannot be read are listed as such).
     fn describe_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<KeyDescriptions>>;
+    /// GetMetricData of the AWS/KMS metrics of these external key stores over the window
+    /// ([`metrics::queries`]): every batch and page of the answer, merged.
+    fn get_metric_data<'a>(
+        &'a self,
+        store_ids: &'a [String],
+        window: &'a metrics::MetricWindow,
+    ) -> BoxFuture<'a, Fact<metrics::MetricData>>;
 }
 
 /// A source is read through [`Read`], whichever it is.
@@ -141,6 +149,9 @@ pub struct Facts {
     source: Source,
     pub counts: FetchCounts,
     cells: Cells,
+    /// The window and thresholds of the CloudWatch metrics checks (`--since`, ...); the
+    /// defaults until set.
+    metric_settings: std::sync::OnceLock<metrics::MetricSettings>,
 }
 
 /// One cell per fact: empty until the first check asks, then the one answer every check reads.
@@ -165,6 +176,7 @@ struct Cells {
     keys: OnceCell<Fact<Vec<KeyListEntry>>>,
     key_descriptions: OnceCell<Fact<KeyDescriptions>>,
     xks_key_metadata: OnceCell<Option<XksKeyMetadata>>,
+    xks_metrics: OnceCell<Fact<metrics::StoreMetrics>>,
 }
 
 /// What the proxy answered to GetKeyMetadata for the pre-flight's external key, and the
@@ -226,7 +238,71 @@ impl Facts {
                 key_stores: OnceCell::new_with(key_stores),
                 ..Cells::default()
             },
+            metric_settings: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Sets the window and thresholds of the metrics checks (before they run; later calls
+    /// change nothing).
+    pub fn set_metric_settings(&self, settings: metrics::MetricSettings) {
+        let _ = self.metric_settings.set(settings);
+    }
+
+    pub fn metric_settings(&self) -> metrics::MetricSettings {
+        self.metric_settings.get().copied().unwrap_or_default()
+    }
+
+    /// The AWS/KMS CloudWatch metrics of the existing external key store under check (diagnose,
+    /// scan) over `--since`; in a scan, one GetMetricData serves every store of the Region.
+    pub async fn xks_metrics(&self) -> &Fact<metrics::StoreMetrics> {
+        self.cells
+            .xks_metrics
+            .get_or_init(|| async {
+                let Some(store) = self.key.as_ref().and_then(|k| k.existing()) else {
+                    return blocked("CloudWatch metrics are read for an existing key store only");
+                };
+                if store.is_cloudhsm() {
+                    return blocked("not an external key store");
+                }
+                let id = store.custom_key_store_id.clone();
+                if !metrics::usable_store_id(&id) {
+                    return blocked("the store id cannot be used in a CloudWatch search expression");
+                }
+                let window = metrics::MetricWindow {
+                    since: self.metric_settings().since,
+                };
+                self.counts.add(FactKind::Metrics);
+                let data = self
+                    .source
+                    .get_metric_data(std::slice::from_ref(&id), &window)
+                    .await?;
+                Ok(metrics::StoreMetrics::of(&data, &id))
+            })
+            .await
+    }
+
+    /// `snapshot xks`: the metrics of every external key store of the account (one read).
+    async fn capture_metrics(
+        &self,
+        stores: &Fact<Vec<CustomKeyStore>>,
+    ) -> Option<Fact<metrics::MetricData>> {
+        self.request.xks()?;
+        let ids: Vec<String> = stores
+            .as_ref()
+            .ok()?
+            .iter()
+            .filter(|s| !s.is_cloudhsm())
+            .map(|s| s.custom_key_store_id.clone())
+            .filter(|id| metrics::usable_store_id(id))
+            .collect();
+        if ids.is_empty() {
+            return None;
+        }
+        let window = metrics::MetricWindow {
+            since: self.metric_settings().since,
+        };
+        self.counts.add(FactKind::Metrics);
+        Some(self.source.get_metric_data(&ids, &window).await)
     }
 
     pub fn source(&self) -> &Source {
@@ -594,6 +670,7 @@ impl Facts {
             TargetHealth => target_health,
             Keys => keys,
             KeyDescriptions => key_descriptions,
+            Metrics => xks_metrics,
         }
         // The other key stores' clusters need both reads.
         if wants(FactKind::AssociatedClusters)
@@ -686,6 +763,7 @@ impl Facts {
                 }
             }
         );
+        let metric_data = self.capture_metrics(stores).await;
         let (keys, key_descriptions) = match &self.key {
             Some(_) => {
                 let (k, d) = tokio::join!(self.keys(), self.key_descriptions());
@@ -735,6 +813,13 @@ impl Facts {
                     ));
                 }
             }
+        }
+        if let Some(m) = &metric_data {
+            capture.metric_data = take(
+                &mut errors,
+                FactKind::Metrics.file().file,
+                m.as_ref().map(|d| GetMetricDataOutput::clone(&d.output)),
+            );
         }
         if let Some(caller) = caller {
             capture.caller_identity = take(

@@ -671,3 +671,38 @@ pub struct ListKeysOutput {
 pub struct DescribeKeyOutput {
     pub key_metadata: KeyMetadata,
 }
+
+/// `aws cloudwatch get-metric-data --output json` (every page: the CLI joins them).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetMetricDataOutput {
+    #[serde(default)]
+    pub metric_data_results: Vec<MetricDataResult>,
+    #[serde(default)]
+    pub messages: Vec<MessageData>,
+}
+
+/// One time series of a GetMetricData answer (a search expression answers one per series it
+/// finds, all with the query's id). Timestamps as the CLI prints them (RFC 3339).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MetricDataResult {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    pub timestamps: Vec<String>,
+    pub values: Vec<f64>,
+    /// Complete, InternalError, PartialData, Forbidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_code: Option<String>,
+    pub messages: Vec<MessageData>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MessageData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}

@@ -29,6 +29,7 @@ const LISTENERS: &FactFile = FactKind::Listeners.file();
 const TARGET_HEALTH: &FactFile = FactKind::TargetHealth.file();
 const KEYS: &FactFile = FactKind::Keys.file();
 const KEY_DESCRIPTIONS: &FactFile = FactKind::KeyDescriptions.file();
+const METRIC_DATA: &FactFile = FactKind::Metrics.file();
 
 /// A snapshot file that exists but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +59,8 @@ pub struct Recorded {
     pub target_health: Option<Vec<TargetHealthDescription>>,
     pub keys: Option<Vec<KeyListEntry>>,
     pub key_descriptions: Option<Vec<KeyMetadata>>,
+    /// GetMetricData of the external key stores' AWS/KMS metrics (`super::metrics`).
+    pub metric_data: Option<GetMetricDataOutput>,
 }
 
 /// Snapshot files larger than this are refused (the CLI output of a whole account is far smaller).
@@ -132,6 +135,7 @@ impl Recorded {
             keys: load::<ListKeysOutput>(dir, KEYS)?.map(|o| o.keys),
             key_descriptions: load::<Vec<DescribeKeyOutput>>(dir, KEY_DESCRIPTIONS)?
                 .map(|v| v.into_iter().map(|o| o.key_metadata).collect()),
+            metric_data: load::<GetMetricDataOutput>(dir, METRIC_DATA)?,
         })
     }
 
@@ -274,6 +278,21 @@ impl Recorded {
         Ok(out)
     }
 
+    /// The recorded answer, whole (each store's checks read their own query ids); the window
+    /// it was recorded for is not in the file.
+    pub fn get_metric_data(&self, _store_ids: &[String]) -> Fact<super::metrics::MetricData> {
+        match &self.metric_data {
+            Some(o) => Ok(super::metrics::MetricData {
+                output: std::sync::Arc::new(o.clone()),
+                window: None,
+            }),
+            None => Err(FactError::SnapshotMissing {
+                file: METRIC_DATA.file.to_string(),
+                command: METRIC_DATA.command.to_string(),
+            }),
+        }
+    }
+
     pub fn get_caller_identity(&self) -> Fact<CallerIdentity> {
         self.caller_identity
             .clone()
@@ -392,6 +411,15 @@ impl super::Read for Recorded {
     }
     fn describe_keys<'a>(&'a self, ids: &'a [String]) -> BoxFuture<'a, Fact<KeyDescriptions>> {
         Box::pin(std::future::ready(Recorded::describe_keys(self, ids)))
+    }
+    fn get_metric_data<'a>(
+        &'a self,
+        store_ids: &'a [String],
+        _window: &'a super::metrics::MetricWindow,
+    ) -> BoxFuture<'a, Fact<super::metrics::MetricData>> {
+        Box::pin(std::future::ready(Recorded::get_metric_data(
+            self, store_ids,
+        )))
     }
 }
 
@@ -536,6 +564,9 @@ impl Recorded {
                     network_acls: v.clone(),
                 },
             )?);
+        }
+        if let Some(v) = &self.metric_data {
+            written.push(write_json(dir, METRIC_DATA, v)?);
         }
         Ok(written)
     }

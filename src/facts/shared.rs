@@ -111,6 +111,13 @@ pub struct Shared {
     /// (diagnose's account.store-keys), then shared by every store of the Region.
     keys: tokio::sync::OnceCell<Fact<Vec<KeyListEntry>>>,
     key_descriptions: tokio::sync::OnceCell<(Vec<String>, Fact<KeyDescriptions>)>,
+    /// The Region's external key stores: the first store that asks for its CloudWatch metrics
+    /// reads them for all of them, in one GetMetricData (500 queries a call).
+    xks_store_ids: Vec<String>,
+    metrics: tokio::sync::OnceCell<(
+        super::metrics::MetricWindow,
+        Fact<super::metrics::MetricData>,
+    )>,
 }
 
 impl Shared {
@@ -281,6 +288,13 @@ impl Shared {
             caller_identity: tokio::sync::OnceCell::new(),
             keys: tokio::sync::OnceCell::new(),
             key_descriptions: tokio::sync::OnceCell::new(),
+            xks_store_ids: stores
+                .iter()
+                .filter(|s| !s.is_cloudhsm())
+                .map(|s| s.custom_key_store_id.clone())
+                .filter(|id| super::metrics::usable_store_id(id))
+                .collect(),
+            metrics: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -300,6 +314,8 @@ impl Shared {
             caller_identity: tokio::sync::OnceCell::new(),
             keys: tokio::sync::OnceCell::new(),
             key_descriptions: tokio::sync::OnceCell::new(),
+            xks_store_ids: Vec::new(),
+            metrics: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -476,6 +492,28 @@ impl Read for Shared {
                 answer.clone()
             } else {
                 self.inner.describe_keys(ids).await
+            }
+        })
+    }
+    fn get_metric_data<'a>(
+        &'a self,
+        store_ids: &'a [String],
+        window: &'a super::metrics::MetricWindow,
+    ) -> BoxFuture<'a, Fact<super::metrics::MetricData>> {
+        // Every store of the Region asks with the same window: the first read serves them all.
+        Box::pin(async move {
+            let all = &self.xks_store_ids;
+            if store_ids.is_empty() || !store_ids.iter().all(|id| all.contains(id)) {
+                return self.inner.get_metric_data(store_ids, window).await;
+            }
+            let (asked, answer) = self
+                .metrics
+                .get_or_init(|| async { (*window, self.inner.get_metric_data(all, window).await) })
+                .await;
+            if asked == window {
+                answer.clone()
+            } else {
+                self.inner.get_metric_data(store_ids, window).await
             }
         })
     }

@@ -386,6 +386,20 @@ fn diagnose_store_keys(srv: &Server) {
         "{}",
         run.evidence("account.store-keys")
     );
+    // Findings name the account the facts were read in (the caller identity, read for them).
+    let mut args = base(srv);
+    let at = args.iter().position(|a| a == "json").unwrap();
+    args[at] = "asff".into();
+    args.extend(strings(&["diagnose", STORE]));
+    let out = crate::support::live_server::cks_doctor_command().args(&args).output().unwrap();
+    let asff: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let account = srv.control("GET", "state", None)["account"].as_str().unwrap().to_string();
+    let findings = asff["Findings"].as_array().unwrap();
+    assert!(!findings.is_empty());
+    for f in findings {
+        assert_eq!(f["AwsAccountId"], account.as_str(), "{f:#}");
+    }
+    assert!(srv.calls().get("sts:GetCallerIdentity").is_some(), "{:?}", srv.calls());
     // A CONNECTED store's keys are usable: PASS, listed.
     let mut args = base(srv);
     args.extend(strings(&["diagnose", XKS_STORE]));
