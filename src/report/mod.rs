@@ -215,20 +215,36 @@ fn verdict(target: &Target, checks: &[CheckResult]) -> Verdict {
         Outlook::NoFailureFound
     };
     let existing = op == "ConnectCustomKeyStore";
+    // The failing checks, for a failure no KMS error names.
+    let unnamed = || {
+        failing
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut text = match outlook {
         Outlook::WouldFail if existing && !codes.is_empty() => format!(
             "Connecting would fail with ConnectionErrorCode {}",
             codes.join(", ")
         ),
-        Outlook::WouldFail if existing => format!(
+        Outlook::WouldFail if existing && !exceptions.is_empty() => format!(
             "The store has problems that CreateCustomKeyStore/UpdateCustomKeyStore would reject: {}",
             exceptions.join(", ")
+        ),
+        Outlook::WouldFail if existing => format!(
+            "The store has problems that no KMS error names (yet): {}",
+            unnamed()
         ),
         Outlook::WouldFail if !exceptions.is_empty() => {
             format!("{op} would fail with: {}", exceptions.join(", "))
         }
-        Outlook::WouldFail => format!(
+        Outlook::WouldFail if !codes.is_empty() => format!(
             "{op} itself would not fail on what was checked, but the key store would not connect"
+        ),
+        Outlook::WouldFail => format!(
+            "{op} would fail, with an error AWS does not document for the cause: {}",
+            unnamed()
         ),
         Outlook::Incomplete => {
             format!("No failure found, but {errors} check(s) could not run: {op} may still fail")

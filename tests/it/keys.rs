@@ -460,6 +460,11 @@ async fn a_malformed_metadata_answer_fails_naming_no_exception() {
     .await;
     let r = run.expect("key.xks.metadata", Fail, &[]);
     assert!(r.message.contains("keyUsage"), "{}", r.message);
+    // A failure no KMS error names is said to be one, naming the check.
+    assert_eq!(
+        run.report.verdict.text,
+        "CreateKey would fail, with an error AWS does not document for the cause: key.xks.metadata"
+    );
 }
 
 #[tokio::test]
