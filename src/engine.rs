@@ -319,7 +319,11 @@ pub async fn preflight_key(
                 .map_err(|e| InputError(format!("{}: {e}", s.custom_key_store_id)))?;
             (request, KeyStoreRef::Existing(s), kind)
         }
-        Err(named) => (Request::NoStore, KeyStoreRef::NotFound(named), StoreKind::Any),
+        Err(named) => (
+            Request::NoStore,
+            KeyStoreRef::NotFound(named),
+            StoreKind::Any,
+        ),
     };
     let checks = checks_for(kind, &settings.selection, Stage::Key)?;
     let existing = match &store_ref {

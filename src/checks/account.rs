@@ -156,7 +156,9 @@ async fn store_keys(f: &Facts) -> Step<Outcome> {
     }
     let mut states: std::collections::BTreeMap<&str, usize> = Default::default();
     for k in &mine {
-        *states.entry(k.key_state.as_deref().unwrap_or("unknown")).or_default() += 1;
+        *states
+            .entry(k.key_state.as_deref().unwrap_or("unknown"))
+            .or_default() += 1;
     }
     let counted = states
         .iter()

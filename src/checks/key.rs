@@ -202,11 +202,19 @@ fn parse_metadata(body: &serde_json::Value) -> Result<KeyAnswer, String> {
         .ok_or("the 200 body is not a JSON object")?;
     let key_spec = obj
         .get("keySpec")
-        .map(|v| v.as_str().map(str::to_string).ok_or("keySpec is not a string"))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or("keySpec is not a string")
+        })
         .transpose()?;
     let key_status = obj
         .get("keyStatus")
-        .map(|v| v.as_str().map(str::to_string).ok_or("keyStatus is not a string"))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or("keyStatus is not a string")
+        })
         .transpose()?;
     let key_usage = match obj.get("keyUsage") {
         None => None,
@@ -271,8 +279,7 @@ async fn need_metadata(f: &Facts, this_check: &str) -> Step<KeyAnswer> {
         Ok(ex) if ex.status == 200 => match a.call.json() {
             Some(v) => parse_metadata(&v).map_err(|e| {
                 if this_check == XKS_METADATA {
-                    Outcome::fail(format!("GetKeyMetadata answered 200, but {e}"))
-                        .exceptions(&[])
+                    Outcome::fail(format!("GetKeyMetadata answered 200, but {e}")).exceptions(&[])
                 } else {
                     Outcome::blocked(XKS_METADATA, e)
                 }
@@ -319,7 +326,9 @@ async fn xks_metadata(f: &Facts) -> Step<Outcome> {
     };
     evidence.insert(0, format!("POST {}", a.url));
     if let Some(ms) = a.call.request_ms {
-        evidence.push(format!("answered in {ms:.1} ms (request written to last byte)"));
+        evidence.push(format!(
+            "answered in {ms:.1} ms (request written to last byte)"
+        ));
     }
     let ex = match &a.call.result {
         Ok(ex) => ex,
@@ -385,10 +394,7 @@ async fn xks_configuration(f: &Facts) -> Step<Outcome> {
         .filter(|u| !usage.iter().any(|x| x == u))
         .collect();
     if !lacks.is_empty() {
-        wrong.push(format!(
-            "keyUsage {usage:?} lacks {}",
-            lacks.join(" and ")
-        ));
+        wrong.push(format!("keyUsage {usage:?} lacks {}", lacks.join(" and ")));
     }
     let evidence = [format!(
         "keySpec {spec:?}, keyUsage {usage:?}, keyStatus {status:?}"
@@ -435,7 +441,12 @@ async fn xks_not_in_use(f: &Facts) -> Step<Outcome> {
     };
     let users: Vec<&&KeyMetadata> = in_store
         .iter()
-        .filter(|k| k.xks_key_configuration.as_ref().and_then(|x| x.id.as_deref()) == Some(id))
+        .filter(|k| {
+            k.xks_key_configuration
+                .as_ref()
+                .and_then(|x| x.id.as_deref())
+                == Some(id)
+        })
         .collect();
     if !users.is_empty() {
         return Ok(Outcome::fail(format!(
@@ -477,7 +488,9 @@ async fn xks_id_stable(f: &Facts) -> Step<Outcome> {
     let has_digit = id.chars().any(|c| c.is_ascii_digit());
     let why = match (hint, has_digit) {
         (Some(h), _) => Some(format!("it contains {h:?}")),
-        (None, false) => Some("it has no digit, as names people choose often have none".to_string()),
+        (None, false) => {
+            Some("it has no digit, as names people choose often have none".to_string())
+        }
         _ => None,
     };
     match why {

@@ -3,10 +3,10 @@
 //! of it. Exit codes: 0 no FAIL, 1 a FAIL, 2 usage or invalid input, 3 no FAIL but some checks
 //! could not run.
 
+mod alarms;
 mod conformance;
 mod connect;
 mod diagnose;
-mod alarms;
 mod info;
 mod preflight;
 mod scan;

@@ -86,7 +86,12 @@ pub enum PreflightKind {
 #[derive(Debug, Args)]
 pub struct KeyArgs {
     /// The store the key would be created in (CustomKeyStoreId, cks-...)
-    #[arg(long, value_name = "ID", required_unless_present = "custom_key_store_name", conflicts_with = "custom_key_store_name")]
+    #[arg(
+        long,
+        value_name = "ID",
+        required_unless_present = "custom_key_store_name",
+        conflicts_with = "custom_key_store_name"
+    )]
     pub custom_key_store_id: Option<String>,
     /// Find the store by its name instead
     #[arg(long, value_name = "NAME")]
@@ -436,11 +441,13 @@ async fn run_key(ctx: &Ctx, args: &KeyArgs) -> Result<Done, InputError> {
         args.custom_key_store_name.as_deref(),
     )
     .cloned()
-    .map_err(|_| match (&args.custom_key_store_id, &args.custom_key_store_name) {
-        (Some(id), _) => format!("with the id {id}"),
-        (None, Some(name)) => format!("named {name:?}"),
-        (None, None) => "named nothing".into(),
-    });
+    .map_err(
+        |_| match (&args.custom_key_store_id, &args.custom_key_store_name) {
+            (Some(id), _) => format!("with the id {id}"),
+            (None, Some(name)) => format!("named {name:?}"),
+            (None, None) => "named nothing".into(),
+        },
+    );
     if matches!(&store, Ok(s) if !s.is_cloudhsm()) && region.is_none() {
         return Err(InputError::new(
             "a key pre-flight in an external key store needs its Region (--region): it goes into the SigV4 scope",

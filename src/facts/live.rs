@@ -1078,9 +1078,9 @@ mod convert {
             key_manager: k.key_manager().map(|v| v.as_str().to_string()),
             origin: k.origin().map(|v| v.as_str().to_string()),
             custom_key_store_id: o(k.custom_key_store_id()),
-            xks_key_configuration: k.xks_key_configuration().map(|x| XksKeyConfiguration {
-                id: o(x.id()),
-            }),
+            xks_key_configuration: k
+                .xks_key_configuration()
+                .map(|x| XksKeyConfiguration { id: o(x.id()) }),
         }
     }
 

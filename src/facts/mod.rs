@@ -266,7 +266,9 @@ impl Facts {
                 }
                 let id = store.custom_key_store_id.clone();
                 if !metrics::usable_store_id(&id) {
-                    return blocked("the store id cannot be used in a CloudWatch search expression");
+                    return blocked(
+                        "the store id cannot be used in a CloudWatch search expression",
+                    );
                 }
                 let window = metrics::MetricWindow {
                     since: self.metric_settings().since,
@@ -611,7 +613,10 @@ impl Facts {
                         PLACEHOLDER_PRINCIPAL.to_string(),
                         Some("the caller identity has no ARN".to_string()),
                     ),
-                    Err(e) => (PLACEHOLDER_PRINCIPAL.to_string(), Some(format!("the caller identity could not be read: {e}"))),
+                    Err(e) => (
+                        PLACEHOLDER_PRINCIPAL.to_string(),
+                        Some(format!("the caller identity could not be read: {e}")),
+                    ),
                 };
                 let metadata = crate::xks::api::RequestMetadata {
                     aws_principal_arn: principal.clone(),

@@ -541,11 +541,7 @@ impl Recorded {
             )?);
         }
         if let Some(v) = &self.keys {
-            written.push(write_json(
-                dir,
-                KEYS,
-                &ListKeysOutput { keys: v.clone() },
-            )?);
+            written.push(write_json(dir, KEYS, &ListKeysOutput { keys: v.clone() })?);
         }
         if let Some(v) = &self.key_descriptions {
             let outputs: Vec<DescribeKeyOutput> = v

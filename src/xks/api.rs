@@ -73,10 +73,7 @@ impl Call {
     }
     /// The XKS error name of an error answer (`{"errorName": ...}`).
     pub fn error_name(&self) -> Option<String> {
-        self.json()?
-            .get("errorName")?
-            .as_str()
-            .map(str::to_string)
+        self.json()?.get("errorName")?.as_str().map(str::to_string)
     }
 }
 
@@ -215,8 +212,13 @@ impl Client {
     /// POSTs a JSON body to `{XksProxyUriPath}{suffix}`, signed as KMS signs.
     pub async fn post(&mut self, suffix: &str, body: &serde_json::Value) -> Call {
         let path = self.path(suffix);
-        self.send("POST", &path, body.to_string().into_bytes(), &Signing::Configured)
-            .await
+        self.send(
+            "POST",
+            &path,
+            body.to_string().into_bytes(),
+            &Signing::Configured,
+        )
+        .await
     }
 
     /// Sends one request to a full path (so a wrong prefix can be sent too).

@@ -41,11 +41,16 @@ fn kms_key(id: &str, store: Option<&str>, xks_id: Option<&str>, state: &str) -> 
         arn: Some(format!("arn:aws:kms:us-east-1:111122223333:key/{id}")),
         key_state: Some(state.into()),
         key_manager: Some("CUSTOMER".into()),
-        origin: Some(if xks_id.is_some() { "EXTERNAL_KEY_STORE" } else { "AWS_KMS" }.into()),
+        origin: Some(
+            if xks_id.is_some() {
+                "EXTERNAL_KEY_STORE"
+            } else {
+                "AWS_KMS"
+            }
+            .into(),
+        ),
         custom_key_store_id: store.map(str::to_string),
-        xks_key_configuration: xks_id.map(|x| XksKeyConfiguration {
-            id: Some(x.into()),
-        }),
+        xks_key_configuration: xks_id.map(|x| XksKeyConfiguration { id: Some(x.into()) }),
     }
 }
 
@@ -57,14 +62,24 @@ fn account(store_state: &str, xks_state: &str) -> Recorded {
     s.connection_state = Some(store_state.into());
     r.custom_key_stores = Some(vec![s, xks_store(xks_state)]);
     let keys = vec![
-        kms_key("1111aaaa-0000-4000-8000-000000000001", None, None, "Enabled"),
+        kms_key(
+            "1111aaaa-0000-4000-8000-000000000001",
+            None,
+            None,
+            "Enabled",
+        ),
         kms_key(
             "1111aaaa-0000-4000-8000-000000000002",
             Some(XKS_STORE),
             Some("other-external-1"),
             "Enabled",
         ),
-        kms_key("1111aaaa-0000-4000-8000-000000000003", Some(STORE), None, "Enabled"),
+        kms_key(
+            "1111aaaa-0000-4000-8000-000000000003",
+            Some(STORE),
+            None,
+            "Enabled",
+        ),
     ];
     r.keys = Some(
         keys.iter()
@@ -160,16 +175,33 @@ async fn preflight_key(
 
 #[tokio::test]
 async fn a_connected_cloudhsm_store_with_two_hsms_in_two_zones_takes_a_key() {
-    let run = preflight_key(account("CONNECTED", "CONNECTED"), STORE, None, extras(None, "x")).await;
+    let run = preflight_key(
+        account("CONNECTED", "CONNECTED"),
+        STORE,
+        None,
+        extras(None, "x"),
+    )
+    .await;
     assert_eq!(run.report.target.operation, "CreateKey");
-    assert_eq!(run.report.target.custom_key_store_id.as_deref(), Some(STORE));
+    assert_eq!(
+        run.report.target.custom_key_store_id.as_deref(),
+        Some(STORE)
+    );
     run.expect("key.store.exists", Pass, &[]);
     run.expect("key.store.connected", Pass, &[]);
     run.expect("key.cloudhsm.hsms", Pass, &[]);
     run.expect("key.quota", Pass, &[]);
     // The external key checks do not apply to a CloudHSM store.
-    for id in ["key.xks.metadata", "key.xks.configuration", "key.xks.not-in-use", "key.xks.id-stable"] {
-        assert!(run.report.checks.iter().all(|r| r.id != id), "{id} ran for a CloudHSM store");
+    for id in [
+        "key.xks.metadata",
+        "key.xks.configuration",
+        "key.xks.not-in-use",
+        "key.xks.id-stable",
+    ] {
+        assert!(
+            run.report.checks.iter().all(|r| r.id != id),
+            "{id} ran for a CloudHSM store"
+        );
     }
     assert_eq!(run.report.exit_code(), 0);
     // Nothing but the key list and the cluster is read: no DescribeKey for a CloudHSM store.
@@ -200,8 +232,14 @@ async fn a_store_that_is_not_connected_fails_with_custom_key_store_invalid_state
 async fn a_cluster_without_two_active_hsms_in_two_zones_fails_with_invalid_configuration() {
     for hsms in [
         vec![hsm("hsm-a", "us-east-1a", "ACTIVE")],
-        vec![hsm("hsm-a", "us-east-1a", "ACTIVE"), hsm("hsm-b", "us-east-1a", "ACTIVE")],
-        vec![hsm("hsm-a", "us-east-1a", "ACTIVE"), hsm("hsm-b", "us-east-1b", "CREATE_IN_PROGRESS")],
+        vec![
+            hsm("hsm-a", "us-east-1a", "ACTIVE"),
+            hsm("hsm-b", "us-east-1a", "ACTIVE"),
+        ],
+        vec![
+            hsm("hsm-a", "us-east-1a", "ACTIVE"),
+            hsm("hsm-b", "us-east-1b", "CREATE_IN_PROGRESS"),
+        ],
     ] {
         let mut facts = account("CONNECTED", "CONNECTED");
         let mut c = cluster();
@@ -238,14 +276,30 @@ async fn a_store_that_does_not_exist_fails_with_custom_key_store_not_found() {
         extras(None, "x"),
     )
     .await;
-    let r = run.expect("key.store.exists", Fail, &["CustomKeyStoreNotFoundException"]);
+    let r = run.expect(
+        "key.store.exists",
+        Fail,
+        &["CustomKeyStoreNotFoundException"],
+    );
     assert!(r.message.contains("cks-1234567890abcdef0"), "{}", r.message);
     // The stores the account does have are the evidence.
-    assert!(r.evidence.iter().any(|e| e.contains(STORE)), "{:?}", r.evidence);
-    for id in ["key.store.connected", "key.xks.metadata", "key.xks.not-in-use"] {
+    assert!(
+        r.evidence.iter().any(|e| e.contains(STORE)),
+        "{:?}",
+        r.evidence
+    );
+    for id in [
+        "key.store.connected",
+        "key.xks.metadata",
+        "key.xks.not-in-use",
+    ] {
         let r = run.get(id);
         assert_eq!(r.status, Skip, "{id}: {}", r.message);
-        assert!(r.message.contains("key.store.exists"), "{id}: {}", r.message);
+        assert!(
+            r.message.contains("key.store.exists"),
+            "{id}: {}",
+            r.message
+        );
     }
     assert_eq!(run.report.exit_code(), 1);
 }
@@ -279,7 +333,12 @@ fn engine_quota() -> usize {
 
 // ----- external key stores: the proxy's GetKeyMetadata -----
 
-async fn xks_run(facts: Recorded, key: &str, opts: ProxyOptions, secret: &str) -> (KeyRun, TestProxy) {
+async fn xks_run(
+    facts: Recorded,
+    key: &str,
+    opts: ProxyOptions,
+    secret: &str,
+) -> (KeyRun, TestProxy) {
     let proxy = TestProxy::start(opts).await;
     let ca = proxy.root_ca_pem();
     let mut e = extras(Some(&proxy), secret);
@@ -301,7 +360,11 @@ async fn an_enabled_aes_key_the_proxy_knows_passes_and_is_asked_for_as_kms_asks(
     run.expect("key.xks.metadata", Pass, &[]);
     run.expect("key.xks.configuration", Pass, &[]);
     let r = run.expect("key.xks.not-in-use", Pass, &[]);
-    assert!(r.message.contains("1 KMS key(s) in the store"), "{}", r.message);
+    assert!(
+        r.message.contains("1 KMS key(s) in the store"),
+        "{}",
+        r.message
+    );
     run.expect("key.xks.id-stable", Pass, &[]);
     assert_eq!(run.report.exit_code(), 0, "{:#?}", run.report.checks);
     // One GetKeyMetadata, signed, shaped as KMS sends it at CreateKey.
@@ -312,18 +375,29 @@ async fn an_enabled_aes_key_the_proxy_knows_passes_and_is_asked_for_as_kms_asks(
         .collect();
     assert_eq!(seen.len(), 1, "{seen:#?}");
     let req = &seen[0];
-    assert_eq!(req.path, format!("{}/keys/{}/metadata", xks_proxy::PATH, xks_proxy::KEY_AES));
+    assert_eq!(
+        req.path,
+        format!("{}/keys/{}/metadata", xks_proxy::PATH, xks_proxy::KEY_AES)
+    );
     assert_eq!(req.signature_valid, Some(true), "{:?}", req.signature_error);
     let body: serde_json::Value = serde_json::from_str(&req.body).unwrap();
     let m = &body["requestMetadata"];
     assert_eq!(m["kmsOperation"], "CreateKey");
     assert_eq!(m["awsPrincipalArn"], CALLER);
     assert!(m["kmsRequestId"].as_str().is_some_and(|s| s.len() == 36));
-    assert!(m.get("kmsKeyArn").is_none(), "CreateKey sends no kmsKeyArn: {m}");
+    assert!(
+        m.get("kmsKeyArn").is_none(),
+        "CreateKey sends no kmsKeyArn: {m}"
+    );
     // KMS's four suites only.
     assert!(
-        ["TLS13_AES_256_GCM_SHA384", "TLS13_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"]
-            .contains(&req.cipher_suite.as_str()),
+        [
+            "TLS13_AES_256_GCM_SHA384",
+            "TLS13_CHACHA20_POLY1305_SHA256",
+            "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+        ]
+        .contains(&req.cipher_suite.as_str()),
         "{}",
         req.cipher_suite
     );
@@ -388,11 +462,24 @@ async fn an_external_key_already_backing_a_key_of_the_store_fails_with_already_i
         key_arn: taken.arn.clone(),
     });
     facts.key_descriptions.as_mut().unwrap().push(taken);
-    let (run, _proxy) =
-        xks_run(facts, xks_proxy::KEY_AES, ProxyOptions::default(), xks_proxy::SECRET).await;
+    let (run, _proxy) = xks_run(
+        facts,
+        xks_proxy::KEY_AES,
+        ProxyOptions::default(),
+        xks_proxy::SECRET,
+    )
+    .await;
     let r = run.expect("key.xks.not-in-use", Fail, &["XksKeyAlreadyInUseException"]);
-    assert!(r.message.contains("2222bbbb-0000-4000-8000-000000000009"), "{}", r.message);
-    assert!(r.evidence.iter().any(|e| e.contains("PendingDeletion")), "{:?}", r.evidence);
+    assert!(
+        r.message.contains("2222bbbb-0000-4000-8000-000000000009"),
+        "{}",
+        r.message
+    );
+    assert!(
+        r.evidence.iter().any(|e| e.contains("PendingDeletion")),
+        "{:?}",
+        r.evidence
+    );
     // The same external key id in another store is not in use in this one.
     let mut facts = account("CONNECTED", "CONNECTED");
     let elsewhere = kms_key(
@@ -406,8 +493,13 @@ async fn an_external_key_already_backing_a_key_of_the_store_fails_with_already_i
         key_arn: None,
     });
     facts.key_descriptions.as_mut().unwrap().push(elsewhere);
-    let (run, _proxy) =
-        xks_run(facts, xks_proxy::KEY_AES, ProxyOptions::default(), xks_proxy::SECRET).await;
+    let (run, _proxy) = xks_run(
+        facts,
+        xks_proxy::KEY_AES,
+        ProxyOptions::default(),
+        xks_proxy::SECRET,
+    )
+    .await;
     run.expect("key.xks.not-in-use", Pass, &[]);
 }
 
@@ -418,11 +510,18 @@ async fn keys_that_cannot_be_described_make_the_in_use_check_could_not_check() {
         key_id: "3333cccc-0000-4000-8000-000000000001".into(),
         key_arn: None,
     });
-    let (run, _proxy) =
-        xks_run(facts, xks_proxy::KEY_AES, ProxyOptions::default(), xks_proxy::SECRET).await;
+    let (run, _proxy) = xks_run(
+        facts,
+        xks_proxy::KEY_AES,
+        ProxyOptions::default(),
+        xks_proxy::SECRET,
+    )
+    .await;
     let r = run.expect("key.xks.not-in-use", Error, &[]);
     assert!(
-        r.evidence.iter().any(|e| e.contains("3333cccc-0000-4000-8000-000000000001")),
+        r.evidence
+            .iter()
+            .any(|e| e.contains("3333cccc-0000-4000-8000-000000000001")),
         "{:?}",
         r.evidence
     );
@@ -450,7 +549,8 @@ async fn a_refused_signature_is_could_not_check_and_the_secret_is_never_shown() 
 #[tokio::test]
 async fn a_malformed_metadata_answer_fails_naming_no_exception() {
     let mut opts = ProxyOptions::default();
-    opts.key_faults.metadata_override = Some(r#"{"keySpec":"AES_256","keyStatus":"ENABLED"}"#.into());
+    opts.key_faults.metadata_override =
+        Some(r#"{"keySpec":"AES_256","keyStatus":"ENABLED"}"#.into());
     let (run, _proxy) = xks_run(
         account("CONNECTED", "CONNECTED"),
         xks_proxy::KEY_AES,
@@ -513,12 +613,21 @@ async fn a_snapshot_records_and_reads_the_key_facts() {
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert!(names.contains(&"kms-list-keys.json".to_string()), "{names:?}");
-    assert!(names.contains(&"kms-describe-key.json".to_string()), "{names:?}");
+    assert!(
+        names.contains(&"kms-list-keys.json".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"kms-describe-key.json".to_string()),
+        "{names:?}"
+    );
     // The file is what `aws kms describe-key` prints, one per key, in a JSON array.
     let text = std::fs::read_to_string(dir.path().join("kms-describe-key.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v[1]["KeyMetadata"]["XksKeyConfiguration"]["Id"], "other-external-1");
+    assert_eq!(
+        v[1]["KeyMetadata"]["XksKeyConfiguration"]["Id"],
+        "other-external-1"
+    );
     let back = Recorded::load_dir(dir.path()).unwrap();
     assert_eq!(back.keys, facts.keys);
     assert_eq!(back.key_descriptions, facts.key_descriptions);
@@ -532,7 +641,13 @@ fn example(name: &str) -> String {
 
 fn cli(args: &[&str]) -> (i32, String, String) {
     let out = crate::support::bin()
-        .args(["--snapshot", &example("failed-store"), "--region", "us-east-1", "--no-progress"])
+        .args([
+            "--snapshot",
+            &example("failed-store"),
+            "--region",
+            "us-east-1",
+            "--no-progress",
+        ])
         .args(args)
         .output()
         .unwrap();
@@ -569,7 +684,12 @@ fn preflight_key_on_the_failed_store_snapshot_names_custom_key_store_invalid_sta
         .unwrap();
     assert_eq!(quota["status"], "PASS", "{quota:#}");
     // By name, the same store.
-    let (code, out, _) = cli(&["preflight", "key", "--custom-key-store-name", "ExampleKeyStore"]);
+    let (code, out, _) = cli(&[
+        "preflight",
+        "key",
+        "--custom-key-store-name",
+        "ExampleKeyStore",
+    ]);
     assert_eq!(code, 1);
     assert!(out.contains("CreateKey pre-flight for CloudHSM cluster cluster-jxhlf7644ne, key store cks-0a1b2c3d4e5f60789"), "{out}");
 }
@@ -578,15 +698,36 @@ fn preflight_key_on_the_failed_store_snapshot_names_custom_key_store_invalid_sta
 fn preflight_key_input_errors_are_one_line_with_exit_2() {
     for (args, want) in [
         (
-            vec!["preflight", "key", "--custom-key-store-id", XKS_STORE, "--xks-key-id", "has space"],
+            vec![
+                "preflight",
+                "key",
+                "--custom-key-store-id",
+                XKS_STORE,
+                "--xks-key-id",
+                "has space",
+            ],
             "is not a valid XksKeyId",
         ),
         (
-            vec!["preflight", "key", "--custom-key-store-id", XKS_STORE, "--xks-key-id", &"k".repeat(129)],
+            vec![
+                "preflight",
+                "key",
+                "--custom-key-store-id",
+                XKS_STORE,
+                "--xks-key-id",
+                &"k".repeat(129),
+            ],
             "is not a valid XksKeyId",
         ),
         (
-            vec!["preflight", "key", "--custom-key-store-id", STORE, "--xks-key-id", "abc-1"],
+            vec![
+                "preflight",
+                "key",
+                "--custom-key-store-id",
+                STORE,
+                "--xks-key-id",
+                "abc-1",
+            ],
             "applies to an external key store",
         ),
     ] {
@@ -613,7 +754,10 @@ fn diagnose_of_the_failed_store_warns_about_its_unusable_keys() {
         .unwrap();
     assert_eq!(c["status"], "WARN", "{c:#}");
     assert!(
-        c["message"].as_str().unwrap().contains("holds 2 KMS key(s) (1 PendingDeletion, 1 Unavailable)"),
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("holds 2 KMS key(s) (1 PendingDeletion, 1 Unavailable)"),
         "{c:#}"
     );
 }

@@ -120,7 +120,12 @@ fn proxy_args(proxy: &TestProxy, name: &str) -> Vec<String> {
 
 fn preflight_key(srv: &Server, store: &str, extra: &[String]) -> Run {
     let mut args = base(srv);
-    args.extend(strings(&["preflight", "key", "--custom-key-store-id", store]));
+    args.extend(strings(&[
+        "preflight",
+        "key",
+        "--custom-key-store-id",
+        store,
+    ]));
     args.extend(extra.iter().cloned());
     let run = run_cks_doctor(&args, &tmp(LOG));
     assert_eq!(run.report["target"]["operation"], "CreateKey");
@@ -135,16 +140,33 @@ fn live_key_preflight_in_a_cloudhsm_store_reads_every_page_and_no_description() 
 fn cloudhsm_store(srv: &Server) {
     srv.seed(&account(two_zones(), five_keys("ext-key-0001")));
     let run = preflight_key(srv, STORE, &[]);
-    for id in ["key.store.exists", "key.store.connected", "key.cloudhsm.hsms", "key.quota"] {
+    for id in [
+        "key.store.exists",
+        "key.store.connected",
+        "key.cloudhsm.hsms",
+        "key.quota",
+    ] {
         run.expect(id, "PASS");
     }
-    assert!(run.message("key.quota").contains("returns 5 KMS keys"), "{}", run.message("key.quota"));
+    assert!(
+        run.message("key.quota").contains("returns 5 KMS keys"),
+        "{}",
+        run.message("key.quota")
+    );
     run.expect_code(0);
     let calls = srv.calls();
     assert_eq!(calls.get("kms:ListKeys"), Some(&3), "{calls:?}");
     assert_eq!(calls.get("kms:DescribeKey"), None, "{calls:?}");
-    assert_eq!(calls.get("kms:DescribeCustomKeyStores"), Some(&1), "{calls:?}");
-    assert_eq!(calls.get("cloudhsm:DescribeClusters"), Some(&1), "{calls:?}");
+    assert_eq!(
+        calls.get("kms:DescribeCustomKeyStores"),
+        Some(&1),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.get("cloudhsm:DescribeClusters"),
+        Some(&1),
+        "{calls:?}"
+    );
 }
 
 #[test]
@@ -153,7 +175,10 @@ fn live_key_preflight_with_one_hsm_fails_with_cluster_invalid_configuration() {
 }
 
 fn one_hsm(srv: &Server) {
-    srv.seed(&account(json!([{"az": "us-east-1a", "state": "ACTIVE"}]), json!([])));
+    srv.seed(&account(
+        json!([{"az": "us-east-1a", "state": "ACTIVE"}]),
+        json!([]),
+    ));
     let run = preflight_key(srv, STORE, &[]);
     run.expect_fail(
         "key.cloudhsm.hsms",
@@ -176,9 +201,14 @@ fn xks_in_use(srv: &Server) {
     let run = preflight_key(srv, XKS_STORE, &extra);
     run.expect("key.xks.metadata", "PASS");
     run.expect("key.xks.configuration", "PASS");
-    run.expect_fail("key.xks.not-in-use", Some("XksKeyAlreadyInUseException"), None);
+    run.expect_fail(
+        "key.xks.not-in-use",
+        Some("XksKeyAlreadyInUseException"),
+        None,
+    );
     assert!(
-        run.message("key.xks.not-in-use").contains("1111aaaa-0000-4000-8000-000000000005"),
+        run.message("key.xks.not-in-use")
+            .contains("1111aaaa-0000-4000-8000-000000000005"),
         "{}",
         run.message("key.xks.not-in-use")
     );
@@ -187,8 +217,7 @@ fn xks_in_use(srv: &Server) {
     assert_eq!(calls.get("kms:ListKeys"), Some(&3), "{calls:?}");
     assert_eq!(calls.get("kms:DescribeKey"), Some(&5), "{calls:?}");
     // The proxy was asked with the caller's ARN, as KMS names the caller of CreateKey.
-    let caller = srv
-        .control("GET", "state", None)["account"]
+    let caller = srv.control("GET", "state", None)["account"]
         .as_str()
         .unwrap()
         .to_string();
@@ -236,7 +265,8 @@ fn describe_denied(srv: &Server) {
     let run = preflight_key(srv, XKS_STORE, &extra);
     run.expect("key.xks.not-in-use", "ERROR");
     assert!(
-        run.evidence("key.xks.not-in-use").contains("1111aaaa-0000-4000-8000-000000000002"),
+        run.evidence("key.xks.not-in-use")
+            .contains("1111aaaa-0000-4000-8000-000000000002"),
         "{}",
         run.evidence("key.xks.not-in-use")
     );
@@ -258,7 +288,11 @@ fn list_denied(srv: &Server) {
     let run = preflight_key(srv, XKS_STORE, &extra);
     for id in ["key.quota", "key.xks.not-in-use"] {
         run.expect(id, "ERROR");
-        assert!(run.message(id).contains("kms:ListKeys"), "{id}: {}", run.message(id));
+        assert!(
+            run.message(id).contains("kms:ListKeys"),
+            "{id}: {}",
+            run.message(id)
+        );
     }
     run.expect_code(3);
 }
@@ -288,7 +322,10 @@ fn new_store(srv: &Server) {
     ]));
     args.extend(proxy_args(&proxy, "new"));
     let run = run_cks_doctor(&args, &tmp(LOG));
-    assert_eq!(run.report["target"]["operation"], "CreateCustomKeyStore, then CreateKey");
+    assert_eq!(
+        run.report["target"]["operation"],
+        "CreateCustomKeyStore, then CreateKey"
+    );
     run.expect("xks.health.response", "PASS");
     run.expect("key.store.exists", "SKIP");
     run.expect("key.store.connected", "WARN");
@@ -298,9 +335,16 @@ fn new_store(srv: &Server) {
         Some("XksKeyInvalidConfigurationException"),
         None,
     );
-    let ids: Vec<&str> = run.checks().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = run
+        .checks()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     let first_key = ids.iter().position(|i| i.starts_with("key.")).unwrap();
-    assert!(ids[first_key..].iter().all(|i| i.starts_with("key.")), "{ids:?}");
+    assert!(
+        ids[first_key..].iter().all(|i| i.starts_with("key.")),
+        "{ids:?}"
+    );
     // No DescribeKey for a store that does not exist yet.
     assert_eq!(srv.calls().get("kms:DescribeKey"), None);
 }
@@ -328,7 +372,11 @@ fn snapshot_keys(srv: &Server) {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("kms-list-keys.json")).unwrap())
             .unwrap();
@@ -356,7 +404,11 @@ fn snapshot_keys(srv: &Server) {
     ]);
     args.extend(proxy_args(&proxy, "snapshot"));
     let run = run_cks_doctor(&args, &tmp(LOG));
-    run.expect_fail("key.xks.not-in-use", Some("XksKeyAlreadyInUseException"), None);
+    run.expect_fail(
+        "key.xks.not-in-use",
+        Some("XksKeyAlreadyInUseException"),
+        None,
+    );
     run.expect("key.xks.metadata", "PASS");
     assert_eq!(srv.calls(), before, "a snapshot run calls no AWS API");
 }
@@ -382,7 +434,8 @@ fn diagnose_store_keys(srv: &Server) {
     let m = run.message("account.store-keys");
     assert!(m.contains("FAILED and holds 1 KMS key(s)"), "{m}");
     assert!(
-        run.evidence("account.store-keys").contains("1111aaaa-0000-4000-8000-000000000002"),
+        run.evidence("account.store-keys")
+            .contains("1111aaaa-0000-4000-8000-000000000002"),
         "{}",
         run.evidence("account.store-keys")
     );
@@ -391,22 +444,33 @@ fn diagnose_store_keys(srv: &Server) {
     let at = args.iter().position(|a| a == "json").unwrap();
     args[at] = "asff".into();
     args.extend(strings(&["diagnose", STORE]));
-    let out = crate::support::live_server::cks_doctor_command().args(&args).output().unwrap();
+    let out = crate::support::live_server::cks_doctor_command()
+        .args(&args)
+        .output()
+        .unwrap();
     let asff: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let account = srv.control("GET", "state", None)["account"].as_str().unwrap().to_string();
+    let account = srv.control("GET", "state", None)["account"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let findings = asff["Findings"].as_array().unwrap();
     assert!(!findings.is_empty());
     for f in findings {
         assert_eq!(f["AwsAccountId"], account.as_str(), "{f:#}");
     }
-    assert!(srv.calls().get("sts:GetCallerIdentity").is_some(), "{:?}", srv.calls());
+    assert!(
+        srv.calls().get("sts:GetCallerIdentity").is_some(),
+        "{:?}",
+        srv.calls()
+    );
     // A CONNECTED store's keys are usable: PASS, listed.
     let mut args = base(srv);
     args.extend(strings(&["diagnose", XKS_STORE]));
     let run = run_cks_doctor(&args, &tmp(LOG));
     run.expect("account.store-keys", "PASS");
     assert!(
-        run.evidence("account.store-keys").contains("external key ext-key-0001"),
+        run.evidence("account.store-keys")
+            .contains("external key ext-key-0001"),
         "{}",
         run.evidence("account.store-keys")
     );

@@ -182,7 +182,10 @@ fn ids_are_dotted_kebab_case_and_match_the_kind() {
             // where it is one kind's (key.cloudhsm.*, key.xks.*).
             "key" => {
                 if !m.create_key {
-                    problems.push(format!("{}: a key.* check is a CreateKey check (create_key)", m.id));
+                    problems.push(format!(
+                        "{}: a key.* check is a CreateKey check (create_key)",
+                        m.id
+                    ));
                 }
                 match m.id.split('.').nth(1) {
                     Some("cloudhsm") => m.kind == StoreKind::Cloudhsm,

@@ -1179,12 +1179,31 @@ fn the_region_is_judged_against_aws_list_of_regions_without_external_key_stores(
     let proxy = TestProxy::start_blocking(ProxyOptions::default());
     let r = run_with(&proxy, &[], Some(SECRET));
     r.assert("xks.params.region", "PASS", &[], &[]);
-    for (region, status) in [("cn-north-1", "FAIL"), ("eu-central-2", "FAIL"), ("il-central-1", "ERROR"), ("xx-nowhere-9", "ERROR")] {
+    for (region, status) in [
+        ("cn-north-1", "FAIL"),
+        ("eu-central-2", "FAIL"),
+        ("il-central-1", "ERROR"),
+        ("xx-nowhere-9", "ERROR"),
+    ] {
         let out = bin()
             .arg("--snapshot")
             .arg(example("ready"))
-            .args(["--region", region, "--output", "json", "--only", "xks.params.region"])
-            .args(["preflight", "xks", "--uri-endpoint", ENDPOINT, "--uri-path", PATH])
+            .args([
+                "--region",
+                region,
+                "--output",
+                "json",
+                "--only",
+                "xks.params.region",
+            ])
+            .args([
+                "preflight",
+                "xks",
+                "--uri-endpoint",
+                ENDPOINT,
+                "--uri-path",
+                PATH,
+            ])
             .output()
             .unwrap();
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -1198,16 +1217,25 @@ fn the_region_is_judged_against_aws_list_of_regions_without_external_key_stores(
         } else {
             assert_eq!(out.status.code(), Some(3));
         }
-        assert!(c["evidence"].to_string().contains("Europe (Zurich)"), "the quote is the evidence: {c:#}");
+        assert!(
+            c["evidence"].to_string().contains("Europe (Zurich)"),
+            "the quote is the evidence: {c:#}"
+        );
     }
     // The data: eight Regions without, none of them also listed as covered.
     let data: Value = serde_json::from_str(
-        &std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reference/xks-regions.json")).unwrap(),
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("reference/xks-regions.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let without = data["unsupported"].as_object().unwrap();
     assert_eq!(without.len(), 8);
     for r in data["supported"].as_array().unwrap() {
-        assert!(!without.contains_key(r.as_str().unwrap()), "{r} in both lists");
+        assert!(
+            !without.contains_key(r.as_str().unwrap()),
+            "{r} in both lists"
+        );
     }
 }
