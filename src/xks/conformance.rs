@@ -653,69 +653,32 @@ pub const CASES: &[CaseDef] = &[
 // ---------------------------------------------------------------------------------------------
 // Base64 and the CDIV
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Standard Base64 (RFC 4648 §4), padded.
+/// Standard Base64 (RFC 4648 §4), padded: what the specification's "Base64" means.
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | *b as u32) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// Strict standard Base64: the RFC 4648 §4 alphabet, padded to a multiple of 4, `=` only at the
-/// end, no whitespace, unused bits zero (what the specification's "Base64" means).
+/// end, no whitespace, unused bits zero (the `base64` crate's STANDARD engine).
 pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
-    let b = s.as_bytes();
-    if b.len() % 4 != 0 {
-        return Err(format!(
-            "{} characters, not a multiple of 4 (unpadded or URL-safe Base64?)",
-            b.len()
-        ));
-    }
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let quads = b.len() / 4;
-    let mut out = Vec::with_capacity(quads * 3);
-    for (i, quad) in b.chunks(4).enumerate() {
-        let pad = quad.iter().rev().take_while(|&&c| c == b'=').count();
-        if pad > 2 || (pad > 0 && i + 1 != quads) {
-            return Err("misplaced padding".into());
-        }
-        let mut n = 0u32;
-        for &c in &quad[..4 - pad] {
-            n = (n << 6)
-                | value(c).ok_or_else(|| {
-                    format!(
-                        "{:?} is outside the standard Base64 alphabet",
-                        char::from(c)
-                    )
-                })?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        if bytes[3 - pad..].iter().any(|&x| x != 0) {
-            return Err("non-zero bits in the padding".into());
-        }
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    Ok(out)
+    use base64::{DecodeError, Engine as _};
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| match e {
+            DecodeError::InvalidByte(at, b) => format!(
+                "{:?} at offset {at} is not standard Base64 (URL-safe Base64, whitespace or padding inside?)",
+                b as char
+            ),
+            DecodeError::InvalidLength(n) => format!(
+                "{n} Base64 symbols, not a whole number of bytes (unpadded Base64?)"
+            ),
+            DecodeError::InvalidLastSymbol { offset, symbol, .. } => format!(
+                "{:?} at offset {offset} leaves unused bits set (not canonical Base64)",
+                symbol as char
+            ),
+            DecodeError::InvalidPadding => "missing or extra padding (=)".to_string(),
+        })
 }
 
 /// The specification's ciphertextDataIntegrityValue (Appendix C): Base64 of SHA-256 over the

@@ -12,6 +12,7 @@
 //!   scan row that could not be read is a finding; the bundled snapshots render.
 //! - Every check id or prefix of `compliance/*.json` names existing checks.
 
+use crate::support::common::assert_clean;
 use crate::support::{bin, xks_proxy};
 use cks_doctor::report::scan::ScanError;
 use cks_doctor::report::{asff, ocsf, render, CheckResult, Report, Target};
@@ -860,50 +861,6 @@ fn long_text_is_cut_to_the_limits() {
         .starts_with("could not check"));
     assert_eq!(f["Severity"]["Label"], "MEDIUM");
     assert_valid_ocsf(&ocsf::to_value(std::slice::from_ref(&r)));
-}
-
-fn b64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..=chunk.len() {
-            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// The secret, its hex and base64 (standard and URL-safe, at three alignments).
-fn forms(secret: &str) -> Vec<String> {
-    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut v = vec![
-        secret.to_string(),
-        secret.bytes().map(|b| format!("{b:02x}")).collect(),
-        secret.bytes().map(|b| format!("{b:02X}")).collect(),
-    ];
-    for shift in 0..3 {
-        for a in [STD, URL] {
-            let s = b64(&secret.as_bytes()[shift..], a);
-            v.push(s[..s.len() - 2].to_string());
-        }
-    }
-    v
-}
-
-#[track_caller]
-fn assert_clean(secret: &str, what: &str, text: &str) {
-    for f in forms(secret) {
-        assert!(
-            !text.contains(&f),
-            "{what}: a form of the secret ({f}) appears"
-        );
-    }
 }
 
 /// The kmsuser password and the XKS secret given to a run appear in neither format (stdout,

@@ -5,6 +5,7 @@
 use crate::support::xks_proxy;
 
 use crate::support::bin;
+use crate::support::common::assert_clean;
 use std::path::{Path, PathBuf};
 
 const PASSWORD: &str = "Kms0Password9Secret";
@@ -14,51 +15,6 @@ fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name)
-}
-
-fn b64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-        for i in 0..=chunk.len() {
-            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// The secret, its base64 (standard and URL-safe, at three alignments, without padding) and hex.
-fn forms(secret: &str) -> Vec<String> {
-    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut v = vec![
-        secret.to_string(),
-        secret.bytes().map(|b| format!("{b:02x}")).collect(),
-        secret.bytes().map(|b| format!("{b:02X}")).collect(),
-    ];
-    for shift in 0..3 {
-        let bytes = &secret.as_bytes()[shift..];
-        for a in [STD, URL] {
-            // Drop the edges, which depend on the neighbouring bytes.
-            let s = b64(bytes, a);
-            v.push(s[..s.len() - 2].to_string());
-        }
-    }
-    v
-}
-
-fn assert_clean(secret: &str, what: &str, text: &str) {
-    for f in forms(secret) {
-        assert!(
-            !text.contains(&f),
-            "{what}: a form of the secret ({f}) appears"
-        );
-    }
 }
 
 /// Runs `args` once per output format with `--report` to a file and `-vv`, and checks stdout,

@@ -231,3 +231,52 @@ pub fn assert_result(r: &CheckResult, status: Status, exceptions: &[&str], codes
         r.id
     );
 }
+
+// ----- secrets never shown -----
+
+pub fn b64(bytes: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..=chunk.len() {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// The secret, its base64 (standard and URL-safe, at three alignments, without padding) and hex.
+pub fn secret_forms(secret: &str) -> Vec<String> {
+    const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut v = vec![
+        secret.to_string(),
+        secret.bytes().map(|b| format!("{b:02x}")).collect(),
+        secret.bytes().map(|b| format!("{b:02X}")).collect(),
+    ];
+    for shift in 0..3 {
+        let bytes = &secret.as_bytes()[shift..];
+        for a in [STD, URL] {
+            // Drop the edges, which depend on the neighbouring bytes.
+            let s = b64(bytes, a);
+            v.push(s[..s.len() - 2].to_string());
+        }
+    }
+    v
+}
+
+/// No form of the secret appears in `text` (`what` names the output).
+#[track_caller]
+pub fn assert_clean(secret: &str, what: &str, text: &str) {
+    for f in secret_forms(secret) {
+        assert!(
+            !text.contains(&f),
+            "{what}: a form of the secret ({f}) appears"
+        );
+    }
+}
