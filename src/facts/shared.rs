@@ -270,10 +270,38 @@ impl Shared {
             )
         };
 
+        // The Region's KMS keys (what each store holds: account.store-keys), from the first
+        // wave on: ListKeys, then DescribeKey of every key, beside the two chains above rather
+        // than after them. Each read holds one permit (DescribeKey's calls, 8 at a time, under one).
+        let keys = async {
+            if !wants("kms:ListKeys") {
+                return None;
+            }
+            let listed = {
+                let _permit = permits.acquire().await;
+                source.list_keys().await
+            };
+            let described = match &listed {
+                Ok(k) if wants("kms:DescribeKey") => {
+                    let ids: Vec<String> = k.iter().map(|k| k.key_id.clone()).collect();
+                    let _permit = permits.acquire().await;
+                    let d = source.describe_keys(&ids).await;
+                    Some((ids, d))
+                }
+                _ => None,
+            };
+            Some((listed, described))
+        };
+
         let (
             (clusters, security_groups, subnets, route_tables, network_acls),
             (vpce_configurations, vpce_services, vpce_permissions, load_balancers),
-        ) = tokio::join!(cloudhsm, vpce);
+            keys,
+        ) = tokio::join!(cloudhsm, vpce, keys);
+        let (listed, described) = match keys {
+            Some((l, d)) => (Some(l), d),
+            None => (None, None),
+        };
         Shared {
             inner,
             clusters,
@@ -286,8 +314,8 @@ impl Shared {
             vpce_permissions,
             load_balancers,
             caller_identity: tokio::sync::OnceCell::new(),
-            keys: tokio::sync::OnceCell::new(),
-            key_descriptions: tokio::sync::OnceCell::new(),
+            keys: tokio::sync::OnceCell::new_with(listed),
+            key_descriptions: tokio::sync::OnceCell::new_with(described),
             xks_store_ids: stores
                 .iter()
                 .filter(|s| !s.is_cloudhsm())

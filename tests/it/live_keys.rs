@@ -476,7 +476,55 @@ fn diagnose_store_keys(srv: &Server) {
     );
 }
 
+#[test]
+fn live_scan_reads_the_keys_beside_the_stores_facts_not_after_them() {
+    run_named("scan_keys_first_wave");
+}
+
+/// A scan reads the Region's KMS keys (for account.store-keys) at the start, beside
+/// DescribeCustomKeyStores → DescribeClusters → EC2, not once the stores' checks run: with
+/// DescribeClusters slowed, ListKeys and DescribeKey reach the server before the EC2 calls that
+/// wait for the clusters (an order, not a time, is asserted).
+fn scan_keys_first_wave(srv: &Server) {
+    srv.seed(&account(two_zones(), five_keys("ext-key-0001")));
+    srv.faults(json!({"action": "cloudhsm:DescribeClusters", "delay_ms": 400}));
+    let mut args = base(srv);
+    args.extend(strings(&["scan", "--regions", REGION]));
+    let run = live_server::run_cks_doctor_raw(&args, &tmp(LOG));
+    // The external key store's proxy has no DNS name here: its DNS check fails (exit 1).
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let order: Vec<String> = srv
+        .control("GET", "requests", None)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let first = |a: &str| {
+        order
+            .iter()
+            .position(|x| x == a)
+            .unwrap_or_else(|| panic!("no {a} in {order:?}"))
+    };
+    assert!(
+        first("kms:DescribeKey") < first("ec2:DescribeSecurityGroups"),
+        "{order:?}"
+    );
+    assert!(
+        first("kms:ListKeys") < first("ec2:DescribeSubnets"),
+        "{order:?}"
+    );
+    let calls = srv.calls();
+    assert_eq!(calls.get("kms:ListKeys"), Some(&3), "{calls:?}");
+    assert_eq!(
+        calls.get("kms:DescribeKey"),
+        Some(&5),
+        "one DescribeKey per key for both stores: {calls:?}"
+    );
+}
+
 const SCENARIOS: &[Scenario] = &[
+    ("scan_keys_first_wave", scan_keys_first_wave),
     ("diagnose_store_keys", diagnose_store_keys),
     ("cloudhsm_store", cloudhsm_store),
     ("one_hsm", one_hsm),
