@@ -17,7 +17,7 @@
 //! Nothing here asks, prints or knows about a terminal: the command line does (`src/cli/connect.rs`).
 
 use crate::facts::live::classify;
-use crate::facts::model::{CustomKeyStore, XksProxyConfiguration};
+use crate::facts::model::CustomKeyStore;
 use crate::facts::FactError;
 use crate::kind::StoreKind;
 use aws_sdk_kms::error::SdkError;
@@ -759,27 +759,9 @@ impl Connector {
     }
 }
 
-/// An SDK list entry in the model's (the AWS CLI's) shape.
+/// An SDK list entry in the model's (the AWS CLI's) shape: the facts layer's own conversion.
 fn key_store(k: &aws_sdk_kms::types::CustomKeyStoresListEntry) -> CustomKeyStore {
-    let s = |v: Option<&str>| v.unwrap_or_default().to_string();
-    let o = |v: Option<&str>| v.map(str::to_string);
-    CustomKeyStore {
-        custom_key_store_id: s(k.custom_key_store_id()),
-        custom_key_store_name: s(k.custom_key_store_name()),
-        custom_key_store_type: k.custom_key_store_type().map(|v| v.as_str().to_string()),
-        cloud_hsm_cluster_id: o(k.cloud_hsm_cluster_id()),
-        trust_anchor_certificate: o(k.trust_anchor_certificate()),
-        connection_state: k.connection_state().map(|v| v.as_str().to_string()),
-        connection_error_code: k.connection_error_code().map(|v| v.as_str().to_string()),
-        xks_proxy_configuration: k.xks_proxy_configuration().map(|x| XksProxyConfiguration {
-            connectivity: x.connectivity().map(|v| v.as_str().to_string()),
-            access_key_id: o(x.access_key_id()),
-            uri_endpoint: o(x.uri_endpoint()),
-            uri_path: o(x.uri_path()),
-            vpc_endpoint_service_name: o(x.vpc_endpoint_service_name()),
-            vpc_endpoint_service_owner: o(x.vpc_endpoint_service_owner()),
-        }),
-    }
+    crate::facts::live::key_store_from_sdk(k)
 }
 
 #[cfg(test)]

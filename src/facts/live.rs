@@ -763,6 +763,12 @@ fn one_line(s: &str) -> String {
 
 /// SDK types → the CLI-shaped model. Enum values are kept as the strings AWS sent, so values
 /// newer than this build (the SDK's `Unknown` variants) are shown as they are.
+/// A DescribeCustomKeyStores entry in the model's shape (for `src/connect.rs`, which calls KMS
+/// itself as the one command that changes a store).
+pub fn key_store_from_sdk(k: &aws_sdk_kms::types::CustomKeyStoresListEntry) -> CustomKeyStore {
+    convert::key_store(k)
+}
+
 mod convert {
     use super::*;
 

@@ -11,6 +11,7 @@
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
 use crate::support::live_server;
+use crate::support::live_server::self_rule;
 
 use assert_cmd::Command;
 use live_server::{root, run_cks_doctor, tmp, Run, Scenario, Scenarios, Server};
@@ -167,10 +168,6 @@ fn catalogue() -> &'static BTreeMap<String, CheckMeta> {
 
 // ------------------------------------------------------------------------------------------------
 // scenarios: a healthy account, broken one way at a time
-
-fn self_rule() -> Value {
-    json!({"protocol": "tcp", "from": 2223, "to": 2225, "peer": "self"})
-}
 
 fn cluster(id: &str, cert_file: &str) -> Value {
     json!({

@@ -16,6 +16,7 @@
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
 use crate::support::live_server;
+use crate::support::live_server::{self_rule, strings};
 use crate::support::xks_proxy;
 
 use live_server::{run_cks_doctor_raw, tmp, RawRun, Scenario, Scenarios, Server};
@@ -34,14 +35,6 @@ static SERVER: Scenarios = Scenarios::new(LOG);
 
 fn run_named(name: &str) {
     SERVER.run(SCENARIOS, name);
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
-fn self_rule() -> Value {
-    json!({"protocol": "tcp", "from": 2223, "to": 2225, "peer": "self"})
 }
 
 /// An account with a healthy cluster and the CloudHSM store STORE on it in `state`, answering

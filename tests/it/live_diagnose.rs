@@ -20,6 +20,7 @@
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
 use crate::support::live_server;
+use crate::support::live_server::{self_rule, strings};
 use crate::support::xks_proxy;
 
 use cks_doctor::codes::{CodeKind, CODES};
@@ -76,10 +77,6 @@ fn run_named(name: &str) {
 
 // ------------------------------------------------------------------------------------------------
 // running diagnose
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
 
 /// `cks-doctor --region us-east-1 --endpoint-url URL --output json diagnose STORE EXTRA...`.
 fn diagnose(srv: &Server, store: &str, extra: &[&str]) -> Run {
@@ -216,10 +213,6 @@ fn assert_recovery_steps(d: &Value) {
 
 // ------------------------------------------------------------------------------------------------
 // CloudHSM key stores
-
-fn self_rule() -> Value {
-    json!({"protocol": "tcp", "from": 2223, "to": 2225, "peer": "self"})
-}
 
 fn cluster(id: &str, cert_file: &str) -> Value {
     json!({

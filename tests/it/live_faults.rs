@@ -19,6 +19,7 @@
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
 use crate::support::live_server;
+use crate::support::live_server::self_rule;
 
 use live_server::{root, run_cks_doctor, tmp, Run, Scenario, Scenarios, Server};
 use serde_json::{json, Value};
@@ -62,10 +63,6 @@ fn run_named(name: &str) {
 
 // ------------------------------------------------------------------------------------------------
 // the account and the run
-
-fn self_rule() -> Value {
-    json!({"protocol": "tcp", "from": 2223, "to": 2225, "peer": "self"})
-}
 
 fn cluster(id: &str, cert_file: &str) -> Value {
     json!({

@@ -9,6 +9,7 @@
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
 use crate::support::live_server;
+use crate::support::live_server::strings;
 
 use live_server::{run_cks_doctor, run_cks_doctor_raw, tmp, Run, Scenario, Scenarios, Server};
 use serde_json::{json, Value};
@@ -23,10 +24,6 @@ static SERVER: Scenarios = Scenarios::new(LOG);
 
 fn run_named(name: &str) {
     SERVER.run(SCENARIOS, name);
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
 }
 
 fn xks(id: &str, name: &str, state: &str, code: Option<&str>) -> Value {

@@ -573,3 +573,16 @@ pub fn run_cks_doctor(args: &[String], server_log: &Path) -> Run {
     );
     run
 }
+
+// ------------------------------------------------------------------------------------------------
+// small helpers of the live test modules
+
+/// Owned arguments from string literals.
+pub fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// A security group rule: TCP 2223-2225 from (or to) the group itself, as CloudHSM makes it.
+pub fn self_rule() -> serde_json::Value {
+    serde_json::json!({"protocol": "tcp", "from": 2223, "to": 2225, "peer": "self"})
+}
