@@ -136,6 +136,7 @@ pub async fn open_source(
         region: region.map(str::to_string).or_else(|| s.region.clone()),
         endpoint_url: s.endpoint_url.clone(),
         timeout: settings.timeout.mul_f64(0.9),
+        calls_at_once: settings.jobs,
     };
     let live = LiveSource::connect(&opts)
         .await

@@ -27,6 +27,9 @@ pub struct LiveOptions {
     pub endpoint_url: Option<String>,
     /// Bound on each API operation, retries included.
     pub timeout: Duration,
+    /// `--jobs`: the most AWS calls one read may make at once (DescribeKey of many keys);
+    /// `None`: [`DESCRIBE_KEYS_AT_ONCE`].
+    pub calls_at_once: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -34,6 +37,8 @@ pub struct LiveSource {
     region: String,
     endpoint_url: Option<String>,
     timeout: Duration,
+    /// DescribeKey calls in flight at once (`--jobs` bounds it).
+    describe_keys_at_once: usize,
     cloudhsm: aws_sdk_cloudhsmv2::Client,
     ec2: aws_sdk_ec2::Client,
     kms: aws_sdk_kms::Client,
@@ -150,6 +155,10 @@ impl LiveSource {
             region: region.to_string(),
             endpoint_url: opts.endpoint_url.clone(),
             timeout: opts.timeout,
+            describe_keys_at_once: opts
+                .calls_at_once
+                .unwrap_or(DESCRIBE_KEYS_AT_ONCE)
+                .clamp(1, DESCRIBE_KEYS_AT_ONCE),
             cloudhsm: aws_sdk_cloudhsmv2::Client::new(&conf),
             ec2: aws_sdk_ec2::Client::new(&conf),
             kms: aws_sdk_kms::Client::new(&conf),
@@ -468,7 +477,7 @@ impl LiveSource {
         all_pages!(self, "kms:ListKeys", call, keys, convert::key_list_entry)
     }
 
-    /// DescribeKey for each key, at most [`DESCRIBE_KEYS_AT_ONCE`] at a time. A key whose
+    /// DescribeKey for each key, at most [`DESCRIBE_KEYS_AT_ONCE`] at a time (fewer with `--jobs`). A key whose
     /// policy denies the caller, or that was deleted since it was listed, is unreadable (and
     /// said so); any other error (throttled past the retries, unreachable) ends the read.
     pub async fn describe_keys(&self, ids: &[String]) -> Fact<KeyDescriptions> {
@@ -485,7 +494,7 @@ impl LiveSource {
                     };
                     (id, r)
                 })
-                .buffer_unordered(DESCRIBE_KEYS_AT_ONCE)
+                .buffer_unordered(self.describe_keys_at_once)
                 .collect()
                 .await;
         let mut out = KeyDescriptions::default();

@@ -516,7 +516,46 @@ fn scan_keys_first_wave(srv: &Server) {
     );
 }
 
+#[test]
+fn live_key_preflight_describes_keys_within_jobs() {
+    run_named("describe_within_jobs");
+}
+
+/// DescribeKey of many keys runs 8 at a time, and `--jobs N` bounds that too: with every
+/// DescribeKey slowed on the server, `--jobs 1` has one call in flight at most, the default
+/// several (the server counts the calls it answers at once).
+fn describe_within_jobs(srv: &Server) {
+    let proxy = TestProxy::start_blocking(ProxyOptions::default());
+    let max_in_flight = |jobs: &[&str]| {
+        srv.seed(&account(two_zones(), five_keys("ext-key-0001")));
+        srv.faults(json!({"action": "kms:DescribeKey", "delay_ms": 150}));
+        let mut args = base(srv);
+        args.extend(strings(jobs));
+        args.extend(strings(&[
+            "preflight",
+            "key",
+            "--custom-key-store-id",
+            XKS_STORE,
+            "--xks-key-id",
+            xks_proxy::KEY_AES,
+        ]));
+        args.extend(proxy_args(&proxy, "jobs"));
+        let run = run_cks_doctor(&args, &tmp(LOG));
+        run.expect("key.xks.not-in-use", "PASS");
+        assert_eq!(srv.calls().get("kms:DescribeKey"), Some(&5));
+        srv.control("GET", "in-flight", None)["max"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(max_in_flight(&["--jobs", "1"]), 1);
+    assert!(
+        max_in_flight(&[]) > 1,
+        "without --jobs the keys are described at once"
+    );
+}
+
 const SCENARIOS: &[Scenario] = &[
+    ("describe_within_jobs", describe_within_jobs),
     ("scan_keys_first_wave", scan_keys_first_wave),
     ("diagnose_store_keys", diagnose_store_keys),
     ("cloudhsm_store", cloudhsm_store),
