@@ -147,6 +147,16 @@ async fn store_keys(f: &Facts) -> Step<Outcome> {
         )
     };
     let state = store.connection_state.as_deref().unwrap_or("unknown");
+    // A store that is not CONNECTED and whose keys may be among the unreadable ones: whether it
+    // leaves keys unusable is not known, which is not a PASS.
+    if mine.is_empty() && !d.unreadable.is_empty() && state != "CONNECTED" {
+        return Ok(Outcome::error(format!(
+            "could not check: {} is {state}, none of the keys described is in it, and {} of the account's keys could not be described",
+            store.custom_key_store_id,
+            d.unreadable.len()
+        ))
+        .evidence(evidence));
+    }
     if mine.is_empty() {
         return Ok(Outcome::pass(format!(
             "{} holds no KMS key{unread}",

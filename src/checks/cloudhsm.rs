@@ -306,17 +306,24 @@ async fn hsms_active(f: &Facts) -> Step<Outcome> {
     .evidence(hsm_lines(c)))
 }
 
-async fn hsms_two_az(f: &Facts) -> Step<Outcome> {
-    let c = need_cluster(f).await?;
+/// The cluster's ACTIVE HSMs and the Availability Zones they are in: what KMS counts for
+/// CreateCustomKeyStore, ConnectCustomKeyStore and CreateKey (two ACTIVE HSMs in two zones).
+pub(crate) fn active_hsm_zones(c: &Cluster) -> (usize, BTreeSet<&str>) {
     let active: Vec<_> = c.hsms.iter().filter(|h| h.state == "ACTIVE").collect();
-    let azs: BTreeSet<&str> = active
+    let azs = active
         .iter()
         .map(|h| h.availability_zone.as_str())
         .collect();
-    if active.len() >= 2 && azs.len() >= 2 {
+    (active.len(), azs)
+}
+
+async fn hsms_two_az(f: &Facts) -> Step<Outcome> {
+    let c = need_cluster(f).await?;
+    let (active, azs) = active_hsm_zones(c);
+    if active >= 2 && azs.len() >= 2 {
         return Ok(Outcome::pass(format!(
             "{} ACTIVE HSMs in {} Availability Zones ({})",
-            active.len(),
+            active,
             azs.len(),
             azs.iter().copied().collect::<Vec<_>>().join(", ")
         ))
@@ -337,7 +344,7 @@ async fn hsms_two_az(f: &Facts) -> Step<Outcome> {
     };
     Ok(Outcome::fail(format!(
         "KMS needs at least two ACTIVE HSMs in different Availability Zones; the cluster has {} ACTIVE HSM(s) in {} zone(s)",
-        active.len(),
+        active,
         azs.len()
     ))
     .evidence(hsm_lines(c))

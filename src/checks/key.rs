@@ -9,7 +9,6 @@ use super::{got, register, Outcome, Step};
 use crate::facts::model::KeyMetadata;
 use crate::facts::Facts;
 use crate::input::KeyStoreRef;
-use std::collections::BTreeSet;
 
 register! {
     "key.store.exists" => store_exists,
@@ -112,11 +111,7 @@ async fn cloudhsm_hsms(f: &Facts) -> Step<Outcome> {
         return Ok(Outcome::skip("not an AWS CloudHSM key store"));
     }
     let c = super::need_cluster(f).await?;
-    let active: Vec<_> = c.hsms.iter().filter(|h| h.state == "ACTIVE").collect();
-    let azs: BTreeSet<&str> = active
-        .iter()
-        .map(|h| h.availability_zone.as_str())
-        .collect();
+    let (active, azs) = super::cloudhsm::active_hsm_zones(c);
     let evidence = super::cloudhsm::hsm_lines(c);
     if c.state != "ACTIVE" {
         return Ok(Outcome::fail(format!(
@@ -125,11 +120,11 @@ async fn cloudhsm_hsms(f: &Facts) -> Step<Outcome> {
         ))
         .evidence(evidence));
     }
-    if active.len() >= 2 && azs.len() >= 2 {
+    if active >= 2 && azs.len() >= 2 {
         return Ok(Outcome::pass(format!(
             "the cluster {} is ACTIVE with {} ACTIVE HSMs in {} Availability Zones ({})",
             c.cluster_id,
-            active.len(),
+            active,
             azs.len(),
             azs.iter().copied().collect::<Vec<_>>().join(", ")
         ))
@@ -138,7 +133,7 @@ async fn cloudhsm_hsms(f: &Facts) -> Step<Outcome> {
     Ok(Outcome::fail(format!(
         "CreateKey needs at least two ACTIVE HSMs in different Availability Zones; the cluster {} has {} ACTIVE HSM(s) in {} zone(s)",
         c.cluster_id,
-        active.len(),
+        active,
         azs.len()
     ))
     .evidence(evidence)

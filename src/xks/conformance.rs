@@ -1642,12 +1642,13 @@ impl<'a> Runner<'a> {
         let mut bad = Vec::new();
         let mut multi_line = Vec::new();
         for s in &self.seen {
-            match check_single_line_json(&s.body) {
-                Ok(()) => {}
-                Err(e) if e.starts_with("a JSON object over") => {
-                    multi_line.push(format!("{} ({}): {e}", s.case, s.status))
-                }
-                Err(e) => bad.push(format!("{} ({}): {e}", s.case, s.status)),
+            match body_shape(&s.body) {
+                BodyShape::OneLine => {}
+                BodyShape::Lines(n) => multi_line.push(format!(
+                    "{} ({}): a JSON object over {n} lines",
+                    s.case, s.status
+                )),
+                BodyShape::NotAnObject(e) => bad.push(format!("{} ({}): {e}", s.case, s.status)),
             }
         }
         let (v, m) = if bad.is_empty() && multi_line.is_empty() {
@@ -1919,22 +1920,28 @@ fn check_error_body(body: &[u8]) -> Result<(), String> {
     }
 }
 
-fn check_single_line_json(body: &[u8]) -> Result<(), String> {
+/// How an answer's body reads: one JSON object on one line (as AWS's test client needs), one
+/// over several lines (KMS reads it), or not a JSON object at all (KMS cannot).
+#[derive(Debug, PartialEq)]
+enum BodyShape {
+    OneLine,
+    Lines(usize),
+    NotAnObject(&'static str),
+}
+
+fn body_shape(body: &[u8]) -> BodyShape {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(_)) => {}
-        Ok(_) => return Err("JSON, but not an object".into()),
-        Err(_) if body.is_empty() => return Err("an empty body".into()),
-        Err(_) => return Err("not JSON".into()),
+        Ok(_) => return BodyShape::NotAnObject("JSON, but not an object"),
+        Err(_) if body.is_empty() => return BodyShape::NotAnObject("an empty body"),
+        Err(_) => return BodyShape::NotAnObject("not JSON"),
     }
     let text = String::from_utf8_lossy(body);
     let inner = text.trim_end_matches(['\n', '\r']);
     if inner.contains(['\n', '\r']) {
-        return Err(format!(
-            "a JSON object over {} lines",
-            inner.lines().count()
-        ));
+        return BodyShape::Lines(inner.lines().count());
     }
-    Ok(())
+    BodyShape::OneLine
 }
 
 fn summarize(cases: &[CaseResult], wall_ms: f64, requests_wall_ms: Option<f64>) -> Summary {
@@ -2189,8 +2196,12 @@ mod tests {
         );
         assert!(check_error_body(long.as_bytes()).is_err());
         assert!(check_error_body(b"<html>").is_err());
-        assert!(check_single_line_json(b"{\"a\":1}\n").is_ok());
-        assert!(check_single_line_json(b"{\n\"a\":1}").is_err());
+        assert_eq!(body_shape(b"{\"a\":1}\n"), BodyShape::OneLine);
+        assert_eq!(body_shape(b"{\n\"a\":1}"), BodyShape::Lines(2));
+        assert_eq!(
+            body_shape(b"[1]"),
+            BodyShape::NotAnObject("JSON, but not an object")
+        );
     }
 
     #[test]

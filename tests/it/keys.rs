@@ -761,3 +761,53 @@ fn diagnose_of_the_failed_store_warns_about_its_unusable_keys() {
         "{c:#}"
     );
 }
+
+#[test]
+fn a_store_whose_keys_may_be_among_the_undescribed_is_could_not_check_not_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(example("failed-store")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    // Only the AWS managed key is described; the store's two keys are listed but not described.
+    let described: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("kms-describe-key.json")).unwrap(),
+    )
+    .unwrap();
+    let others: Vec<_> = described
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["KeyMetadata"]["CustomKeyStoreId"].is_null())
+        .cloned()
+        .collect();
+    std::fs::write(
+        dir.path().join("kms-describe-key.json"),
+        serde_json::to_string(&others).unwrap(),
+    )
+    .unwrap();
+    let out = crate::support::bin()
+        .args([
+            "--region",
+            "us-east-1",
+            "--output",
+            "json",
+            "--only",
+            "account.store-keys",
+            "--snapshot",
+        ])
+        .arg(dir.path())
+        .args(["diagnose", STORE])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &v["checks"][0];
+    assert_eq!(c["status"], "ERROR", "{c:#}");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not check"),
+        "{c:#}"
+    );
+}

@@ -16,7 +16,7 @@
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
 use crate::support::live_server;
-use crate::support::live_server::{self_rule, strings};
+use crate::support::live_server::{cloudhsm_ec2, strings};
 use crate::support::xks_proxy;
 
 use live_server::{run_cks_doctor_raw, tmp, RawRun, Scenario, Scenarios, Server};
@@ -47,20 +47,7 @@ fn account(state: &str, error_code: Option<&str>, connect: Value) -> Value {
     }
     json!({
         "region": REGION,
-        "ec2": {
-            "vpcs": [{"ref": "vpc", "cidr": "10.0.0.0/16"}],
-            "subnets": [
-                {"ref": "a", "vpc": "vpc", "cidr": "10.0.0.0/24", "az": "us-east-1a"},
-                {"ref": "b", "vpc": "vpc", "cidr": "10.0.1.0/24", "az": "us-east-1b"},
-            ],
-            "security_groups": [{
-                "ref": "sg", "vpc": "vpc",
-                "name": format!("cloudhsm-{CLUSTER}-sg"),
-                "description": format!("Security group for CloudHSM cluster {CLUSTER}"),
-                "ingress": [self_rule()],
-                "egress": [self_rule()],
-            }],
-        },
+        "ec2": cloudhsm_ec2(CLUSTER, true),
         "clusters": [{
             "id": CLUSTER, "state": "ACTIVE", "hsm_type": "hsm2m.medium", "mode": "FIPS",
             "vpc": "vpc", "subnets": {"us-east-1a": "a", "us-east-1b": "b"},

@@ -20,7 +20,7 @@
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
 use crate::support::live_server;
-use crate::support::live_server::{self_rule, strings};
+use crate::support::live_server::{cloudhsm_ec2, self_rule, strings};
 use crate::support::xks_proxy;
 
 use cks_doctor::codes::{CodeKind, CODES};
@@ -241,20 +241,7 @@ fn cloudhsm_account(code: Option<&str>) -> Value {
     }
     json!({
         "region": REGION,
-        "ec2": {
-            "vpcs": [{"ref": "vpc", "cidr": "10.0.0.0/16"}],
-            "subnets": [
-                {"ref": "a", "vpc": "vpc", "cidr": "10.0.0.0/24", "az": "us-east-1a"},
-                {"ref": "b", "vpc": "vpc", "cidr": "10.0.1.0/24", "az": "us-east-1b"},
-            ],
-            "security_groups": [{
-                "ref": "sg", "vpc": "vpc",
-                "name": format!("cloudhsm-{CLUSTER}-sg"),
-                "description": format!("Security group for CloudHSM cluster {CLUSTER}"),
-                "ingress": [self_rule()],
-                "egress": [self_rule()],
-            }],
-        },
+        "ec2": cloudhsm_ec2(CLUSTER, true),
         "clusters": [cluster(CLUSTER, CLUSTER_CERT), cluster(OTHER_A, "ec-p256-sha256-cluster.crt")],
         "key_stores": [
             store,

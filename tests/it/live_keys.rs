@@ -6,7 +6,7 @@
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
 use crate::support::live_server;
-use crate::support::live_server::{self_rule, strings};
+use crate::support::live_server::{cloudhsm_ec2, strings};
 use crate::support::xks_proxy;
 
 use live_server::{run_cks_doctor, tmp, Run, Scenario, Scenarios, Server};
@@ -32,20 +32,7 @@ fn account(hsms: Value, keys: Value) -> Value {
     json!({
         "region": REGION,
         "options": {"kms_keys_page_size": 2},
-        "ec2": {
-            "vpcs": [{"ref": "vpc", "cidr": "10.0.0.0/16"}],
-            "subnets": [
-                {"ref": "a", "vpc": "vpc", "cidr": "10.0.0.0/24", "az": "us-east-1a"},
-                {"ref": "b", "vpc": "vpc", "cidr": "10.0.1.0/24", "az": "us-east-1b"},
-            ],
-            "security_groups": [{
-                "ref": "sg", "vpc": "vpc",
-                "name": format!("cloudhsm-{CLUSTER}-sg"),
-                "description": format!("Security group for CloudHSM cluster {CLUSTER}"),
-                "ingress": [self_rule()],
-                "egress": [self_rule()],
-            }],
-        },
+        "ec2": cloudhsm_ec2(CLUSTER, true),
         "clusters": [{
             "id": CLUSTER, "state": "ACTIVE", "hsm_type": "hsm2m.medium", "mode": "FIPS",
             "vpc": "vpc", "subnets": {"us-east-1a": "a", "us-east-1b": "b"},
@@ -349,27 +336,7 @@ fn live_snapshot_records_the_keys_and_the_preflight_reads_them_back() {
 
 fn snapshot_keys(srv: &Server) {
     srv.seed(&account(two_zones(), five_keys(xks_proxy::KEY_AES)));
-    let dir = tmp("live-keys-snapshot");
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = crate::support::live_server::cks_doctor_command()
-        .args([
-            "--region",
-            REGION,
-            "--endpoint-url",
-            &srv.url(),
-            "snapshot",
-            "xks",
-            "--keys",
-            "--out",
-            &dir.display().to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (dir, _) = live_server::record_xks_snapshot(srv, REGION, "live-keys-snapshot", &["--keys"]);
     let listed: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("kms-list-keys.json")).unwrap())
             .unwrap();

@@ -9,7 +9,7 @@
 //! Needs the project's Python environment: `scripts/setup-venv.sh` (`scripts/test.sh` runs it).
 
 use crate::support::live_server;
-use crate::support::live_server::strings;
+use crate::support::live_server::{cloudhsm_ec2, strings};
 
 use live_server::{run_cks_doctor, run_cks_doctor_raw, tmp, Run, Scenario, Scenarios, Server};
 use serde_json::{json, Value};
@@ -78,19 +78,7 @@ fn states(store: &str, state: &str, n: f64) -> Value {
 fn account(a_state: &str, a_code: Option<&str>) -> Value {
     json!({
         "region": REGION,
-        "ec2": {
-            "vpcs": [{"ref": "vpc", "cidr": "10.0.0.0/16"}],
-            "subnets": [
-                {"ref": "a", "vpc": "vpc", "cidr": "10.0.0.0/24", "az": "us-east-1a"},
-                {"ref": "b", "vpc": "vpc", "cidr": "10.0.1.0/24", "az": "us-east-1b"},
-            ],
-            "security_groups": [{
-                "ref": "sg", "vpc": "vpc",
-                "name": format!("cloudhsm-{CLUSTER}-sg"),
-                "description": format!("Security group for CloudHSM cluster {CLUSTER}"),
-                "ingress": [], "egress": [],
-            }],
-        },
+        "ec2": cloudhsm_ec2(CLUSTER, false),
         "clusters": [{
             "id": CLUSTER, "state": "ACTIVE", "hsm_type": "hsm2m.medium", "mode": "FIPS",
             "vpc": "vpc", "subnets": {"us-east-1a": "a", "us-east-1b": "b"},
@@ -300,27 +288,7 @@ fn snapshot_metrics(srv: &Server) {
         "FAILED",
         Some("XKS_PROXY_INVALID_TLS_CONFIGURATION"),
     ));
-    let dir = tmp("live-metrics-snapshot");
-    let _ = std::fs::remove_dir_all(&dir);
-    let out = live_server::cks_doctor_command()
-        .args([
-            "--region",
-            REGION,
-            "--endpoint-url",
-            &srv.url(),
-            "snapshot",
-            "xks",
-            "--out",
-            &dir.display().to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (dir, stdout) = live_server::record_xks_snapshot(srv, REGION, "live-metrics-snapshot", &[]);
     assert!(
         stdout.contains("cloudwatch-get-metric-data.json"),
         "{stdout}"

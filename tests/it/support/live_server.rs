@@ -586,3 +586,60 @@ pub fn strings(v: &[&str]) -> Vec<String> {
 pub fn self_rule() -> serde_json::Value {
     serde_json::json!({"protocol": "tcp", "from": 2223, "to": 2225, "peer": "self"})
 }
+
+/// The EC2 section of a seed for one CloudHSM cluster: a VPC, subnets `a` and `b` in us-east-1a
+/// and us-east-1b, and the cluster's security group `sg` (with CloudHSM's default self rules on
+/// TCP 2223-2225 when `rules`, else none).
+pub fn cloudhsm_ec2(cluster: &str, rules: bool) -> serde_json::Value {
+    let rule = if rules {
+        serde_json::json!([self_rule()])
+    } else {
+        serde_json::json!([])
+    };
+    serde_json::json!({
+        "vpcs": [{"ref": "vpc", "cidr": "10.0.0.0/16"}],
+        "subnets": [
+            {"ref": "a", "vpc": "vpc", "cidr": "10.0.0.0/24", "az": "us-east-1a"},
+            {"ref": "b", "vpc": "vpc", "cidr": "10.0.1.0/24", "az": "us-east-1b"},
+        ],
+        "security_groups": [{
+            "ref": "sg", "vpc": "vpc",
+            "name": format!("cloudhsm-{cluster}-sg"),
+            "description": format!("Security group for CloudHSM cluster {cluster}"),
+            "ingress": rule.clone(),
+            "egress": rule,
+        }],
+    })
+}
+
+/// `cks-doctor --region REGION --endpoint-url URL snapshot xks EXTRA... --out tmp(name)`: the
+/// directory, recorded (the run must succeed), and what the command printed.
+pub fn record_xks_snapshot(
+    srv: &Server,
+    region: &str,
+    name: &str,
+    extra: &[&str],
+) -> (PathBuf, String) {
+    let dir = tmp(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = cks_doctor_command()
+        .args([
+            "--region",
+            region,
+            "--endpoint-url",
+            &srv.url(),
+            "snapshot",
+            "xks",
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, String::from_utf8_lossy(&out.stdout).into_owned())
+}
