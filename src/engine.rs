@@ -9,6 +9,7 @@ use crate::checks::{self, Check};
 use crate::diagnose::{self, Extras};
 use crate::facts::live::{LiveOptions, LiveSource};
 use crate::facts::model::CustomKeyStore;
+use crate::facts::org::{self, AssumedRole, OrgAccount};
 use crate::facts::recorded::Recorded;
 use crate::facts::{shared::Shared, Facts, Source};
 use crate::input::{InputError, KeyRequest, KeyStoreRef, Request};
@@ -28,6 +29,8 @@ use std::time::Duration;
 pub trait Progress: Send + Sync {
     fn queued(&self, checks: usize);
     fn done(&self, check_id: &str);
+    /// A scan of several accounts: `done` of `total` accounts are finished.
+    fn accounts(&self, _done: usize, _total: usize) {}
 }
 
 /// Where facts come from: a recorded snapshot, or the live AWS APIs of a profile and Region.
@@ -56,6 +59,10 @@ pub struct Settings {
     /// Name the account in every report (findings formats need it): the caller identity is read
     /// (sts:GetCallerIdentity, no permission needed) even when no check asks for it.
     pub want_account: bool,
+    /// The SDK's adaptive retry mode (a scan of many accounts and Regions meets throttling).
+    pub adaptive_retry: bool,
+    /// A scan's (account, Region) pairs read at once ([`SCAN_PLACES_AT_ONCE`] by default).
+    pub places_at_once: usize,
 }
 
 impl Settings {
@@ -69,6 +76,8 @@ impl Settings {
             progress: None,
             metrics: Default::default(),
             want_account: false,
+            adaptive_retry: false,
+            places_at_once: SCAN_PLACES_AT_ONCE,
         }
     }
 
@@ -126,17 +135,37 @@ pub async fn open_source(
     profile: Option<&str>,
     region: Option<&str>,
 ) -> Result<(Source, Option<String>), InputError> {
+    open_place(
+        settings,
+        &Access::Profile(profile.map(str::to_string)),
+        region,
+    )
+    .await
+}
+
+/// Opens the fact source of one place of a scan: an account reached as `access`, in `region`.
+pub async fn open_place(
+    settings: &Settings,
+    access: &Access,
+    region: Option<&str>,
+) -> Result<(Source, Option<String>), InputError> {
     let s = &settings.source;
     if let Some(dir) = &s.snapshot {
         let rec = Recorded::load_dir(dir).map_err(|e| InputError(e.to_string()))?;
         return Ok((Source::Recorded(rec), s.region.clone()));
     }
+    let (profile, credentials) = match access {
+        Access::Profile(p) => (p.clone().or_else(|| s.profile.clone()), None),
+        Access::Role(role) => (s.profile.clone(), Some(role.credentials.clone())),
+    };
     let opts = LiveOptions {
-        profile: profile.map(str::to_string).or_else(|| s.profile.clone()),
+        profile,
         region: region.map(str::to_string).or_else(|| s.region.clone()),
         endpoint_url: s.endpoint_url.clone(),
         timeout: settings.timeout.mul_f64(0.9),
         calls_at_once: settings.jobs,
+        credentials,
+        adaptive_retry: settings.adaptive_retry,
     };
     let live = LiveSource::connect(&opts)
         .await
@@ -456,15 +485,11 @@ pub const SCAN_STORES_AT_ONCE: usize = 32;
 /// diagnosed is an error beside the others' reports; a Region that cannot be read is `Err`.
 pub async fn scan_region(
     settings: &Settings,
-    profile: Option<String>,
+    access: &Access,
     region: Option<String>,
 ) -> Result<(Vec<Report>, Vec<ScanError>), ScanError> {
-    let fail = |e: String| ScanError {
-        profile: profile.clone(),
-        region: region.clone(),
-        error: e,
-    };
-    let (source, resolved) = open_source(settings, profile.as_deref(), region.as_deref())
+    let fail = |e: String| access.error(region.clone(), not_enabled_hint(e, region.as_deref()));
+    let (source, resolved) = open_place(settings, access, region.as_deref())
         .await
         .map_err(|e| fail(e.0))?;
     // The Region's first call holds a --jobs permit like every other: the Regions of a scan
@@ -529,51 +554,365 @@ pub async fn scan_region(
     let mut errors = Vec::new();
     for r in results {
         match r {
-            Ok(report) => reports.push(report),
+            Ok(mut report) => {
+                // An assumed role's account is known without asking for the caller identity.
+                if let Access::Role(role) = access {
+                    report.account = Some(role.account.clone());
+                }
+                reports.push(report)
+            }
             Err(e) => errors.push(fail(e)),
         }
     }
     Ok((reports, errors))
 }
 
-/// Scans every (profile, Region) pair at once; the reports and the places that could not be
-/// scanned, in the order given.
+/// AWS refuses an account's credentials in an opt-in Region the account has not enabled, with
+/// an invalid-token error that reads like a permission problem: say what it likely means.
+fn not_enabled_hint(error: String, region: Option<&str>) -> String {
+    let token = [
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "AuthFailure",
+    ];
+    match region {
+        Some(r) if token.iter().any(|t| error.contains(t)) => format!(
+            "{error}; AWS refuses credentials this way in a Region the account has not enabled: is {r} enabled for the account (an opt-in Region)? `--regions all` reads only the enabled ones"
+        ),
+        _ => error,
+    }
+}
+
+/// How a scan reaches an account: the configured credentials or a named profile, or a role
+/// assumed in an account of the organisation.
+#[derive(Debug, Clone)]
+pub enum Access {
+    Profile(Option<String>),
+    Role(Arc<AssumedRole>),
+}
+
+impl Access {
+    /// A could-not-check row for this account (and Region, when it is about one).
+    pub fn error(&self, region: Option<String>, error: String) -> ScanError {
+        let (profile, account) = match self {
+            Access::Profile(p) => (p.clone(), None),
+            Access::Role(r) => (None, Some(r.account.clone())),
+        };
+        ScanError {
+            account,
+            profile,
+            region,
+            error,
+        }
+    }
+}
+
+/// The Regions a scan reads in each account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Regions {
+    /// The configured Region (--region, the profile's, AWS_REGION).
+    Default,
+    Listed(Vec<String>),
+    /// Every Region enabled for the account (ec2:DescribeRegions, which lists only the Regions
+    /// that need no opt-in and those the account opted in to), asked in each account.
+    Enabled,
+}
+
+/// What a scan covers: the accounts (the caller's, named profiles, or an organisation's) and
+/// the Regions of each.
+#[derive(Debug, Clone)]
+pub struct ScanPlan {
+    pub accounts: Accounts,
+    pub regions: Regions,
+}
+
+#[derive(Debug, Clone)]
+pub enum Accounts {
+    /// The configured credentials (None) or these named profiles.
+    Profiles(Vec<Option<String>>),
+    Organization(OrgPlan),
+}
+
+/// `scan --organization`: the role to assume in each account and which accounts to read.
+#[derive(Debug, Clone, Default)]
+pub struct OrgPlan {
+    pub role_name: String,
+    pub external_id: Option<String>,
+    /// `--accounts`: only these (empty: every ACTIVE account).
+    pub only: Vec<String>,
+    /// `--exclude-accounts`.
+    pub exclude: Vec<String>,
+}
+
+/// A scan's outcome: the stores' reports, the places that could not be read, and how each
+/// account was reached (for a Security Hub import, made with the account's own credentials).
+pub struct ScanOutcome {
+    pub reports: Vec<Report>,
+    pub errors: Vec<ScanError>,
+    pub access: Vec<(String, Access)>,
+}
+
+/// How many (account, Region) pairs a scan reads at once by default: each pair's facts are
+/// read together, so this bounds the connections and calls in flight across the whole run
+/// (--jobs bounds the checks and AWS calls too).
+pub const SCAN_PLACES_AT_ONCE: usize = 32;
+
+/// Scans every (profile, Region) pair; the reports and the places that could not be scanned,
+/// in the order given.
 pub async fn scan(
     settings: &Settings,
     targets: Vec<(Option<String>, Option<String>)>,
 ) -> (Vec<Report>, Vec<ScanError>) {
-    let runs = targets
+    let places: Vec<(Access, Option<String>)> = targets
         .into_iter()
-        .map(|(p, r)| scan_region(settings, p, r));
-    let mut reports = Vec::new();
-    let mut errors = Vec::new();
-    for o in futures::future::join_all(runs).await {
-        match o {
-            Ok((r, e)) => {
-                reports.extend(r);
-                errors.extend(e);
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    (reports, errors)
+        .map(|(p, r)| (Access::Profile(p), r))
+        .collect();
+    let out = scan_places(settings, places).await;
+    (out.reports, out.errors)
 }
 
-/// The Regions enabled for the account of `profile` (ec2:DescribeRegions); live only.
-pub async fn enabled_regions(
-    settings: &Settings,
-    profile: Option<&str>,
-) -> Result<Vec<String>, InputError> {
-    if settings.source.snapshot.is_some() {
+/// Scans (account, Region) pairs, at most `settings.places_at_once` at a time, in the order
+/// given.
+async fn scan_places(settings: &Settings, places: Vec<(Access, Option<String>)>) -> ScanOutcome {
+    use futures::StreamExt;
+    let runs = places.into_iter().map(|(access, region)| async move {
+        let r = scan_region(settings, &access, region).await;
+        (access, r)
+    });
+    let done: Vec<_> = futures::stream::iter(runs)
+        .buffered(settings.places_at_once.max(1))
+        .collect()
+        .await;
+    let mut out = ScanOutcome {
+        reports: Vec::new(),
+        errors: Vec::new(),
+        access: Vec::new(),
+    };
+    for (access, o) in done {
+        match o {
+            Ok((reports, errors)) => {
+                for r in &reports {
+                    if let Some(a) = &r.account {
+                        if !out.access.iter().any(|(k, _)| k == a) {
+                            out.access.push((a.clone(), access.clone()));
+                        }
+                    }
+                }
+                out.reports.extend(reports);
+                out.errors.extend(errors);
+            }
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out
+}
+
+/// Runs a scan plan: profiles or an organisation's accounts, each in its Regions.
+pub async fn scan_plan(settings: &Settings, plan: &ScanPlan) -> Result<ScanOutcome, InputError> {
+    if settings.source.snapshot.is_some()
+        && (plan.regions == Regions::Enabled || matches!(plan.accounts, Accounts::Organization(_)))
+    {
         return Err(InputError::new(
-            "--all-regions needs the live AWS APIs (a snapshot holds one Region)",
+            "--regions all and --organization need the live AWS APIs (a snapshot holds one account and Region)",
         ));
     }
-    let (source, _) = open_source(settings, profile, None).await?;
-    let Source::Live(live) = &source else {
-        return Err(InputError::new("--all-regions needs the live AWS APIs"));
+    match &plan.accounts {
+        Accounts::Profiles(profiles) => {
+            let mut places = Vec::new();
+            let mut errors = Vec::new();
+            for p in profiles {
+                let access = Access::Profile(p.clone());
+                match regions_of(settings, &access, &plan.regions).await {
+                    Ok(regions) => places.extend(regions.into_iter().map(|r| (access.clone(), r))),
+                    Err(e) => errors.push(access.error(None, e)),
+                }
+            }
+            let mut out = scan_places(settings, places).await;
+            errors.append(&mut out.errors);
+            out.errors = errors;
+            Ok(out)
+        }
+        Accounts::Organization(org) => scan_organization(settings, org, &plan.regions).await,
+    }
+}
+
+/// The Regions to read in one account.
+async fn regions_of(
+    settings: &Settings,
+    access: &Access,
+    regions: &Regions,
+) -> Result<Vec<Option<String>>, String> {
+    match regions {
+        Regions::Default => Ok(vec![None]),
+        Regions::Listed(r) => Ok(r.iter().cloned().map(Some).collect()),
+        Regions::Enabled => {
+            let (source, _) = open_place(settings, access, None).await.map_err(|e| e.0)?;
+            let Source::Live(live) = &source else {
+                return Err("--regions all needs the live AWS APIs".into());
+            };
+            let _permit = settings.permits.acquire().await;
+            live.describe_regions()
+                .await
+                .map(|r| r.into_iter().map(Some).collect())
+                .map_err(|e| format!("could not list the account's enabled Regions: {e}"))
+        }
+    }
+}
+
+/// `scan --organization`: the ACTIVE accounts of ListAccounts (or those `--accounts` names),
+/// a role assumed in each, and every Region of each scanned as one place. An account whose
+/// role cannot be assumed, or whose Regions cannot be listed, is a could-not-check row; the
+/// others go on.
+async fn scan_organization(
+    settings: &Settings,
+    org: &OrgPlan,
+    regions: &Regions,
+) -> Result<ScanOutcome, InputError> {
+    let (source, _) = open_source(settings, None, None).await?;
+    let Source::Live(caller) = &source else {
+        return Err(InputError::new("--organization needs the live AWS APIs"));
     };
-    live.describe_regions()
-        .await
-        .map_err(|e| InputError(format!("--all-regions: {e}")))
+    let listed = {
+        let _permit = settings.permits.acquire().await;
+        org::list_accounts(caller).await
+    };
+    let listed = match listed {
+        Ok(l) => l,
+        Err(e) => {
+            // Nothing to scan: one row that says why.
+            return Ok(ScanOutcome {
+                reports: Vec::new(),
+                errors: vec![ScanError {
+                    account: None,
+                    profile: settings.source.profile.clone(),
+                    region: None,
+                    error: format!("could not list the organisation's accounts: {e}"),
+                }],
+                access: Vec::new(),
+            });
+        }
+    };
+    let mut errors = Vec::new();
+    for id in &org.only {
+        if !listed.iter().any(|a| &a.id == id) {
+            errors.push(ScanError {
+                account: Some(id.clone()),
+                profile: None,
+                region: None,
+                error: "--accounts names an account that ListAccounts does not list in this organisation".into(),
+            });
+        }
+    }
+    let accounts: Vec<OrgAccount> = listed
+        .into_iter()
+        .filter(|a| org.only.is_empty() || org.only.contains(&a.id))
+        .filter(|a| !org.exclude.contains(&a.id))
+        .filter(|a| {
+            // Named with --accounts but not ACTIVE: say so rather than skip it silently.
+            if !a.is_active() && org.only.contains(&a.id) {
+                errors.push(ScanError {
+                    account: Some(a.id.clone()),
+                    profile: None,
+                    region: None,
+                    error: format!("the account is {} in the organisation, not ACTIVE", a.state),
+                });
+            }
+            a.is_active()
+        })
+        .collect();
+    let total = accounts.len();
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    if let Some(p) = &settings.progress {
+        p.accounts(0, total);
+    }
+    // Every account's role is assumed, and its Regions listed, with a place permit; then each
+    // of its Regions is scanned with one. At most `places_at_once` are in flight in all.
+    let places = Arc::new(tokio::sync::Semaphore::new(settings.places_at_once.max(1)));
+    let runs = accounts.iter().map(|account| {
+        let places = places.clone();
+        let finished = &finished;
+        async move {
+            let out = scan_account(settings, caller, org, regions, account, &places).await;
+            let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if let Some(p) = &settings.progress {
+                p.accounts(n, total);
+            }
+            out
+        }
+    });
+    let mut out = ScanOutcome {
+        reports: Vec::new(),
+        errors,
+        access: Vec::new(),
+    };
+    for one in futures::future::join_all(runs).await {
+        out.reports.extend(one.reports);
+        out.errors.extend(one.errors);
+        out.access.extend(one.access);
+    }
+    Ok(out)
+}
+
+/// One account of an organisation scan.
+async fn scan_account(
+    settings: &Settings,
+    caller: &LiveSource,
+    org: &OrgPlan,
+    regions: &Regions,
+    account: &OrgAccount,
+    places: &tokio::sync::Semaphore,
+) -> ScanOutcome {
+    let mut out = ScanOutcome {
+        reports: Vec::new(),
+        errors: Vec::new(),
+        access: Vec::new(),
+    };
+    let arn = org::role_arn(account.partition(), &account.id, &org.role_name);
+    let unreachable = |error: String| ScanError {
+        account: Some(account.id.clone()),
+        profile: None,
+        region: None,
+        error,
+    };
+    let (access, regions) = {
+        let _place = places.acquire().await;
+        let assumed = {
+            let _permit = settings.permits.acquire().await;
+            org::assume_role(caller, &account.id, &arn, org.external_id.as_deref()).await
+        };
+        let role = match assumed {
+            Ok(r) => r,
+            Err(e) => {
+                out.errors
+                    .push(unreachable(format!("could not assume the role: {e}")));
+                return out;
+            }
+        };
+        let access = Access::Role(Arc::new(role));
+        match regions_of(settings, &access, regions).await {
+            Ok(r) => (access, r),
+            Err(e) => {
+                out.errors.push(unreachable(e));
+                return out;
+            }
+        }
+    };
+    out.access.push((account.id.clone(), access.clone()));
+    let runs = regions.into_iter().map(|region| {
+        let access = &access;
+        async move {
+            let _place = places.acquire().await;
+            scan_region(settings, access, region).await
+        }
+    });
+    for o in futures::future::join_all(runs).await {
+        match o {
+            Ok((reports, errors)) => {
+                out.reports.extend(reports);
+                out.errors.extend(errors);
+            }
+            Err(e) => out.errors.push(e),
+        }
+    }
+    out
 }

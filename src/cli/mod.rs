@@ -198,6 +198,10 @@ impl Progress for Bar {
     fn done(&self, _check_id: &str) {
         self.0.inc(1);
     }
+    fn accounts(&self, done: usize, total: usize) {
+        self.0
+            .set_message(format!("· {done}/{total} accounts done"));
+    }
 }
 
 fn use_color(choice: ColorChoice) -> bool {
@@ -227,8 +231,10 @@ fn progress_bar(global: &Global, command: &Command) -> Option<Arc<Bar>> {
     }
     let pb = indicatif::ProgressBar::new(0);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {pos}/{len} checks done {elapsed}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos}/{len} checks done {msg} {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     pb.enable_steady_tick(Duration::from_millis(120));
     Some(Arc::new(Bar(pb)))

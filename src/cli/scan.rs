@@ -1,45 +1,129 @@
-//! `scan`: every custom key store of one or more Regions and accounts (profiles).
+//! `scan`: every custom key store of one or more Regions and accounts (profiles, or an
+//! organisation's accounts through a role assumed in each).
 
 use super::{Ctx, Done};
-use cks_doctor::engine;
+use cks_doctor::engine::{self, Accounts, OrgPlan, Regions, ScanPlan};
 use cks_doctor::input::InputError;
 use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Regions to scan (comma-separated or repeated); default: the configured Region
+    /// Regions to scan (comma-separated or repeated), or `all`: every Region enabled for each
+    /// account (ec2:DescribeRegions, opt-in status respected); default: the configured Region
     #[arg(long, value_delimiter = ',', value_name = "REGION")]
     pub regions: Vec<String>,
-    /// Every Region enabled for the account (ec2:DescribeRegions)
+    /// The same as --regions all
     #[arg(long, conflicts_with = "regions")]
     pub all_regions: bool,
     /// AWS profiles (accounts) to scan into one report (comma-separated or repeated)
-    #[arg(long, value_delimiter = ',', value_name = "PROFILE")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "PROFILE",
+        conflicts_with = "organization"
+    )]
     pub profiles: Vec<String>,
+    /// Scan every ACTIVE account of the caller's organisation (organizations:ListAccounts, from
+    /// the management account or a delegated administrator), assuming --role-name in each
+    #[arg(long, requires = "role_name")]
+    pub organization: bool,
+    /// The role to assume in each account (sts:AssumeRole; session name cks-doctor-scan); it
+    /// needs the read-only policy `cks-doctor iam-policy` prints
+    #[arg(long, value_name = "NAME", requires = "organization")]
+    pub role_name: Option<String>,
+    /// The external id the role's trust policy requires
+    #[arg(long, value_name = "ID", requires = "organization")]
+    pub external_id: Option<String>,
+    /// Only these accounts of the organisation (12-digit ids, comma-separated or repeated)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "ACCOUNT",
+        requires = "organization"
+    )]
+    pub accounts: Vec<String>,
+    /// Leave out these accounts of the organisation
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "ACCOUNT",
+        requires = "organization"
+    )]
+    pub exclude_accounts: Vec<String>,
+    /// At most N (account, Region) pairs read at once across the whole scan
+    #[arg(long, value_name = "N", default_value_t = engine::SCAN_PLACES_AT_ONCE as u32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub places_at_once: u32,
+}
+
+/// A 12-digit AWS account id, or a one-line error naming the option.
+fn account_id(option: &str, s: &str) -> Result<String, InputError> {
+    let s = s.trim();
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_string())
+    } else {
+        Err(InputError(format!(
+            "{option}: {s:?} is not an AWS account id (12 digits)"
+        )))
+    }
+}
+
+/// An IAM role name, with an optional path (`audit/cks-doctor`): IAM's characters only.
+fn role_name(s: &str) -> Result<String, InputError> {
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 64
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+    };
+    let trimmed = s.trim_matches('/');
+    if trimmed.split('/').all(ok) {
+        Ok(trimmed.to_string())
+    } else {
+        Err(InputError(format!(
+            "--role-name: {s:?} is not an IAM role name (letters, digits and +=,.@_- , with an optional path)"
+        )))
+    }
+}
+
+/// The scan the options describe.
+pub fn plan(args: &ScanArgs) -> Result<ScanPlan, InputError> {
+    let regions = if args.all_regions || args.regions.iter().any(|r| r == "all") {
+        if args.regions.len() > 1 {
+            return Err(InputError::new(
+                "--regions all cannot be combined with named Regions",
+            ));
+        }
+        Regions::Enabled
+    } else if args.regions.is_empty() {
+        Regions::Default
+    } else {
+        Regions::Listed(args.regions.clone())
+    };
+    let accounts = if args.organization {
+        let ids = |option: &str, v: &[String]| -> Result<Vec<String>, InputError> {
+            v.iter().map(|s| account_id(option, s)).collect()
+        };
+        Accounts::Organization(OrgPlan {
+            role_name: role_name(args.role_name.as_deref().unwrap_or_default())?,
+            external_id: args.external_id.clone(),
+            only: ids("--accounts", &args.accounts)?,
+            exclude: ids("--exclude-accounts", &args.exclude_accounts)?,
+        })
+    } else if args.profiles.is_empty() {
+        Accounts::Profiles(vec![None])
+    } else {
+        Accounts::Profiles(args.profiles.iter().cloned().map(Some).collect())
+    };
+    Ok(ScanPlan { accounts, regions })
 }
 
 pub async fn run(ctx: &Ctx, args: &ScanArgs) -> Result<Done, InputError> {
-    let settings = &ctx.settings;
-    let profiles: Vec<Option<String>> = if args.profiles.is_empty() {
-        vec![None]
-    } else {
-        args.profiles.iter().cloned().map(Some).collect()
-    };
-    let mut targets: Vec<(Option<String>, Option<String>)> = Vec::new();
-    for p in &profiles {
-        let regions: Vec<Option<String>> = if args.all_regions {
-            engine::enabled_regions(settings, p.as_deref())
-                .await?
-                .into_iter()
-                .map(Some)
-                .collect()
-        } else if args.regions.is_empty() {
-            vec![None]
-        } else {
-            args.regions.iter().cloned().map(Some).collect()
-        };
-        targets.extend(regions.into_iter().map(|r| (p.clone(), r)));
-    }
-    let (reports, errors) = engine::scan(settings, targets).await;
-    ctx.finish(reports, Some(&errors))
+    let plan = plan(args)?;
+    let mut settings = ctx.settings.clone();
+    settings.places_at_once = args.places_at_once as usize;
+    // Many accounts and Regions meet throttling: the SDK's adaptive retry slows down for it.
+    settings.adaptive_retry = true;
+    let out = engine::scan_plan(&settings, &plan).await?;
+    ctx.finish(out.reports, Some(&out.errors))
 }

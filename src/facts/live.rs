@@ -30,6 +30,12 @@ pub struct LiveOptions {
     /// `--jobs`: the most AWS calls one read may make at once (DescribeKey of many keys);
     /// `None`: [`DESCRIBE_KEYS_AT_ONCE`].
     pub calls_at_once: Option<usize>,
+    /// Credentials to use instead of the standard chain's (a role assumed in another account
+    /// of an organisation scan, `src/facts/org.rs`); the profile then only names the Region.
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// The SDK's adaptive retry mode (client-side rate limiting as throttling is met) instead of
+    /// standard: a scan of many accounts and Regions.
+    pub adaptive_retry: bool,
 }
 
 #[derive(Clone)]
@@ -45,6 +51,9 @@ pub struct LiveSource {
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
     sts: aws_sdk_sts::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    /// The configuration every client above was made from (credentials, retries, timeouts,
+    /// endpoint): for the clients made on demand (Organizations, STS AssumeRole, Security Hub).
+    conf: SdkConfig,
 }
 
 /// The live source could not be set up (no Region, unusable profile): bad input, exit 2.
@@ -131,13 +140,23 @@ impl LiveSource {
         if let Some(p) = &opts.profile {
             creds = creds.profile_name(p);
         }
-        let creds = creds.build().await;
+        let creds = match &opts.credentials {
+            Some(given) => given.clone(),
+            None => {
+                aws_credential_types::provider::SharedCredentialsProvider::new(creds.build().await)
+            }
+        };
+        let retry = if opts.adaptive_retry {
+            RetryConfig::adaptive()
+        } else {
+            RetryConfig::standard()
+        };
 
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
             .region(region.clone())
             .credentials_provider(creds)
-            .retry_config(RetryConfig::standard().with_max_attempts(4))
+            .retry_config(retry.with_max_attempts(4))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3).min(opts.timeout))
@@ -165,7 +184,13 @@ impl LiveSource {
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&conf),
+            conf,
         })
+    }
+
+    /// The SDK configuration of this source (for clients made on demand).
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.conf
     }
 
     pub fn region(&self) -> &str {
@@ -748,7 +773,7 @@ where
 
 /// The messages of an error's source chain, without the wrappers' debug dumps:
 /// "dispatch failure: io error: tcp connect error: Connection refused (os error 111)".
-fn root_causes(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_causes(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {

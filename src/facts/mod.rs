@@ -10,6 +10,7 @@ pub mod kind;
 pub mod live;
 pub mod metrics;
 pub mod model;
+pub mod org;
 pub mod recorded;
 pub mod shared;
 

@@ -767,6 +767,7 @@ fn ids_are_stable_and_distinct() {
 
 fn scan_error() -> ScanError {
     ScanError {
+        account: None,
         profile: Some("prod".into()),
         region: Some("eu-west-1".into()),
         error: "access denied: kms:DescribeCustomKeyStores".into(),

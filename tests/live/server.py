@@ -39,7 +39,10 @@ A control API lives under ``/_cks/`` (a path moto never uses); it is not counted
 ``POST /_cks/seed``    reset, then build a scenario (JSON, see ``seed``); answers the ids made
 ``POST /_cks/faults``  add faults (one object or a list, see ``Fault``)
 ``GET /_cks/calls``    calls per action since the last reset: ``{"ec2:DescribeSubnets": 1}``;
-                       ``?region=eu-west-1``: only the calls signed for that Region
+                       ``?region=eu-west-1``: only the calls signed for that Region;
+                       ``?account=N``: only the calls made in that account
+``GET /_cks/findings`` the findings BatchImportFindings accepted: ``[{"account", "region",
+                       "finding"}]``
 ``GET /_cks/requests`` every call since the last reset with its parameters and Region, in order
 ``GET /_cks/in-flight`` ``{"max": N}``: the most AWS calls being answered at once since the
                        last reset (how many a client had in flight)
@@ -109,6 +112,9 @@ STATUS_BY_CODE = {
 }
 
 log = logging.getLogger("cks-live")
+
+# The account the request being answered acts in (set per request by ``CksApp.dispatch``).
+_CALLER = threading.local()
 
 
 class ControlError(Exception):
@@ -280,7 +286,9 @@ class Fault:
     normal one, or the ``error`` when one is given.
     ``{"action": ..., "delay_ms": 300}`` waits that long, then answers (normally, or with the
     ``error``): a slow call, so that calls a client makes at once overlap here.
-    ``"region": "eu-west-1"`` limits any fault to calls signed for that Region (default: all).
+    ``"region": "eu-west-1"`` limits any fault to calls signed for that Region (default: all);
+    ``"account": "222233334444"`` to calls made in that account (an organisation's, through a
+    role AssumeRole handed out here).
     """
 
     def __init__(self, spec: dict[str, Any]) -> None:
@@ -308,13 +316,17 @@ class Fault:
         if region is not None and not isinstance(region, str):
             raise ControlError(f"\"region\" is a Region name: {spec!r}")
         self.region: str | None = region
+        account = spec.get("account")
+        if account is not None and not isinstance(account, str):
+            raise ControlError(f"\"account\" is an account id: {spec!r}")
+        self.account: str | None = account
         self.message = spec.get("message")
         self.status = spec.get("status")
         times = spec.get("times", None)
         self.remaining = None if times is None else int(times)
 
-    def applies_to(self, region: str) -> bool:
-        return self.region is None or self.region == region
+    def applies_to(self, region: str, account: str = ACCOUNT_ID) -> bool:
+        return (self.region is None or self.region == region) and (self.account is None or self.account == account)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -324,6 +336,7 @@ class Fault:
             "delay_ms": self.delay * 1000.0,
             "error": self.code,
             "region": self.region,
+            "account": self.account,
             "remaining": self.remaining,
         }
 
@@ -491,6 +504,14 @@ class State:
         self.account = ACCOUNT_ID
         # CloudWatch metrics and alarms (``seed_cloudwatch``).
         self.cloudwatch: dict[str, list[dict[str, Any]]] = {"metrics": [], "alarms": []}
+        # An organisation (``seed_organization``): its accounts, by id; None: no organisation.
+        self.organization: dict[str, Any] | None = None
+        # Access key ids AssumeRole handed out, and the account each one acts in.
+        self.issued: dict[str, str] = {}
+        # Calls per account (the account the call acted in).
+        self.calls_by_account: dict[str, Counter[str]] = {}
+        # Findings imported with Security Hub BatchImportFindings: each {"account", "region", "finding"}.
+        self.findings: list[dict[str, Any]] = []
 
     def clear(self) -> None:
         with self.lock:
@@ -507,15 +528,29 @@ class State:
             self.max_in_flight = 0
             self.account = ACCOUNT_ID
             self.cloudwatch = {"metrics": [], "alarms": []}
+            self.organization = None
+            self.issued = {}
+            self.calls_by_account = {}
+            self.findings = []
             # Requests left hanging by a fault are let go (they answer an error to nobody).
             self.release.set()
             self.release = threading.Event()
 
-    def record(self, action: str, params: Any, region: str = DEFAULT_REGION) -> None:
+    def record(self, action: str, params: Any, region: str = DEFAULT_REGION, account: str | None = None) -> None:
+        account = account or self.account
         with self.lock:
             self.calls[action] += 1
             self.calls_by_region.setdefault(region, Counter())[action] += 1
-            self.requests.append({"action": action, "params": params, "region": region, "time": time.time()})
+            self.calls_by_account.setdefault(account, Counter())[action] += 1
+            self.requests.append({"action": action, "params": params, "region": region, "account": account, "time": time.time()})
+
+    def caller(self) -> str:
+        """The account the call being answered acts in (see ``CksApp.dispatch``)."""
+        return getattr(_CALLER, "account", None) or self.account
+
+    def here(self, entry: dict[str, Any], region: str) -> bool:
+        """Whether seeded ``entry`` is in the Region of the call and the caller's account."""
+        return entry["region"] == region and entry.get("account", self.account) == self.caller()
 
     def enter(self) -> int:
         """Counts a call in; returns the period it belongs to, for ``leave``."""
@@ -529,13 +564,13 @@ class State:
             if generation == self.generation:
                 self.in_flight -= 1
 
-    def take_fault(self, action: str, region: str = DEFAULT_REGION) -> Fault | None:
+    def take_fault(self, action: str, region: str = DEFAULT_REGION, account: str | None = None) -> Fault | None:
         """The first fault for this action that applies to the Region and has calls left (a
         fault whose ``times`` are used up is dropped)."""
         with self.lock:
             queue = self.faults.get(action) or []
             for f in list(queue):
-                if not f.applies_to(region):
+                if not f.applies_to(region, account or self.account):
                     continue
                 if f.remaining is None:
                     return f
@@ -807,6 +842,15 @@ def service_of(environ: dict[str, Any]) -> tuple[str | None, str | None]:
         return None, None
 
 
+def access_key_of(environ: dict[str, Any]) -> str:
+    """The access key id of the SigV4 Authorization header ("" when unsigned)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    try:
+        return auth.split("Credential=", 1)[1].split("/", 1)[0].strip()
+    except IndexError:
+        return ""
+
+
 def read_body(environ: dict[str, Any]) -> bytes:
     stream = environ.get("wsgi.input")
     if stream is None:
@@ -824,6 +868,43 @@ def read_body(environ: dict[str, Any]) -> bytes:
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
     return body
+
+
+def params_json(environ: dict[str, Any]) -> Any:
+    """The JSON body of a REST JSON call (``read_body`` left it in ``wsgi.input``)."""
+    stream = environ.get("wsgi.input")
+    raw = stream.getvalue() if isinstance(stream, io.BytesIO) else b""
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        return None
+
+
+def rest_json_error(code: str, message: str, status: int) -> Response:
+    return Response(
+        status,
+        json.dumps({"Code": code, "Message": message}).encode(),
+        [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)],
+    )
+
+
+def describe_regions_answer(acct: dict[str, Any], params: Any) -> Response:
+    """EC2 DescribeRegions for an account of the organisation: its enabled Regions, and with
+    AllRegions=true also the opt-in Regions it has not enabled (optInStatus not-opted-in)."""
+    every = str((params or {}).get("AllRegions", "false")).lower() == "true"
+    rows = [(r, "opt-in-not-required") for r in acct["regions"]]
+    if every:
+        rows += [(r, "not-opted-in") for r in acct.get("disabled_regions", ())]
+    items = "".join(
+        f"<item><regionName>{r}</regionName><regionEndpoint>ec2.{r}.amazonaws.com</regionEndpoint><optInStatus>{o}</optInStatus></item>"
+        for r, o in rows
+    )
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<DescribeRegionsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+        f"<requestId>{request_id()}</requestId><regionInfo>{items}</regionInfo></DescribeRegionsResponse>"
+    )
+    return Response(200, body.encode(), [("Content-Type", "text/xml;charset=UTF-8")])
+
 
 
 class Response:
@@ -1141,8 +1222,8 @@ def cloudwatch_answer(state: "State", operation: str, params: Any, region: str) 
         return cbor_error("SerializationException", "the request body is not valid CBOR")
     with state.lock:
         seeded = state.cloudwatch
-        series = [s for s in seeded["metrics"] if s["region"] == region]
-        alarms = [a for a in seeded["alarms"] if a["region"] == region]
+        series = [s for s in seeded["metrics"] if state.here(s, region)]
+        alarms = [a for a in seeded["alarms"] if state.here(a, region)]
     if operation == "GetMetricData":
         return get_metric_data(series, params)
     if operation == "ListMetrics":
@@ -1324,13 +1405,20 @@ class CksApp:
             params = {k: v[0] if len(v) == 1 else v for k, v in form.items()}
             action_name = params.get("Action") or f"{environ.get('REQUEST_METHOD')} {path}"
         action = f"{service or 'unsigned'}:{action_name}"
-        self.state.record(action, params, region)
+        # The account the call acts in: the one AssumeRole gave its access key to, else the
+        # scenario's (the caller's own).
+        account = self.state.issued.get(access_key_of(environ), self.state.account)
+        _CALLER.account = account
+        self.state.record(action, params, region, account)
         if self.verbose:
             log.info("%s %s %s", region, action, json.dumps(params)[:300])
         # Counted while it is being answered (/_cks/in-flight).
         generation = self.state.enter()
         try:
-            fault = self.state.take_fault(action, region)
+            disabled = self.disabled_region(account, region)
+            if disabled is not None:
+                return error_response(protocol, *disabled)
+            fault = self.state.take_fault(action, region, account)
             if fault is not None and fault.delay:
                 time.sleep(fault.delay)
             if fault is not None and (fault.hang or fault.reset or fault.code):
@@ -1341,7 +1429,7 @@ class CksApp:
                     code = "ServiceUnavailableException" if json_protocol else "ServiceUnavailable"
                     return error_response(protocol, code, "released by reset")
                 if fault.code:
-                    message = fault.message or default_message(action, fault.code, self.state.account)
+                    message = fault.message or default_message(action, fault.code, account)
                     resp: Any = error_response(protocol, fault.code, message, fault.status)
                 else:
                     resp = self.answer(environ, action, action_name, target, params, region, protocol)
@@ -1364,6 +1452,9 @@ class CksApp:
         protocol: str,
     ) -> Any:
         """The normal answer to a call: served here from seeded state, or by moto."""
+        org = self.answer_organization(environ, action, params, region, protocol)
+        if org is not None:
+            return org
         if protocol == "cbor":
             return cloudwatch_answer(self.state, action_name, params, region)
         if target and params is None:
@@ -1383,9 +1474,122 @@ class CksApp:
             return self.list_keys(params, region)
         if target == "TrentService.DescribeKey":
             return self.describe_key(params, region)
-        # moto serves the call as the scenario's account (its x-moto-account-id header).
-        environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.state.account
+        # moto serves the call as the caller's account (its x-moto-account-id header).
+        environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.state.caller()
         return Passthrough(self.moto, environ, action, protocol)
+
+    # -- An organisation: Organizations ListAccounts, STS AssumeRole into its accounts, their
+    # enabled Regions, and Security Hub BatchImportFindings (see ``seed_organization``)
+
+    def disabled_region(self, account: str, region: str) -> tuple[str, str] | None:
+        """A call in a Region the account has not enabled: what AWS answers credentials there
+        (an opt-in Region not enabled does not accept the account's tokens)."""
+        org = self.state.organization
+        acct = (org or {}).get("accounts", {}).get(account)
+        if acct is None or region not in acct.get("disabled_regions", ()):
+            return None
+        return ("UnrecognizedClientException", "The security token included in the request is invalid.")
+
+    def answer_organization(self, environ: dict[str, Any], action: str, params: Any, region: str, protocol: str) -> Response | None:
+        org = self.state.organization
+        path = environ.get("PATH_INFO", "")
+        if action == "securityhub:POST /findings/import":
+            return self.batch_import_findings(params_json(environ), region)
+        if org is None:
+            return None
+        caller = self.state.caller()
+        if action == "organizations:ListAccounts":
+            return self.list_accounts(org, caller, params)
+        if action == "sts:AssumeRole":
+            return self.assume_role(org, caller, params)
+        if action == "ec2:DescribeRegions":
+            acct = org["accounts"].get(caller)
+            if acct is not None and acct.get("regions") is not None:
+                return describe_regions_answer(acct, params)
+        return None
+
+    def list_accounts(self, org: dict[str, Any], caller: str, params: Any) -> Response:
+        if caller != org["management"]:
+            return json_error(
+                "AccessDeniedException",
+                f"You don't have permissions to access this resource. (account {caller} is not the organization's management account)",
+            )
+        params = params or {}
+        size = params.get("MaxResults") or org.get("page_size") or 20
+        if not isinstance(size, int) or not 1 <= size <= 20:
+            return json_error("InvalidInputException", "You provided a value that does not match the required pattern. MaxResults must be between 1 and 20.")
+        accounts = list(org["accounts"].values())
+        start = int(params.get("NextToken") or 0)
+        page = accounts[start : start + size]
+        out: dict[str, Any] = {
+            "Accounts": [
+                {
+                    "Id": a["id"],
+                    "Arn": f"arn:aws:organizations::{org['management']}:account/{org['id']}/{a['id']}",
+                    "Email": f"aws+{a['id']}@example.com",
+                    "Name": a.get("name") or f"account-{a['id']}",
+                    "Status": "ACTIVE" if a["state"] == "ACTIVE" else "SUSPENDED",
+                    "State": a["state"],
+                    "JoinedMethod": "CREATED",
+                    "JoinedTimestamp": 1700000000.0,
+                }
+                for a in page
+            ]
+        }
+        if start + size < len(accounts):
+            out["NextToken"] = str(start + size)
+        return json_response(out)
+
+    def assume_role(self, org: dict[str, Any], caller: str, params: dict[str, Any]) -> Response:
+        arn = str(params.get("RoleArn") or "")
+        session = str(params.get("RoleSessionName") or "")
+        parts = arn.split(":")
+        account = parts[4] if len(parts) > 5 else ""
+        role = parts[5][len("role/"):] if len(parts) > 5 and parts[5].startswith("role/") else ""
+        acct = org["accounts"].get(account)
+        denied = f"User: arn:aws:iam::{caller}:user/cks-doctor-live-test is not authorized to perform: sts:AssumeRole on resource: {arn}"
+        if acct is None or role != acct.get("role", org["role"]) or acct.get("deny"):
+            return query_error("AccessDenied", denied, 403)
+        if acct.get("external_id") is not None and params.get("ExternalId") != acct["external_id"]:
+            return query_error("AccessDenied", denied, 403)
+        key = "ASIA" + stable_hex(account, session, str(len(self.state.issued)), n=16).upper()
+        with self.state.lock:
+            self.state.issued[key] = account
+        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+        body = (
+            '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>'
+            f"<Credentials><AccessKeyId>{key}</AccessKeyId><SecretAccessKey>{stable_hex(key, 'secret', n=40)}</SecretAccessKey>"
+            f"<SessionToken>{stable_hex(key, 'token', n=64)}</SessionToken>"
+            f"<Expiration>{expires.strftime('%Y-%m-%dT%H:%M:%SZ')}</Expiration></Credentials>"
+            f"<AssumedRoleUser><AssumedRoleId>AROA{stable_hex(account, role, n=17).upper()}:{xml_escape(session)}</AssumedRoleId>"
+            f"<Arn>arn:aws:sts::{account}:assumed-role/{xml_escape(role)}/{xml_escape(session)}</Arn></AssumedRoleUser>"
+            f"</AssumeRoleResult><ResponseMetadata><RequestId>{request_id()}</RequestId></ResponseMetadata></AssumeRoleResponse>"
+        )
+        return Response(200, body.encode(), [("Content-Type", "text/xml")])
+
+    def batch_import_findings(self, params: Any, region: str) -> Response:
+        """Security Hub BatchImportFindings (REST JSON): each finding is checked as Security
+        Hub checks it for the default product (its AwsAccountId is the caller's account, its
+        ProductArn that account's default product in the Region of the call, the required
+        fields are there) and kept; at most 100 a call."""
+        caller = self.state.caller()
+        findings = (params or {}).get("Findings")
+        if not isinstance(findings, list) or not 1 <= len(findings) <= 100:
+            return rest_json_error("InvalidInputException", "Findings must hold 1 to 100 findings", 400)
+        product = f"arn:aws:securityhub:{region}:{caller}:product/{caller}/default"
+        required = ("SchemaVersion", "Id", "ProductArn", "GeneratorId", "AwsAccountId", "CreatedAt", "UpdatedAt", "Title", "Description", "Resources")
+        failed = []
+        with self.state.lock:
+            for f in findings:
+                missing = [k for k in required if not f.get(k)]
+                if missing:
+                    failed.append({"Id": f.get("Id", ""), "ErrorCode": "InvalidInput", "ErrorMessage": f"missing {', '.join(missing)}"})
+                elif f["AwsAccountId"] != caller or f["ProductArn"] != product:
+                    failed.append({"Id": f["Id"], "ErrorCode": "AccessDeniedException", "ErrorMessage": f"the finding is not for the caller's account {caller} and product {product}"})
+                else:
+                    self.state.findings = [x for x in self.state.findings if not (x["account"] == caller and x["region"] == region and x["finding"]["Id"] == f["Id"])]
+                    self.state.findings.append({"account": caller, "region": region, "finding": f})
+        return json_response({"FailedCount": len(failed), "SuccessCount": len(findings) - len(failed), "FailedFindings": failed})
 
     # -- CloudHSM v2
 
@@ -1406,7 +1610,7 @@ class CksApp:
                 "Member must have value between 1 and 25",
             )
         with self.state.lock:
-            clusters = [c["data"] for c in self.state.clusters if c["region"] == region]
+            clusters = [c["data"] for c in self.state.clusters if self.state.here(c, region)]
             page_size = int(self.state.options.get("cloudhsm_page_size", 25))
             unknown_ids = self.state.options.get("unknown_cluster_ids", "omit")
         ids = filters.get("clusterIds")
@@ -1447,7 +1651,7 @@ class CksApp:
         with self.state.lock:
             stores = []
             for s in self.state.key_stores:
-                if s["region"] == region:
+                if self.state.here(s, region):
                     s["lifecycle"].settle(s["data"])
                     stores.append(dict(s["data"]))
             page_size = int(self.state.options.get("kms_page_size", 1000))
@@ -1482,7 +1686,7 @@ class CksApp:
                 "Member must have length between 1 and 64",
             )
         with self.state.lock:
-            found = [s for s in self.state.key_stores if s["region"] == region and s["data"]["CustomKeyStoreId"] == store_id]
+            found = [s for s in self.state.key_stores if self.state.here(s, region) and s["data"]["CustomKeyStoreId"] == store_id]
             if not found:
                 return json_error("CustomKeyStoreNotFoundException", f"Custom key store {store_id} not found")
             entry = found[0]
@@ -1514,7 +1718,7 @@ class CksApp:
                 "Member must have value between 1 and 1000",
             )
         with self.state.lock:
-            keys = [k["data"] for k in self.state.keys if k["region"] == region]
+            keys = [k["data"] for k in self.state.keys if self.state.here(k, region)]
             page_size = int(self.state.options.get("kms_keys_page_size", 1000))
         try:
             start = decode_token(params.get("Marker"), "kms-keys")
@@ -1533,7 +1737,7 @@ class CksApp:
         if not isinstance(key_id, str) or not key_id:
             return json_error("ValidationException", "KeyId is required")
         with self.state.lock:
-            found = [k for k in self.state.keys if k["region"] == region and key_id in (k["data"]["KeyId"], k["data"]["Arn"])]
+            found = [k for k in self.state.keys if self.state.here(k, region) and key_id in (k["data"]["KeyId"], k["data"]["Arn"])]
         if not found:
             return json_error("NotFoundException", f"Key '{key_id}' does not exist")
         if found[0]["deny"]:
@@ -1572,12 +1776,17 @@ class CksApp:
             if what == "calls":
                 query = parse_qs(environ.get("QUERY_STRING", ""))
                 with self.state.lock:
+                    if "account" in query:
+                        return plain_json(dict(self.state.calls_by_account.get(query["account"][0], Counter())))
                     if "region" in query:
                         return plain_json(dict(self.state.calls_by_region.get(query["region"][0], Counter())))
                     return plain_json(dict(self.state.calls))
             if what == "requests":
                 with self.state.lock:
                     return plain_json(list(self.state.requests))
+            if what == "findings":
+                with self.state.lock:
+                    return plain_json(list(self.state.findings))
             if what == "in-flight":
                 with self.state.lock:
                     return plain_json({"max": self.state.max_in_flight})
@@ -1668,6 +1877,12 @@ class CksApp:
             by_region.setdefault(c["region"], {"clusters": [], "key_stores": []})["clusters"].append(c["data"]["ClusterId"])
         for s in stores:
             by_region.setdefault(s["region"], {"clusters": [], "key_stores": []})["key_stores"].append(s["data"]["CustomKeyStoreId"])
+        organization = self.seed_organization(spec.get("organization"), account, refs)
+        for acct in (organization or {}).get("accounts", {}).values():
+            clusters += acct.pop("_clusters")
+            stores += acct.pop("_key_stores")
+            keys += acct.pop("_keys")
+            hsm_ids.update(acct.pop("_hsms"))
         faults = [Fault(f) for f in spec.get("faults") or []]
         cloudwatch = seed_cloudwatch(spec, region)
         with self.state.lock:
@@ -1677,6 +1892,7 @@ class CksApp:
             self.state.keys = keys
             self.state.options = dict(spec.get("options") or {})
             self.state.account = account
+            self.state.organization = organization
             for f in faults:
                 self.state.faults.setdefault(f.action, []).append(f)
             # Seeding talks to moto directly: nothing is counted, but start from zero anyway.
@@ -1691,7 +1907,66 @@ class CksApp:
             "load_balancers": {ref: lb["arn"] for ref, lb in lbs.items()},
             "endpoint_services": services,
             "regions": by_region,
+            "accounts": {
+                a["id"]: {"key_stores": a["key_store_ids"], "clusters": a["cluster_ids"]}
+                for a in ((organization or {}).get("accounts") or {}).values()
+            },
         }
+
+    def seed_organization(self, spec: Any, management: str, refs: dict[str, str]) -> dict[str, Any] | None:
+        """An organisation whose management account is the scenario's ``account``:
+        ``{"id": "o-...", "role": "CksDoctorAudit" (the role in every account), "page_size": N
+        (ListAccounts), "accounts": [{"id": "222233334444", "name", "state": "ACTIVE" |
+        "SUSPENDED" | ..., "role": name (its own), "deny": true (AssumeRole is refused),
+        "external_id": "..." (required by its trust policy), "regions": [...] (DescribeRegions:
+        the enabled Regions), "disabled_regions": [...] (calls signed for them are refused as
+        AWS refuses an opt-in Region not enabled), "region": r, and the sections of a scenario
+        made in that account: "ec2", "load_balancers", "endpoint_services", "clusters",
+        "key_stores", "keys", and "more_regions": [{"region", ...sections}]}]}``. The
+        management account is listed too (ACTIVE); its role can be assumed unless
+        ``"management_denied": true``; its stores are the scenario's top-level sections.
+        """
+        if spec is None:
+            return None
+        if not isinstance(spec, dict):
+            raise ControlError("organization is an object")
+        org: dict[str, Any] = {
+            "id": str(spec.get("id") or "o-" + stable_hex(management, n=10)),
+            "management": management,
+            "role": str(spec.get("role") or "CksDoctorAudit"),
+            "page_size": spec.get("page_size"),
+            "accounts": {},
+        }
+        org["accounts"][management] = {"id": management, "name": "management", "state": "ACTIVE", "deny": bool(spec.get("management_denied", False)), "key_store_ids": [], "cluster_ids": [], "_clusters": [], "_key_stores": [], "_keys": [], "_hsms": {}}
+        for a in spec.get("accounts") or []:
+            if not isinstance(a, dict) or not isinstance(a.get("id"), str) or len(a["id"]) != 12:
+                raise ControlError(f"each account of organization.accounts has a 12-digit \"id\": {a!r}")
+            acct = {k: v for k, v in a.items() if k in ("id", "name", "role", "deny", "external_id", "regions", "disabled_regions")}
+            acct["state"] = str(a.get("state") or "ACTIVE")
+            made_clusters: list[dict[str, Any]] = []
+            made_stores: list[dict[str, Any]] = []
+            made_keys: list[dict[str, Any]] = []
+            hsms: dict[str, list[str]] = {}
+            sections = [(a.get("region", DEFAULT_REGION), a)] + [(x["region"], x) for x in a.get("more_regions") or []]
+            for r, section in sections:
+                if not any(section.get(k) for k in ("ec2", "clusters", "key_stores", "keys", "load_balancers", "endpoint_services")):
+                    continue
+                made = self.seed_region(section, r, a["id"], refs)
+                for kind, out in (("clusters", made_clusters), ("key_stores", made_stores), ("keys", made_keys)):
+                    for entry in made[kind]:
+                        entry["account"] = a["id"]
+                        out.append(entry)
+                hsms.update(made["hsms"])
+            acct.update(
+                _clusters=made_clusters,
+                _key_stores=made_stores,
+                _keys=made_keys,
+                _hsms=hsms,
+                key_store_ids=[x["data"]["CustomKeyStoreId"] for x in made_stores],
+                cluster_ids=[x["data"]["ClusterId"] for x in made_clusters],
+            )
+            org["accounts"][a["id"]] = acct
+        return org
 
     def seed_region(self, spec: dict[str, Any], region: str, account: str, refs: dict[str, str]) -> dict[str, Any]:
         """One Region's sections of a scenario (see ``seed``): EC2, load balancers, endpoint
