@@ -154,9 +154,16 @@ pub async fn open_place(
         let rec = Recorded::load_dir(dir).map_err(|e| InputError(e.to_string()))?;
         return Ok((Source::Recorded(rec), s.region.clone()));
     }
-    let (profile, credentials) = match access {
-        Access::Profile(p) => (p.clone().or_else(|| s.profile.clone()), None),
-        Access::Role(role) => (s.profile.clone(), Some(role.credentials.clone())),
+    let (profile, credentials, retry_scope) = match access {
+        Access::Profile(p) => {
+            let p = p.clone().or_else(|| s.profile.clone());
+            (p.clone(), None, p.map(|p| format!("profile {p}")))
+        }
+        Access::Role(role) => (
+            s.profile.clone(),
+            Some(role.credentials.clone()),
+            Some(format!("account {}", role.account)),
+        ),
     };
     let opts = LiveOptions {
         profile,
@@ -166,6 +173,7 @@ pub async fn open_place(
         calls_at_once: settings.jobs,
         credentials,
         adaptive_retry: settings.adaptive_retry,
+        retry_scope,
     };
     let live = LiveSource::connect(&opts)
         .await

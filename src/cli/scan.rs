@@ -53,6 +53,17 @@ pub struct ScanArgs {
     /// At most N (account, Region) pairs read at once across the whole scan
     #[arg(long, value_name = "N", default_value_t = engine::SCAN_PLACES_AT_ONCE as u32, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub places_at_once: u32,
+    /// The SDK's retry mode for throttled calls: standard (exponential backoff with jitter, a
+    /// retry budget per account and Region) or adaptive (also a client-side rate limit once
+    /// throttled; the SDK then holds a new client's next attempt about 10 s, so give --timeout room)
+    #[arg(long, value_enum, default_value = "standard")]
+    pub retry_mode: RetryMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RetryMode {
+    Standard,
+    Adaptive,
 }
 
 /// A 12-digit AWS account id, or a one-line error naming the option.
@@ -122,8 +133,7 @@ pub async fn run(ctx: &Ctx, args: &ScanArgs) -> Result<Done, InputError> {
     let plan = plan(args)?;
     let mut settings = ctx.settings.clone();
     settings.places_at_once = args.places_at_once as usize;
-    // Many accounts and Regions meet throttling: the SDK's adaptive retry slows down for it.
-    settings.adaptive_retry = true;
+    settings.adaptive_retry = args.retry_mode == RetryMode::Adaptive;
     let out = engine::scan_plan(&settings, &plan).await?;
     ctx.finish(out.reports, Some(&out.errors))
 }

@@ -14,6 +14,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_kms::error::SdkError;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_runtime::client::retries::RetryPartition;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::future::BoxFuture;
@@ -36,6 +37,10 @@ pub struct LiveOptions {
     /// The SDK's adaptive retry mode (client-side rate limiting as throttling is met) instead of
     /// standard: a scan of many accounts and Regions.
     pub adaptive_retry: bool,
+    /// Whose calls these are (an account id, a profile): with the Region, the SDK retry
+    /// partition, so that one account's throttling (AWS throttles per account and Region) does
+    /// not slow or use up the retries of another's. None: the configured credentials.
+    pub retry_scope: Option<String>,
 }
 
 #[derive(Clone)]
@@ -170,6 +175,25 @@ impl LiveSource {
             loader = loader.endpoint_url(url);
         }
         let conf: SdkConfig = loader.load().await;
+        // One retry partition (token bucket, adaptive rate limiter) per service, account and
+        // Region; the SDK's default shares one per service across the whole process.
+        let scope = format!(
+            "{}/{}",
+            opts.retry_scope.as_deref().unwrap_or("default"),
+            region
+        );
+        macro_rules! client {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(&conf)
+                        .retry_partition(RetryPartition::new(format!(
+                            "{}/{scope}",
+                            stringify!($sdk)
+                        )))
+                        .build(),
+                )
+            };
+        }
         Ok(LiveSource {
             region: region.to_string(),
             endpoint_url: opts.endpoint_url.clone(),
@@ -178,12 +202,12 @@ impl LiveSource {
                 .calls_at_once
                 .unwrap_or(DESCRIBE_KEYS_AT_ONCE)
                 .clamp(1, DESCRIBE_KEYS_AT_ONCE),
-            cloudhsm: aws_sdk_cloudhsmv2::Client::new(&conf),
-            ec2: aws_sdk_ec2::Client::new(&conf),
-            kms: aws_sdk_kms::Client::new(&conf),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(&conf),
-            sts: aws_sdk_sts::Client::new(&conf),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(&conf),
+            cloudhsm: client!(aws_sdk_cloudhsmv2),
+            ec2: client!(aws_sdk_ec2),
+            kms: client!(aws_sdk_kms),
+            elbv2: client!(aws_sdk_elasticloadbalancingv2),
+            sts: client!(aws_sdk_sts),
+            cloudwatch: client!(aws_sdk_cloudwatch),
             conf,
         })
     }
