@@ -19,4 +19,5 @@ pub mod meta;
 pub mod report;
 pub mod results;
 pub mod runner;
+pub mod securityhub;
 pub mod xks;

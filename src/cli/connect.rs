@@ -21,7 +21,7 @@ use cks_doctor::report::{Report, SCHEMA_VERSION};
 use cks_doctor::results::Status;
 use clap::Args;
 use serde::Serialize;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -297,25 +297,6 @@ fn bar_for_wait(ctx: &Ctx, message: String) {
     }
 }
 
-/// y/N on standard error (standard input is a terminal); the bar hidden meanwhile.
-fn ask(ctx: &Ctx, question: &str) -> bool {
-    let read = || {
-        let mut err = std::io::stderr();
-        let _ = write!(err, "{question} [y/N] ");
-        let _ = err.flush();
-        let mut line = String::new();
-        if std::io::stdin().read_line(&mut line).is_err() {
-            return false;
-        }
-        matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
-    };
-    // Blocking is fine: nothing else runs on this thread, and the checks are done.
-    match bar(ctx) {
-        Some(pb) => pb.suspend(read),
-        None => read(),
-    }
-}
-
 // ------------------------------------------------------------------------------------------------
 // the command
 
@@ -520,7 +501,7 @@ pub async fn run(ctx: &Ctx, args: &ConnectArgs) -> Result<Done, InputError> {
                 "{name} is DISCONNECTING (someone else is disconnecting it). Wait for DISCONNECTED and connect it again?"
             ),
         };
-        if !ask(ctx, &question) {
+        if !ctx.ask(&question) {
             out.outcome = "declined";
             out.code = EXIT_INCOMPLETE;
             out.message = format!("{name} is {shown}: declined, nothing was done");

@@ -318,6 +318,27 @@ impl Ctx {
         })
     }
 
+    /// y/N on standard error (standard input is a terminal); the progress bar hidden meanwhile.
+    /// The two commands that change anything ask with it: `connect`, `scan --security-hub-import`.
+    fn ask(&self, question: &str) -> bool {
+        use std::io::Write;
+        let read = || {
+            let mut err = std::io::stderr();
+            let _ = write!(err, "{question} [y/N] ");
+            let _ = err.flush();
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() {
+                return false;
+            }
+            matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+        };
+        // Blocking is fine: nothing else runs on this thread, and the checks are done.
+        match &self.progress {
+            Some(pb) => pb.0.suspend(read),
+            None => read(),
+        }
+    }
+
     /// -v: how often each fact was fetched; -vv: also what the XKS probe saw.
     fn verbose_facts(&self, facts: &Facts) {
         if self.verbose == 0 {

@@ -5,6 +5,7 @@ use super::{Ctx, Done};
 use cks_doctor::engine::{self, Accounts, OrgPlan, Regions, ScanPlan};
 use cks_doctor::input::InputError;
 use clap::Args;
+use std::io::IsTerminal;
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -58,6 +59,17 @@ pub struct ScanArgs {
     /// throttled; the SDK then holds a new client's next attempt about 10 s, so give --timeout room)
     #[arg(long, value_enum, default_value = "standard")]
     pub retry_mode: RetryMode,
+    /// Send the findings (ASFF, as --output asff prints them) to AWS Security Hub with
+    /// BatchImportFindings, each account's in its own account and Region: the one change scan
+    /// makes; asks first on a terminal
+    #[arg(long)]
+    pub security_hub_import: bool,
+    /// With --security-hub-import: import without asking (scripts)
+    #[arg(long, requires = "security_hub_import")]
+    pub yes: bool,
+    /// With --security-hub-import: say where each finding would go, and send nothing
+    #[arg(long, requires = "security_hub_import")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -134,6 +146,86 @@ pub async fn run(ctx: &Ctx, args: &ScanArgs) -> Result<Done, InputError> {
     let mut settings = ctx.settings.clone();
     settings.places_at_once = args.places_at_once as usize;
     settings.adaptive_retry = args.retry_mode == RetryMode::Adaptive;
+    if args.security_hub_import {
+        if settings.source.snapshot.is_some() {
+            return Err(InputError::new(
+                "--security-hub-import needs the live AWS APIs (a snapshot's findings name no account's credentials)",
+            ));
+        }
+        if !args.yes && !args.dry_run && !std::io::stdin().is_terminal() {
+            return Err(InputError::new(
+                "--security-hub-import writes findings to AWS Security Hub: pass --yes to agree (standard input is not a terminal, so cks-doctor cannot ask), or --dry-run to see what it would send",
+            ));
+        }
+        // The findings name their account: read it.
+        settings.want_account = true;
+    }
     let out = engine::scan_plan(&settings, &plan).await?;
-    ctx.finish(out.reports, Some(&out.errors))
+    let mut done = ctx.finish(out.reports.clone(), Some(&out.errors))?;
+    if args.security_hub_import {
+        let code = import(ctx, &settings, args, &out).await?;
+        done.code = combine(done.code, code);
+    }
+    Ok(done)
+}
+
+/// The exit code of a scan and its import together: a FAIL stays 1; an import that did not
+/// complete makes an otherwise clean run 3.
+fn combine(scan: i32, import: i32) -> i32 {
+    match (scan, import) {
+        (super::EXIT_FAIL, _) => super::EXIT_FAIL,
+        (_, super::EXIT_INCOMPLETE) | (super::EXIT_INCOMPLETE, _) => super::EXIT_INCOMPLETE,
+        _ => super::EXIT_OK,
+    }
+}
+
+/// `--security-hub-import`: plan, say it, ask (or --yes / --dry-run), send, and say what
+/// happened on standard error. Returns EXIT_OK when everything planned was imported.
+async fn import(
+    ctx: &Ctx,
+    settings: &engine::Settings,
+    args: &ScanArgs,
+    out: &engine::ScanOutcome,
+) -> Result<i32, InputError> {
+    use cks_doctor::report::{asff, scan::error_report};
+    use cks_doctor::securityhub;
+    let mut all = out.reports.clone();
+    all.extend(out.errors.iter().map(error_report));
+    let groups = securityhub::plan(
+        asff::findings_at(&all, time::OffsetDateTime::now_utc()),
+        &out.access,
+    );
+    let plan_text = securityhub::dry_run(&groups);
+    if args.dry_run {
+        eprint!("{plan_text}");
+        return Ok(super::EXIT_OK);
+    }
+    if groups.iter().all(|g| g.access.is_none()) {
+        eprint!(
+            "{}",
+            securityhub::summary(&securityhub::import(settings, &groups).await)
+        );
+        return Ok(if groups.is_empty() {
+            super::EXIT_OK
+        } else {
+            super::EXIT_INCOMPLETE
+        });
+    }
+    if !args.yes {
+        eprint!(
+            "{}",
+            plan_text.replace(" (--dry-run, nothing sent): would", ": about to")
+        );
+        if !ctx.ask("Import these findings into AWS Security Hub?") {
+            eprintln!("Security Hub: nothing imported (not confirmed)");
+            return Ok(super::EXIT_OK);
+        }
+    }
+    let outcomes = securityhub::import(settings, &groups).await;
+    eprint!("{}", securityhub::summary(&outcomes));
+    Ok(if outcomes.iter().all(|o| o.complete()) {
+        super::EXIT_OK
+    } else {
+        super::EXIT_INCOMPLETE
+    })
 }

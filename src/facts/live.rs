@@ -56,6 +56,8 @@ pub struct LiveSource {
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
     sts: aws_sdk_sts::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    /// Only `scan --security-hub-import` calls it (BatchImportFindings, `src/securityhub.rs`).
+    securityhub: aws_sdk_securityhub::Client,
     /// The configuration every client above was made from (credentials, retries, timeouts,
     /// endpoint): for the clients made on demand (Organizations, STS AssumeRole, Security Hub).
     conf: SdkConfig,
@@ -208,6 +210,7 @@ impl LiveSource {
             elbv2: client!(aws_sdk_elasticloadbalancingv2),
             sts: client!(aws_sdk_sts),
             cloudwatch: client!(aws_sdk_cloudwatch),
+            securityhub: client!(aws_sdk_securityhub),
             conf,
         })
     }
@@ -230,6 +233,11 @@ impl LiveSource {
     /// A clone of the CloudWatch client, for `cks-doctor alarms` (`src/alarms.rs`).
     pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {
         self.cloudwatch.clone()
+    }
+
+    /// A clone of the Security Hub client, for `scan --security-hub-import` (`src/securityhub.rs`).
+    pub fn securityhub(&self) -> aws_sdk_securityhub::Client {
+        self.securityhub.clone()
     }
 
     /// Each call's time budget (for [`classify`] by callers outside the facts layer).

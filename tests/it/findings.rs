@@ -1065,3 +1065,70 @@ fn the_formats_are_output_values() {
         Some(render::Format::Json)
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// --security-hub-import: the printed ASFF in the SDK's types
+
+/// Every finding `--output asff` prints converts to the SDK's AwsSecurityFinding with every
+/// field it has (the SDK's own serializer is what BatchImportFindings sends; the live test
+/// compares what arrives with what was printed); a field the importer does not know is an
+/// error naming it, never dropped.
+#[test]
+fn every_printed_finding_converts_for_batch_import_and_unknown_fields_are_refused() {
+    use cks_doctor::securityhub;
+    let (a, b) = reports();
+    let mut with_account = b.clone();
+    with_account.account = Some("222233334444".into());
+    let doc = asff::to_value(&[a.clone(), with_account]);
+    let findings = findings_of(&doc);
+    assert!(findings.len() > 10);
+    for f in findings {
+        let sdk = securityhub::to_sdk(f).unwrap_or_else(|e| panic!("{e}: {f:#}"));
+        assert_eq!(sdk.id(), f["Id"].as_str());
+        assert_eq!(sdk.aws_account_id(), f["AwsAccountId"].as_str());
+        assert_eq!(
+            sdk.compliance()
+                .and_then(|c| c.status())
+                .map(|s| s.as_str()),
+            f["Compliance"]["Status"].as_str()
+        );
+        assert_eq!(
+            sdk.resources().len(),
+            f["Resources"].as_array().unwrap().len()
+        );
+        assert_eq!(
+            sdk.product_fields().map(|m| m.len()),
+            f["ProductFields"].as_object().map(|m| m.len())
+        );
+    }
+    let mut extra = findings[0].clone();
+    extra["Note"] = serde_json::json!({"Text": "x"});
+    let e = securityhub::to_sdk(&extra).unwrap_err();
+    assert!(e.contains("finding.Note"), "{e}");
+    let mut nested = findings[0].clone();
+    nested["Severity"]["Normalized"] = serde_json::json!(40);
+    let e = securityhub::to_sdk(&nested).unwrap_err();
+    assert!(e.contains("Severity.Normalized"), "{e}");
+
+    // The plan: one group per account and Region; a report that does not know its account is
+    // not importable, and says why.
+    let groups = securityhub::plan(findings.clone(), &[]);
+    assert_eq!(groups.len(), 2, "{groups:#?}");
+    assert!(groups
+        .iter()
+        .all(|g| g.access.is_none() && g.why_not.is_some()));
+    let unknown = groups
+        .iter()
+        .find(|g| g.account == asff::PLACEHOLDER_ACCOUNT)
+        .expect("the report without an account");
+    assert!(unknown
+        .why_not
+        .as_deref()
+        .unwrap()
+        .contains("does not know its AWS account"));
+    let dry = securityhub::dry_run(&groups);
+    assert!(
+        dry.contains("nothing sent") && dry.contains("NOT importable"),
+        "{dry}"
+    );
+}

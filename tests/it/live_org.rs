@@ -578,4 +578,180 @@ const SCENARIOS: &[Scenario] = &[
     ("org_all_regions", org_all_regions),
     ("org_throttled_account", org_throttled_account),
     ("org_not_management", org_not_management),
+    ("org_security_hub_import", org_security_hub_import),
 ];
+
+// ------------------------------------------------------------------------------------------------
+// scan --security-hub-import
+
+/// Three more external key stores in PROD's us-east-1: with the CloudHSM store, more than 100
+/// findings there, so two BatchImportFindings calls.
+fn organization_with_many_findings() -> Value {
+    let mut seed = organization();
+    let prod = &mut seed["organization"]["accounts"][0];
+    for (i, id) in [
+        "cks-2222222222222c001",
+        "cks-2222222222222c002",
+        "cks-2222222222222c003",
+    ]
+    .iter()
+    .enumerate()
+    {
+        prod["key_stores"].as_array_mut().unwrap().push(xks(
+            id,
+            &format!("prod-more-{i}"),
+            "CONNECTED",
+        ));
+    }
+    seed
+}
+
+fn import_run(srv: &Server, output: &str, extra: &[&str]) -> RawRun {
+    let mut args = vec![
+        "--regions",
+        REGION,
+        "--external-id",
+        EXTERNAL_ID,
+        "--security-hub-import",
+    ];
+    args.extend_from_slice(extra);
+    org_scan(srv, output, &args)
+}
+
+/// What Security Hub holds, per (account, Region), by finding id.
+fn imported(srv: &Server) -> BTreeMap<(String, String), BTreeMap<String, Value>> {
+    let mut out: BTreeMap<(String, String), BTreeMap<String, Value>> = BTreeMap::new();
+    for x in srv.control("GET", "findings", None).as_array().unwrap() {
+        let key = (
+            x["account"].as_str().unwrap().to_string(),
+            x["region"].as_str().unwrap().to_string(),
+        );
+        let f = x["finding"].clone();
+        out.entry(key)
+            .or_default()
+            .insert(f["Id"].as_str().unwrap().to_string(), f);
+    }
+    out
+}
+
+/// A finding without the two fields that change between runs.
+fn timeless(f: &Value) -> Value {
+    let mut f = f.clone();
+    let o = f.as_object_mut().unwrap();
+    o.remove("CreatedAt");
+    o.remove("UpdatedAt");
+    f
+}
+
+fn org_security_hub_import(srv: &Server) {
+    srv.seed(&organization_with_many_findings());
+    // Without a terminal or --yes it refuses, before any AWS call.
+    let refused = import_run(srv, "asff", &[]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("pass --yes"), "{}", refused.stderr);
+    assert!(srv.calls().is_empty(), "{:?}", srv.calls());
+
+    // --dry-run says where each finding would go and sends nothing.
+    let dry = import_run(srv, "asff", &["--dry-run"]);
+    assert!(dry.stderr.contains("nothing sent"), "{}", dry.stderr);
+    assert!(
+        dry.stderr
+            .contains(&format!("account {PROD} in {REGION}: ")),
+        "{}",
+        dry.stderr
+    );
+    assert!(
+        dry.stderr.contains(&format!(
+            "account {DENIED}: 1 finding(s) NOT importable: this run has no credentials"
+        )),
+        "{}",
+        dry.stderr
+    );
+    assert!(imported(srv).is_empty());
+    assert!(!srv
+        .calls()
+        .contains_key("securityhub:POST /findings/import"));
+
+    // --yes: each account's findings in its own account and Region, exactly as --output asff
+    // printed them; more than 100 in one place go in calls of at most 100.
+    let run = import_run(srv, "asff", &["--yes"]);
+    assert_eq!(run.code, 1, "the FAILED store fails: {}", run.stderr);
+    let printed = json_of(&run);
+    let held = imported(srv);
+    let mut expected: BTreeMap<(String, String), BTreeMap<String, Value>> = BTreeMap::new();
+    for f in printed["Findings"].as_array().unwrap() {
+        let account = f["AwsAccountId"].as_str().unwrap();
+        if account == DENIED {
+            continue; // no credentials there: not imported, and said so
+        }
+        expected
+            .entry((account.to_string(), REGION.to_string()))
+            .or_default()
+            .insert(f["Id"].as_str().unwrap().to_string(), f.clone());
+    }
+    assert_eq!(
+        held.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (place, findings) in &expected {
+        let got = &held[place];
+        assert_eq!(got.len(), findings.len(), "{place:?}");
+        for (id, f) in findings {
+            assert_eq!(timeless(&got[id]), timeless(f), "{place:?} {id}");
+        }
+    }
+    let prod_count = expected[&(PROD.to_string(), REGION.to_string())].len();
+    assert!(prod_count > 100, "{prod_count}");
+    let prod_calls: BTreeMap<String, u64> =
+        serde_json::from_value(srv.control("GET", &format!("calls?account={PROD}"), None)).unwrap();
+    assert_eq!(
+        prod_calls["securityhub:POST /findings/import"] as usize,
+        prod_count.div_ceil(100)
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "✓ account {PROD} in {REGION}: {prod_count} imported"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "✗ account {DENIED}: 0 of 0 sent imported; not imported: this run has no credentials"
+        )),
+        "{}",
+        run.stderr
+    );
+
+    // A second import updates the same findings (stable ids): nothing is duplicated.
+    let again = import_run(srv, "json", &["--yes"]);
+    assert_eq!(again.code, 1);
+    let held_again = imported(srv);
+    for (place, findings) in &held {
+        assert_eq!(held_again[place].len(), findings.len(), "{place:?}");
+    }
+
+    // An account whose Security Hub refuses (not enabled there) is said so; the others are
+    // imported.
+    srv.seed(&organization_with_many_findings());
+    srv.faults(json!({
+        "action": "securityhub:POST /findings/import", "account": PROD,
+        "error": "InvalidAccessException", "status": 401,
+        "message": format!("Account {PROD} is not subscribed to AWS Security Hub"),
+    }));
+    let run = import_run(srv, "json", &["--yes"]);
+    assert!(
+        run.stderr
+            .contains(&format!("✗ account {PROD} in {REGION}"))
+            && run.stderr.contains("not subscribed to AWS Security Hub"),
+        "{}",
+        run.stderr
+    );
+    assert!(!imported(srv).contains_key(&(PROD.to_string(), REGION.to_string())));
+    assert!(imported(srv).contains_key(&(MANAGEMENT.to_string(), REGION.to_string())));
+}
+
+#[test]
+fn org_security_hub_import_sends_each_account_s_findings_to_its_own_security_hub() {
+    run_named("org_security_hub_import");
+}

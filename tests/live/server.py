@@ -946,10 +946,17 @@ def ec2_error(code: str, message: str, status: int | None = None) -> Response:
 QUERY_SERVICES = {"elasticloadbalancing", "sts", "iam", "sns", "sqs", "rds", "cloudformation", "autoscaling"}
 
 
+# Services that speak REST JSON (errors: a JSON body and ``x-amzn-ErrorType``).
+REST_JSON_SERVICES = {"securityhub"}
+
+
 def protocol_of(service: str | None, target: str | None) -> str:
-    """``json`` (AWS JSON 1.0/1.1, X-Amz-Target), ``query`` (AWS Query) or ``ec2`` (EC2 Query)."""
+    """``json`` (AWS JSON 1.0/1.1, X-Amz-Target), ``restjson``, ``query`` (AWS Query) or ``ec2``
+    (EC2 Query)."""
     if target:
         return "json"
+    if service in REST_JSON_SERVICES:
+        return "restjson"
     return "query" if service in QUERY_SERVICES else "ec2"
 
 
@@ -964,6 +971,8 @@ def query_error(code: str, message: str, status: int | None = None) -> Response:
 
 def error_response(protocol: str, code: str, message: str, status: int | None = None) -> Response:
     """An error in the shape the protocol's SDK parser expects."""
+    if protocol == "restjson":
+        return rest_json_error(code, message, status or STATUS_BY_CODE.get(code, 400))
     return {"json": json_error, "query": query_error, "cbor": cbor_error}.get(protocol, ec2_error)(code, message, status)
 
 
