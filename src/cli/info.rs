@@ -20,7 +20,12 @@ pub fn explain(ctx: &Ctx, name: &str) -> Result<Done, InputError> {
 }
 
 /// The checks' read-only policy, or (`--connect`) the one `connect` needs besides it.
-pub fn iam_policy(kind: StoreKind, connect: bool) -> Done {
+pub fn iam_policy(
+    kind: StoreKind,
+    connect: bool,
+    organization: Option<&str>,
+    security_hub_import: bool,
+) -> Result<Done, InputError> {
     let policy = if connect {
         serde_json::json!({
             "Version": "2012-10-17",
@@ -31,10 +36,41 @@ pub fn iam_policy(kind: StoreKind, connect: bool) -> Done {
                 "Resource": "*"
             }]
         })
+    } else if let Some(role) = organization {
+        let role = super::scan::role_name(role)?;
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "CksDoctorListAccounts",
+                    "Effect": "Allow",
+                    "Action": ["organizations:ListAccounts"],
+                    "Resource": "*"
+                },
+                {
+                    "Sid": "CksDoctorAssumeScanRole",
+                    "Effect": "Allow",
+                    "Action": ["sts:AssumeRole"],
+                    "Resource": format!("arn:aws:iam::*:role/{role}")
+                }
+            ]
+        })
+    } else if security_hub_import {
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "CksDoctorImportFindings",
+                "Effect": "Allow",
+                "Action": ["securityhub:BatchImportFindings"],
+                "Resource": "arn:aws:securityhub:*:*:product/*/default"
+            }]
+        })
     } else {
         catalogue::iam_policy(kind)
     };
-    Done::ok(serde_json::to_string_pretty(&policy).expect("serializes") + "\n")
+    Ok(Done::ok(
+        serde_json::to_string_pretty(&policy).expect("serializes") + "\n",
+    ))
 }
 
 pub fn completions(shell: clap_complete::Shell) -> Done {

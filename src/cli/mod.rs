@@ -145,8 +145,16 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "all")]
         kind: StoreKind,
         /// Instead, the policy `connect` needs besides it (Connect, Disconnect, Describe)
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["organization", "security_hub_import"])]
         connect: bool,
+        /// Instead, what the caller of `scan --organization --role-name ROLE` needs in the
+        /// management account (ListAccounts, and AssumeRole on ROLE in every account)
+        #[arg(long, value_name = "ROLE", conflicts_with = "security_hub_import")]
+        organization: Option<String>,
+        /// Instead, what `scan --security-hub-import` needs in each account scanned, beside the
+        /// read-only policy (BatchImportFindings of the account's default product)
+        #[arg(long)]
+        security_hub_import: bool,
     },
     /// Explain a KMS exception, ConnectionErrorCode, ConnectionState or check id
     Explain {
@@ -374,7 +382,17 @@ pub async fn run(cli: Cli) -> Result<Done, InputError> {
         Command::Alarms(args) => alarms::run(&ctx, args).await,
         Command::Checks => Ok(info::checks(&ctx)),
         Command::Explain { name } => info::explain(&ctx, name),
-        Command::IamPolicy { kind, connect } => Ok(info::iam_policy(*kind, *connect)),
+        Command::IamPolicy {
+            kind,
+            connect,
+            organization,
+            security_hub_import,
+        } => info::iam_policy(
+            *kind,
+            *connect,
+            organization.as_deref(),
+            *security_hub_import,
+        ),
         Command::Completions { shell } => Ok(info::completions(*shell)),
         Command::Man => info::man(),
     };

@@ -91,7 +91,7 @@ fn account_id(option: &str, s: &str) -> Result<String, InputError> {
 }
 
 /// An IAM role name, with an optional path (`audit/cks-doctor`): IAM's characters only.
-fn role_name(s: &str) -> Result<String, InputError> {
+pub(super) fn role_name(s: &str) -> Result<String, InputError> {
     let ok = |part: &str| {
         !part.is_empty()
             && part.len() <= 64

@@ -877,6 +877,40 @@ fn iam_policy_covers_every_action_the_checks_name() {
     assert!(!cloudhsm.contains(&"elasticloadbalancing:DescribeLoadBalancers"));
 }
 
+/// The organisation caller's policy and the import's are apart from the read-only one: the
+/// read-only policy has neither AssumeRole nor a write.
+#[test]
+fn iam_policy_for_an_organisation_scan_and_a_security_hub_import() {
+    let policy = |args: &[&str]| -> Value {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let org = policy(&["iam-policy", "--organization", "audit/CksDoctorAudit"]);
+    assert_eq!(
+        org["Statement"][0]["Action"][0],
+        "organizations:ListAccounts"
+    );
+    assert_eq!(org["Statement"][1]["Action"][0], "sts:AssumeRole");
+    assert_eq!(
+        org["Statement"][1]["Resource"],
+        "arn:aws:iam::*:role/audit/CksDoctorAudit"
+    );
+    let import = policy(&["iam-policy", "--security-hub-import"]);
+    assert_eq!(
+        import["Statement"][0]["Action"][0],
+        "securityhub:BatchImportFindings"
+    );
+    let read_only = serde_json::to_string(&policy(&["iam-policy"])).unwrap();
+    assert!(!read_only.contains("sts:AssumeRole") && !read_only.contains("BatchImportFindings"));
+    let bad = bin()
+        .args(["iam-policy", "--organization", "no spaces"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not an IAM role name"));
+}
+
 #[test]
 fn completions_man_page_and_no_progress_in_a_pipe() {
     for shell in ["bash", "zsh", "fish"] {
