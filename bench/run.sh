@@ -3,6 +3,10 @@
 #
 #   bench/run.sh [--debug] [--write-doc] [--runs N] [--jobs1-runs N] [--startup-runs N]
 #                [--delay-ms MS] [--budget-seconds S] [--json FILE]
+#   bench/run.sh --org [--debug] [--write-doc] [--accounts N] [--stores N] [--runs N] [--delay-ms MS]
+#
+# --org runs bench/org.py instead: a scan of an organisation (100 accounts × 4 Regions × 2
+# CloudHSM stores by default) through the latency proxy.
 #
 # Builds cks-doctor and the test XKS proxy example (release by default; --debug uses the debug
 # build), makes sure the Python environment of the live tests exists (scripts/setup-venv.sh),
@@ -20,11 +24,13 @@ cd "$(dirname "$0")/.."
 
 profile=release
 pass=()
+org=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --org) org=1 ;;
     --debug) profile=debug ;;
     --release) profile=release ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) pass+=("$1") ;;
   esac
   shift
@@ -55,6 +61,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
+
+if [ -n "$org" ]; then
+  .venv/bin/python bench/org.py --binary "$dir/cks-doctor" --build "$profile" ${pass[@]+"${pass[@]}"} &
+  driver=$!
+  status=0
+  wait "$driver" || status=$?
+  driver=""
+  exit "$status"
+fi
 
 .venv/bin/python bench/bench.py --binary "$dir/cks-doctor" --xks-proxy "$dir/examples/xks_test_proxy" \
   --build "$profile" ${pass[@]+"${pass[@]}"} &
