@@ -24,6 +24,7 @@ import atexit
 import collections
 import datetime
 import math
+import resource
 import shutil
 import signal
 import statistics
@@ -122,12 +123,18 @@ def measure(binary: Path, server: bench.Child, lat: bench.Child | None, runs: in
     env = bench.clean_env()
     url = f"http://127.0.0.1:{(lat or server).port}"
     walls: list[float] = []
+    # cks-doctor's own CPU time (user + system) per run: the servers are children too, but
+    # RUSAGE_CHILDREN counts only children that have ended, i.e. the cks-doctor runs.
+    cpu: list[float] = []
     reported: set[int] = set()
     errors: set[int] = set()
     places: dict[tuple[str, str], collections.Counter[str]] = {}
     for _ in range(runs):
         before = len(bench.http(server.port, "GET", "/_cks/requests"))
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = bench.run_cmd(argv(binary, url, extra), env)
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append((cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime))
         if out.code not in (0, 1, 3):
             raise bench.BenchError(f"scan exit {out.code}: {out.stderr[-800:]!r}")
         rep = out.report()
@@ -138,7 +145,7 @@ def measure(binary: Path, server: bench.Child, lat: bench.Child | None, runs: in
         places = collections.defaultdict(collections.Counter)
         for r in reqs:
             places[(r["account"], r["region"])][r["action"]] += 1
-    return {"walls": walls, "reported": sorted(reported), "errors": sorted(errors), "places": places}
+    return {"walls": walls, "cpu": cpu, "reported": sorted(reported), "errors": sorted(errors), "places": places}
 
 
 def call_shapes(places: dict[tuple[str, str], collections.Counter[str]]) -> collections.Counter[str]:
@@ -213,11 +220,12 @@ def main() -> int:
                  f"{args.delay_ms:.0f} ms each way ({rtt:.0f} ms round trip), {args.runs} runs each "
                  f"(seeding took {seeded_s:.0f} s, not counted).")
     lines.append("")
-    lines.append("| run | median wall | min–max | critical-path model | model at this RTT | stores reported | rows that could not be read |")
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("| run | median wall | min–max | cks-doctor CPU (median) | critical-path model | model at this RTT | stores reported | rows that could not be read |")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for label, med, lo, hi, model, m in rows:
         model_cells = f"{model} round trips | {model * rtt:.0f} ms" if model else "– | –"
-        lines.append(f"| {label} | {med * 1000:.0f} ms | {lo * 1000:.0f}–{hi * 1000:.0f} ms | {model_cells} "
+        lines.append(f"| {label} | {med * 1000:.0f} ms | {lo * 1000:.0f}–{hi * 1000:.0f} ms "
+                     f"| {statistics.median(m['cpu']) * 1000:.0f} ms | {model_cells} "
                      f"| {', '.join(map(str, m['reported']))} | {', '.join(map(str, m['errors']))} |")
     lines.append("")
     lines.append(f"Model: {pages} ListAccounts pages one after another, AssumeRole in ⌈accounts / N⌉ waves, then "
