@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod recorded;
 pub mod shared;
+pub mod trail;
 
 use crate::input::{KeyRequest, Request};
 use futures::future::BoxFuture;
@@ -127,6 +128,13 @@ pub trait Read: Send + Sync {
         store_ids: &'a [String],
         window: &'a metrics::MetricWindow,
     ) -> BoxFuture<'a, Fact<metrics::MetricData>>;
+    /// CloudTrail LookupEvents over the window ([`trail::Lookup::all`]: one lookup per custom
+    /// key store management event, every page, and the KMS event source's most recent pages),
+    /// the same for every store of the Region.
+    fn lookup_events<'a>(
+        &'a self,
+        window: &'a trail::TrailWindow,
+    ) -> BoxFuture<'a, Fact<trail::TrailData>>;
 }
 
 /// A source is read through [`Read`], whichever it is.
@@ -177,6 +185,7 @@ struct Cells {
     key_descriptions: OnceCell<Fact<KeyDescriptions>>,
     xks_key_metadata: OnceCell<Option<XksKeyMetadata>>,
     xks_metrics: OnceCell<Fact<metrics::StoreMetrics>>,
+    trail: OnceCell<Fact<trail::TrailData>>,
 }
 
 /// What the proxy answered to GetKeyMetadata for the pre-flight's external key, and the
@@ -279,6 +288,21 @@ impl Facts {
                     .get_metric_data(std::slice::from_ref(&id), &window)
                     .await?;
                 Ok(metrics::StoreMetrics::of(&data, &id))
+            })
+            .await
+    }
+
+    /// The CloudTrail events of the Region over `--since` ([`trail`]): account-wide lookups,
+    /// which the trail checks read for their store; in a scan one read serves every store.
+    pub async fn trail(&self) -> &Fact<trail::TrailData> {
+        self.cells
+            .trail
+            .get_or_init(|| async {
+                let window = trail::TrailWindow {
+                    since: self.metric_settings().since,
+                };
+                self.counts.add(FactKind::Trail);
+                self.source.lookup_events(&window).await
             })
             .await
     }
@@ -676,6 +700,7 @@ impl Facts {
             Keys => keys,
             KeyDescriptions => key_descriptions,
             Metrics => xks_metrics,
+            Trail => trail,
         }
         // The other key stores' clusters need both reads.
         if wants(FactKind::AssociatedClusters)

@@ -118,6 +118,8 @@ pub struct Shared {
         super::metrics::MetricWindow,
         Fact<super::metrics::MetricData>,
     )>,
+    /// The Region's CloudTrail events: the first store that asks reads them for all.
+    trail: tokio::sync::OnceCell<(super::trail::TrailWindow, Fact<super::trail::TrailData>)>,
 }
 
 impl Shared {
@@ -323,6 +325,7 @@ impl Shared {
                 .filter(|id| super::metrics::usable_store_id(id))
                 .collect(),
             metrics: tokio::sync::OnceCell::new(),
+            trail: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -344,6 +347,7 @@ impl Shared {
             key_descriptions: tokio::sync::OnceCell::new(),
             xks_store_ids: Vec::new(),
             metrics: tokio::sync::OnceCell::new(),
+            trail: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -542,6 +546,23 @@ impl Read for Shared {
                 answer.clone()
             } else {
                 self.inner.get_metric_data(store_ids, window).await
+            }
+        })
+    }
+    fn lookup_events<'a>(
+        &'a self,
+        window: &'a super::trail::TrailWindow,
+    ) -> BoxFuture<'a, Fact<super::trail::TrailData>> {
+        // The lookups name no store: the first read serves every store of the Region.
+        Box::pin(async move {
+            let (asked, answer) = self
+                .trail
+                .get_or_init(|| async { (*window, self.inner.lookup_events(window).await) })
+                .await;
+            if asked == window {
+                answer.clone()
+            } else {
+                self.inner.lookup_events(window).await
             }
         })
     }
