@@ -8,6 +8,13 @@ use crate::facts::trail::{StoreTrail, TrailData, TrailEvent, KMS_PAGE_CAP, PAGE_
 use crate::facts::Facts;
 use std::collections::BTreeMap;
 
+/// The evidence line of `account.store-changes` that names the latest successful change
+/// (diagnose cites it).
+pub const LATEST_CHANGE: &str = "latest change: ";
+
+/// The id of the management events check (diagnose cites it).
+pub const CHANGES: &str = "account.store-changes";
+
 register! {
     "account.store-changes" => changes,
     "account.store-failed-calls" => failed_calls,
@@ -160,6 +167,7 @@ async fn changes(f: &Facts) -> Step<Outcome> {
         })
         .collect();
     if let Some(last) = changed.last() {
+        evidence.insert(0, format!("{LATEST_CHANGE}{}", last.line()));
         return Ok(Outcome::warn(format!(
             "{} was changed in {}: {counted}; the latest change: {}. The store is {state}. {CONNECT_NOT_IN_TRAIL}{bound}",
             trail.store_id,

@@ -29,6 +29,7 @@ mod metrics;
 mod scan;
 mod secrets;
 mod snapshot;
+mod trail;
 mod xks;
 mod xks_proxy_selftest;
 mod xks_trust;
