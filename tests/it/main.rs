@@ -23,6 +23,7 @@ mod live_diagnose;
 mod live_faults;
 mod live_keys;
 mod live_metrics;
+mod live_trail;
 mod live_vpce;
 mod metadata;
 mod metrics;
