@@ -430,3 +430,46 @@ async fn the_diagnosis_cites_a_recent_change_of_a_failed_store() {
     assert!(d.text.contains("UpdateCustomKeyStore"), "{}", d.text);
     assert!(d.text.contains(CHANGES), "{}", d.text);
 }
+
+/// The example snapshot: its store was disconnected, updated and connected, and failed since.
+#[test]
+fn the_failed_store_example_shows_its_recent_changes_and_failed_calls() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/failed-store");
+    let out = crate::support::bin()
+        .arg("--snapshot")
+        .arg(&dir)
+        .args(["--region", "us-east-1", "diagnose", "cks-0a1b2c3d4e5f60789"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("CloudTrail\n"), "{text}");
+    assert!(
+        text.contains("[!] Who connected, disconnected or changed the store recently"),
+        "{text}"
+    );
+    assert!(
+        text.contains("2025-07-14T09:12:03+00:00 UpdateCustomKeyStore by arn:aws:iam::111122223333:user/Alice from 198.51.100.24"),
+        "{text}"
+    );
+    assert!(text.contains("changed: cloudHsmClusterId"), "{text}");
+    assert!(
+        text.contains("CloudTrail does not record the outcome of ConnectCustomKeyStore"),
+        "{text}"
+    );
+    assert!(
+        text.contains("3 failed call(s) against the keys of cks-0a1b2c3d4e5f60789 in the recorded events (3 x KMSInvalidStateException)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("e1f2a3b4-c5d6-4e7f-8a9b-c0d1e2f3a484"),
+        "{text}"
+    );
+    // The diagnosis: confirmed by the subnet check, the update cited.
+    assert!(
+        text.contains("confirmed by cloudhsm.subnets.free-addresses; CloudTrail (account.store-changes) shows a recent change: latest change: 2025-07-14T09:12:03+00:00 UpdateCustomKeyStore"),
+        "{text}"
+    );
+    // No secret-like value of the records: access key ids are not printed.
+    assert!(!text.contains("AKIAEXAMPLEALICE0001"), "{text}");
+}
