@@ -186,6 +186,7 @@ struct Cells {
     xks_key_metadata: OnceCell<Option<XksKeyMetadata>>,
     xks_metrics: OnceCell<Fact<metrics::StoreMetrics>>,
     trail: OnceCell<Fact<trail::TrailData>>,
+    cluster_metrics: OnceCell<Fact<metrics::StoreMetrics>>,
 }
 
 /// What the proxy answered to GetKeyMetadata for the pre-flight's external key, and the
@@ -277,6 +278,40 @@ impl Facts {
                 if !metrics::usable_store_id(&id) {
                     return blocked(
                         "the store id cannot be used in a CloudWatch search expression",
+                    );
+                }
+                let window = metrics::MetricWindow {
+                    since: self.metric_settings().since,
+                };
+                self.counts.add(FactKind::Metrics);
+                let data = self
+                    .source
+                    .get_metric_data(std::slice::from_ref(&id), &window)
+                    .await?;
+                Ok(metrics::StoreMetrics::of(&data, &id))
+            })
+            .await
+    }
+
+    /// The AWS/CloudHSM metrics of the cluster of the existing CloudHSM key store under check
+    /// (HsmUnhealthy) over `--since`; in a scan, the Region's one GetMetricData holds them.
+    pub async fn cluster_metrics(&self) -> &Fact<metrics::StoreMetrics> {
+        self.cells
+            .cluster_metrics
+            .get_or_init(|| async {
+                let Some(store) = self.key.as_ref().and_then(|k| k.existing()) else {
+                    return blocked("CloudWatch metrics are read for an existing key store only");
+                };
+                let Some(id) = store
+                    .cloud_hsm_cluster_id
+                    .clone()
+                    .filter(|_| store.is_cloudhsm())
+                else {
+                    return blocked("not a CloudHSM key store");
+                };
+                if !metrics::usable_store_id(&id) || !metrics::is_cluster(&id) {
+                    return blocked(
+                        "the cluster id cannot be used in a CloudWatch search expression",
                     );
                 }
                 let window = metrics::MetricWindow {

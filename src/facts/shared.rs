@@ -318,10 +318,17 @@ impl Shared {
             caller_identity: tokio::sync::OnceCell::new(),
             keys: tokio::sync::OnceCell::new_with(listed),
             key_descriptions: tokio::sync::OnceCell::new_with(described),
+            // The external key stores, then the clusters of the CloudHSM key stores (their
+            // HsmUnhealthy): one GetMetricData for all.
             xks_store_ids: stores
                 .iter()
-                .filter(|s| !s.is_cloudhsm())
-                .map(|s| s.custom_key_store_id.clone())
+                .map(|s| {
+                    if s.is_cloudhsm() {
+                        s.cloud_hsm_cluster_id.clone().unwrap_or_default()
+                    } else {
+                        s.custom_key_store_id.clone()
+                    }
+                })
                 .filter(|id| super::metrics::usable_store_id(id))
                 .collect(),
             metrics: tokio::sync::OnceCell::new(),

@@ -1002,7 +1002,9 @@ def seed_cloudwatch(spec: dict[str, Any], region: str) -> dict[str, list[dict[st
     "Decrypt", ...}, "points": [{"ago": 600, "value": 12}, {"ago": 300, "values": [10, 260]}],
     "namespace": "AWS/KMS", "region": ...}]``: one time series each (CustomKeyStoreId is the
     store's), its samples ``ago`` seconds before the call (``values``: several samples, for
-    percentiles).
+    percentiles). ``"cluster": "cluster-..."`` instead of ``store``: a CloudHSM metric
+    (``HsmUnhealthy``, dimensions ClusterId and, given in ``dimensions``, HsmId; namespace
+    AWS/CloudHSM).
 
     ``alarms``: ``[{"name": ..., "metric": ..., "store": ..., "dimensions": {...},
     "threshold": 10, "comparison": "LessThanThreshold"}]``: metric alarms DescribeAlarms and
@@ -1015,6 +1017,9 @@ def seed_cloudwatch(spec: dict[str, Any], region: str) -> dict[str, list[dict[st
         dims = {str(k): str(v) for k, v in (m.get("dimensions") or {}).items()}
         if m.get("store"):
             dims["CustomKeyStoreId"] = str(m["store"])
+        # A CloudHSM cluster's metric (HsmUnhealthy): namespace AWS/CloudHSM, dimension ClusterId.
+        if m.get("cluster"):
+            dims["ClusterId"] = str(m["cluster"])
         samples = []
         for p in m.get("points") or []:
             ago = p.get("ago")
@@ -1028,7 +1033,7 @@ def seed_cloudwatch(spec: dict[str, Any], region: str) -> dict[str, list[dict[st
         series.append(
             {
                 "region": m.get("region", region),
-                "namespace": m.get("namespace", "AWS/KMS"),
+                "namespace": m.get("namespace", "AWS/CloudHSM" if m.get("cluster") else "AWS/KMS"),
                 "metric": m["metric"],
                 "dimensions": dims,
                 "samples": samples,
