@@ -304,7 +304,63 @@ fn scan(srv: &Server) {
     assert_eq!(srv.calls().get(LOOKUP), Some(&6), "{:?}", srv.calls());
 }
 
+#[test]
+fn live_the_emulation_refuses_what_cloudtrail_refuses() {
+    run_named("invalid");
+}
+
+/// LookupEvents called by hand (as the AWS CLI would), to pin the emulation to AWS's rules.
+fn invalid(srv: &Server) {
+    srv.seed(&account("CONNECTED", None, history()));
+    let call = |body: Value| {
+        srv.http(
+            "POST",
+            "/",
+            &[
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("X-Amz-Target", "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"),
+                ("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240601/us-east-1/cloudtrail/aws4_request, SignedHeaders=host, Signature=0"),
+            ],
+            &body.to_string(),
+        )
+    };
+    let two = json!({"LookupAttributes": [
+        {"AttributeKey": "EventName", "AttributeValue": "UpdateCustomKeyStore"},
+        {"AttributeKey": "EventSource", "AttributeValue": "kms.amazonaws.com"}]});
+    let (status, body) = call(two);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("InvalidLookupAttributesException"), "{body}");
+    let (status, body) = call(json!({"MaxResults": 51}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("InvalidMaxResultsException"), "{body}");
+    let (status, body) = call(json!({"StartTime": 2000.0, "EndTime": 1000.0}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("InvalidTimeRangeException"), "{body}");
+    let (status, body) = call(json!({"NextToken": "bogus"}));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("InvalidNextTokenException"), "{body}");
+    // Pages of 2, newest first, the events of this Region only.
+    let (status, body) = call(json!({"MaxResults": 2,
+        "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "UpdateCustomKeyStore"}]}));
+    assert_eq!(status, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = page["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["EventId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["ev-other", "ev-upd"]);
+    let (_, body) = call(json!({"MaxResults": 2, "NextToken": page["NextToken"],
+        "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": "UpdateCustomKeyStore"}]}));
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["Events"][0]["EventId"], "ev-old");
+    assert!(page.get("NextToken").is_none(), "{page}");
+    assert_eq!(srv.calls().get(LOOKUP), Some(&6));
+}
+
 const SCENARIOS: &[Scenario] = &[
+    ("invalid", invalid),
     ("listed", listed),
     ("pages", pages),
     ("denied", denied),
