@@ -429,6 +429,7 @@ pub fn facts(data: &[u8]) {
         key_descriptions: part::<DescribeKeyOutput>(&v, "KeyMetadata")
             .map(|o| vec![o.key_metadata]),
         metric_data: part::<GetMetricDataOutput>(&v, "MetricDataResults"),
+        trail: part::<cks_doctor::facts::trail::LookupEventsOutput>(&v, "Events"),
     };
 
     let nowhere = ConnectTo {

@@ -136,6 +136,10 @@ pub struct Diagnosis {
     pub other_failures: Vec<String>,
     /// The documented recovery steps, in order.
     pub recovery: Vec<String>,
+    /// Evidence from CloudTrail (`account.store-changes` WARN: a successful Update or
+    /// Disconnect in the window), cited, not taken as the cause.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_changes: Vec<String>,
     pub text: String,
 }
 
@@ -196,7 +200,16 @@ pub fn diagnose(store: &CustomKeyStore, results: &[CheckResult]) -> Diagnosis {
         recovery.push("Disconnect the store (aws kms disconnect-custom-key-store), fix the cause, then connect it again (aws kms connect-custom-key-store); connecting can take up to 20 minutes".into());
     }
     let name = &store.custom_key_store_name;
-    let text = match (&code, confirmed_by.is_empty()) {
+    // A change recorded shortly before the failure is evidence worth naming; whether it caused
+    // it, CloudTrail cannot say (Connect's outcome is not in it).
+    let recent_changes: Vec<String> = results
+        .iter()
+        .filter(|r| r.id == crate::checks::trail::CHANGES && r.status == Status::Warn)
+        .flat_map(|r| r.evidence.iter())
+        .filter(|e| e.starts_with(crate::checks::trail::LATEST_CHANGE))
+        .cloned()
+        .collect();
+    let mut text = match (&code, confirmed_by.is_empty()) {
         (Some(c), false) => format!(
             "{} ({name}) is {state} with {c}: confirmed by {}",
             store.custom_key_store_id,
@@ -222,6 +235,18 @@ pub fn diagnose(store: &CustomKeyStore, results: &[CheckResult]) -> Diagnosis {
         ),
         (None, _) => format!("{} ({name}) is {state}; no check fails", store.custom_key_store_id),
     };
+    if !recent_changes.is_empty() && (code.is_some() || state != "CONNECTED") {
+        text.push_str(&format!(
+            "; CloudTrail ({}) shows a recent change{}: {}",
+            crate::checks::trail::CHANGES,
+            if confirmed_by.is_empty() {
+                ", which may explain it"
+            } else {
+                ""
+            },
+            recent_changes.join("; ")
+        ));
+    }
     Diagnosis {
         custom_key_store_id: store.custom_key_store_id.clone(),
         custom_key_store_name: name.clone(),
@@ -238,6 +263,7 @@ pub fn diagnose(store: &CustomKeyStore, results: &[CheckResult]) -> Diagnosis {
         not_checked,
         other_failures,
         recovery,
+        recent_changes,
         text,
     }
 }

@@ -39,6 +39,7 @@ pub const AREAS: &[&str] = &[
     "Proxy API",
     "Proxy security",
     "CloudWatch metrics",
+    "CloudTrail",
     "KMS key",
 ];
 

@@ -20,6 +20,7 @@ register! {
     "xks.metrics.errors" => errors,
     "xks.metrics.key-manager-states" => key_manager_states,
     "xks.metrics.throttling" => throttling,
+    "cloudhsm.metrics.hsm-health" => hsm_health,
 }
 
 /// WARN when the proxy's certificate expires in fewer days (cks-doctor's threshold, as
@@ -85,10 +86,11 @@ fn base_evidence(m: &StoreMetrics, queries: &[Query]) -> Vec<String> {
     let mut e = vec![format!("{} over {}", m.store_id, m.window_text())];
     for q in queries {
         e.push(format!(
-            "query {}: {} ({}) of AWS/KMS",
+            "query {}: {} ({}) of {}",
             q.id(&m.store_id),
             q.metric(),
-            q.statistic()
+            q.statistic(),
+            q.namespace()
         ));
     }
     e.extend(m.notes.iter().cloned());
@@ -693,4 +695,84 @@ async fn throttling(f: &Facts) -> Step<Outcome> {
     .evidence(evidence)
     .exceptions(&[])
     .codes(&[]))
+}
+
+// ----- CloudHSM: HSM health -----
+
+/// The cluster's metrics, or the outcome that ends the check.
+async fn need_cluster(f: &Facts) -> Step<&StoreMetrics> {
+    let Some(store) = f.key.as_ref().and_then(|k| k.existing()) else {
+        return Err(Outcome::skip(
+            "not an existing key store: the cluster's health is read for a store once it exists",
+        ));
+    };
+    if !store.is_cloudhsm() {
+        return Err(Outcome::skip("not a CloudHSM key store"));
+    }
+    got(f.cluster_metrics().await)
+}
+
+async fn hsm_health(f: &Facts) -> Step<Outcome> {
+    let m = need_cluster(f).await?;
+    let mut evidence = base_evidence(m, &[Query::HsmUnhealthy]);
+    let Some(all) = series(m, Query::HsmUnhealthy)? else {
+        return Ok(Outcome::skip(format!(
+            "nothing to judge: no {} data point for {} in {} (CloudHSM publishes it for a cluster's HSMs; a cluster without HSMs, or a snapshot recorded without the query, has none)",
+            metrics::HSM_UNHEALTHY_METRIC,
+            m.store_id,
+            m.window_text()
+        ))
+        .evidence(evidence));
+    };
+    // Per HSM: its worst period, and whether its latest period is still unhealthy.
+    let mut now_unhealthy = Vec::new();
+    let mut were_unhealthy = Vec::new();
+    for s in all {
+        let name = label_or(s, "the cluster");
+        let (Some(worst), Some(latest)) = (s.max(), s.latest()) else {
+            continue;
+        };
+        if worst.v > 0.0 {
+            evidence.push(format!(
+                "{name}: HsmUnhealthy {} at {} (latest {} at {})",
+                worst.v,
+                when(&worst),
+                latest.v,
+                when(&latest)
+            ));
+            if latest.v > 0.0 {
+                now_unhealthy.push(name.to_string());
+            } else {
+                were_unhealthy.push(name.to_string());
+            }
+        } else {
+            evidence.push(format!("{name}: HsmUnhealthy 0 in every period"));
+        }
+    }
+    if !now_unhealthy.is_empty() {
+        return Ok(Outcome::fail(format!(
+            "CloudHSM reports {} unhealthy in the latest period ({}): \"all the requests that were sent to the HSM after it started behaving unexpectedly and before it is marked as unhealthy will fail\" (AWS prescriptive guidance); CloudHSM replaces unhealthy HSMs itself. KMS's cryptographic calls routed to it fail (KMSInvalidStateException)",
+            now_unhealthy.join(", "),
+            m.window_text()
+        ))
+        .evidence(evidence)
+        .exceptions(&[Code::KMSInvalidStateException])
+        .codes(&[]));
+    }
+    if !were_unhealthy.is_empty() {
+        return Ok(Outcome::warn(format!(
+            "CloudHSM reported {} unhealthy earlier in {} (healthy in the latest period: replaced or recovered); requests sent to it while unhealthy failed",
+            were_unhealthy.join(", "),
+            m.window_text()
+        ))
+        .evidence(evidence)
+        .exceptions(&[])
+        .codes(&[]));
+    }
+    Ok(Outcome::pass(format!(
+        "no HSM of {} was unhealthy in {}",
+        m.store_id,
+        m.window_text()
+    ))
+    .evidence(evidence))
 }

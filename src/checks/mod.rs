@@ -11,6 +11,7 @@ pub mod key;
 pub mod kmsuser;
 pub mod metrics;
 pub mod params;
+pub mod trail;
 pub mod vpc;
 pub mod vpce;
 pub mod xks;
@@ -61,6 +62,7 @@ pub fn registry() -> &'static [Check] {
         all.extend(xks::checks());
         all.extend(vpce::checks());
         all.extend(metrics::checks());
+        all.extend(trail::checks());
         all.extend(kmsuser::checks());
         all.extend(key::checks());
         all

@@ -42,6 +42,9 @@ pub enum FactKind {
     /// The AWS/KMS CloudWatch metrics of external key stores (`metrics.rs`): one GetMetricData
     /// for every store of a Region.
     Metrics,
+    /// CloudTrail LookupEvents of custom key store management events and failed KMS calls
+    /// (`trail.rs`): the same lookups for every store of a Region.
+    Trail,
 }
 
 /// What is data about a fact kind.
@@ -62,7 +65,7 @@ const CLUSTERS: FactFile = FactFile {
 };
 
 impl FactKind {
-    pub const ALL: [FactKind; 17] = [
+    pub const ALL: [FactKind; 18] = [
         FactKind::Cluster,
         FactKind::AssociatedClusters,
         FactKind::SecurityGroup,
@@ -80,6 +83,7 @@ impl FactKind {
         FactKind::Keys,
         FactKind::KeyDescriptions,
         FactKind::Metrics,
+        FactKind::Trail,
     ];
 
     pub const fn info(self) -> &'static FactInfo {
@@ -214,6 +218,14 @@ impl FactKind {
                     command: "aws cloudwatch get-metric-data --metric-data-queries file://q.json --start-time T0 --end-time T1 --output json (q.json: the queries docs/metrics.md lists for each external key store, ids <query>_<store id with '-' as '_'>)",
                 },
             },
+            FactKind::Trail => &FactInfo {
+                call: "cloudtrail:LookupEvents",
+                iam_action: "cloudtrail:LookupEvents",
+                file: &FactFile {
+                    file: "cloudtrail-lookup-events.json",
+                    command: "for n in CreateCustomKeyStore ConnectCustomKeyStore DisconnectCustomKeyStore UpdateCustomKeyStore DeleteCustomKeyStore; do aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventName,AttributeValue=$n --start-time T0 --output json; done; aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventSource,AttributeValue=kms.amazonaws.com --start-time T0 --max-items 500 --output json; all joined with jq -s '{Events: map(.Events) | add}' (docs/cloudtrail.md)",
+                },
+            },
         }
     }
 
@@ -276,10 +288,10 @@ mod tests {
     #[test]
     fn every_snapshot_file_is_listed_once() {
         let mut names: Vec<&str> = FILES.iter().map(|f| f.file).collect();
-        assert_eq!(names.len(), 16);
+        assert_eq!(names.len(), 17);
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 16, "{names:?}");
+        assert_eq!(names.len(), 17, "{names:?}");
         for k in FactKind::ALL {
             assert!(FILES.contains(&k.file()), "{k:?}");
         }

@@ -56,6 +56,9 @@ pub struct LiveSource {
     elbv2: aws_sdk_elasticloadbalancingv2::Client,
     sts: aws_sdk_sts::Client,
     cloudwatch: aws_sdk_cloudwatch::Client,
+    cloudtrail: aws_sdk_cloudtrail::Client,
+    /// LookupEvents' 2 calls a second, for every read of this source (this Region).
+    trail_pace: std::sync::Arc<tokio::sync::Mutex<super::trail::Pace>>,
     /// Only `scan --security-hub-import` calls it (BatchImportFindings, `src/securityhub.rs`).
     securityhub: aws_sdk_securityhub::Client,
     /// The configuration every client above was made from (credentials, retries, timeouts,
@@ -210,6 +213,8 @@ impl LiveSource {
             elbv2: client!(aws_sdk_elasticloadbalancingv2),
             sts: client!(aws_sdk_sts),
             cloudwatch: client!(aws_sdk_cloudwatch),
+            cloudtrail: client!(aws_sdk_cloudtrail),
+            trail_pace: Default::default(),
             securityhub: client!(aws_sdk_securityhub),
             conf,
         })
@@ -630,6 +635,86 @@ impl LiveSource {
         })
     }
 
+    /// CloudTrail LookupEvents over the last `window.since` (`super::trail`): one lookup
+    /// attribute a call, one call after another, at most 2 a second; each lookup's pages up
+    /// to its cap (whether more were left is recorded).
+    pub async fn lookup_events(
+        &self,
+        window: &super::trail::TrailWindow,
+    ) -> Fact<super::trail::TrailData> {
+        use super::trail::{self, Lookup, LookupSummary};
+        use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+        const ACTION: &str = "cloudtrail:LookupEvents";
+        let end = super::metrics::now_secs();
+        let start = end - window.since.as_secs() as i64;
+        let mut parts = Vec::new();
+        let mut lookups = Vec::new();
+        // One read at a time per source: the quota is per account and Region.
+        let mut pace = self.trail_pace.lock().await;
+        for lookup in Lookup::all() {
+            let (key, value) = lookup.attribute();
+            let attribute = LookupAttribute::builder()
+                .attribute_key(LookupAttributeKey::from(key))
+                .attribute_value(value)
+                .build()
+                .map_err(|e| FactError::Service {
+                    action: ACTION.into(),
+                    detail: e.to_string(),
+                })?;
+            let mut pages = self
+                .cloudtrail
+                .lookup_events()
+                .lookup_attributes(attribute)
+                .start_time(aws_smithy_types::DateTime::from_secs(start))
+                .end_time(aws_smithy_types::DateTime::from_secs(end))
+                .max_results(trail::PAGE_SIZE)
+                .into_paginator()
+                .send();
+            let mut summary = LookupSummary {
+                lookup,
+                pages: 0,
+                events: 0,
+                truncated: false,
+                oldest: None,
+            };
+            let mut events = Vec::new();
+            loop {
+                pace.wait().await;
+                let Some(page) = pages.next().await else {
+                    break;
+                };
+                let page = page.map_err(|e| self.classify(ACTION, e))?;
+                summary.pages += 1;
+                events.extend(page.events().iter().map(convert::trail_event));
+                let more = page.next_token().is_some_and(|t| !t.is_empty());
+                if more && summary.pages >= lookup.page_cap() {
+                    summary.truncated = true;
+                    break;
+                }
+                if !more {
+                    break;
+                }
+            }
+            summary.events = events.len();
+            summary.oldest = events
+                .iter()
+                .filter_map(|e: &trail::Event| e.event_time.as_deref())
+                .filter_map(super::metrics::parse_time)
+                .min();
+            lookups.push(summary);
+            parts.push(events);
+        }
+        Ok(trail::TrailData {
+            output: std::sync::Arc::new(trail::TrailData::join(parts)),
+            window: Some(trail::ReadWindow {
+                start,
+                end,
+                since: window.since,
+            }),
+            lookups,
+        })
+    }
+
     pub async fn describe_custom_key_stores(&self) -> Fact<Vec<CustomKeyStore>> {
         let call = self.kms.describe_custom_key_stores();
         all_pages!(
@@ -732,6 +817,12 @@ impl super::Read for LiveSource {
         window: &'a super::metrics::MetricWindow,
     ) -> BoxFuture<'a, Fact<super::metrics::MetricData>> {
         Box::pin(LiveSource::get_metric_data(self, store_ids, window))
+    }
+    fn lookup_events<'a>(
+        &'a self,
+        window: &'a super::trail::TrailWindow,
+    ) -> BoxFuture<'a, Fact<super::trail::TrailData>> {
+        Box::pin(LiveSource::lookup_events(self, window))
     }
 }
 
@@ -1181,6 +1272,30 @@ mod convert {
                 })
                 .collect(),
             messages: out.messages().iter().map(message).collect(),
+        }
+    }
+
+    pub fn trail_event(e: &aws_sdk_cloudtrail::types::Event) -> super::super::trail::Event {
+        use super::super::trail::{Event, Resource};
+        Event {
+            event_id: o(e.event_id()),
+            event_name: o(e.event_name()),
+            read_only: o(e.read_only()),
+            access_key_id: o(e.access_key_id()),
+            event_time: e
+                .event_time()
+                .map(|t| super::super::metrics::format_time(t.secs())),
+            event_source: o(e.event_source()),
+            username: o(e.username()),
+            resources: e
+                .resources()
+                .iter()
+                .map(|r| Resource {
+                    resource_type: o(r.resource_type()),
+                    resource_name: o(r.resource_name()),
+                })
+                .collect(),
+            cloud_trail_event: o(e.cloud_trail_event()),
         }
     }
 

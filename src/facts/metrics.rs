@@ -145,6 +145,8 @@ pub enum Query {
     ManagersDegraded,
     ManagersUnavailable,
     Throttle,
+    /// AWS/CloudHSM `HsmUnhealthy` of a cluster (a CloudHSM key store's), per HSM.
+    HsmUnhealthy,
 }
 
 pub const CERTIFICATE_METRIC: &str = "XksProxyCertificateDaysToExpire";
@@ -155,6 +157,10 @@ pub const MANAGER_STATES_METRIC: &str = "XksExternalKeyManagerStates";
 /// The key manager metric's name in the guide's `list-metrics` example.
 pub const MANAGER_STATES_METRIC_OLD: &str = "XksProxyHsmStates";
 pub const THROTTLE_METRIC: &str = "ExternalKeyStoreThrottle";
+/// The namespace of the CloudHSM metrics (AWS CloudHSM user guide, "Getting CloudWatch metrics").
+pub const CLOUDHSM_NAMESPACE: &str = "AWS/CloudHSM";
+/// "The HSM instance is not performing properly" (a count, dimensions ClusterId and HsmId).
+pub const HSM_UNHEALTHY_METRIC: &str = "HsmUnhealthy";
 
 /// The separator of the dimension values in the labels of the queries that ask for several.
 pub const LABEL_SEPARATOR: char = '|';
@@ -171,6 +177,8 @@ impl Query {
         Query::ManagersUnavailable,
         Query::Throttle,
     ];
+    /// The queries asked for each cluster of a CloudHSM key store.
+    pub const CLUSTER: [Query; 1] = [Query::HsmUnhealthy];
 
     /// The first part of the query's id.
     pub const fn tag(self) -> &'static str {
@@ -184,6 +192,7 @@ impl Query {
             Query::ManagersDegraded => "ekmdegraded",
             Query::ManagersUnavailable => "ekmunavailable",
             Query::Throttle => "throttle",
+            Query::HsmUnhealthy => "hsmunhealthy",
         }
     }
 
@@ -197,6 +206,7 @@ impl Query {
                 MANAGER_STATES_METRIC
             }
             Query::Throttle => THROTTLE_METRIC,
+            Query::HsmUnhealthy => HSM_UNHEALTHY_METRIC,
         }
     }
 
@@ -210,6 +220,15 @@ impl Query {
             Query::ManagersActive | Query::ManagersDegraded | Query::ManagersUnavailable => {
                 "Maximum"
             }
+            Query::HsmUnhealthy => "Maximum",
+        }
+    }
+
+    /// The namespace the query reads.
+    pub const fn namespace(self) -> &'static str {
+        match self {
+            Query::HsmUnhealthy => CLOUDHSM_NAMESPACE,
+            _ => NAMESPACE,
         }
     }
 
@@ -273,6 +292,14 @@ impl Query {
                 &format!("{{{NAMESPACE},CustomKeyStoreId,KeySpec,KmsOperation}} "),
                 format!("MetricName=\"{THROTTLE_METRIC}\" {store}"),
             ),
+            // The id is a cluster's here; no schema: the series per HSM (ClusterId, HsmId) and
+            // any per cluster are both found.
+            Query::HsmUnhealthy => search(
+                "",
+                format!(
+                    "Namespace=\"{CLOUDHSM_NAMESPACE}\" MetricName=\"{HSM_UNHEALTHY_METRIC}\" ClusterId=\"{store_id}\""
+                ),
+            ),
         }
     }
 
@@ -294,6 +321,7 @@ impl Query {
                 dim("XksOperation")
             )),
             Query::Throttle => Some(dim("KmsOperation")),
+            Query::HsmUnhealthy => Some(dim("HsmId")),
             _ => None,
         }
     }
@@ -315,14 +343,29 @@ pub struct QuerySpec {
     pub return_data: bool,
 }
 
-/// Every query for these stores, in store order (stores whose id cannot go into an
-/// expression are left out).
+/// Whether a metrics target is a CloudHSM cluster (its queries are [`Query::CLUSTER`]) rather
+/// than an external key store ([`Query::ALL`]).
+pub fn is_cluster(id: &str) -> bool {
+    id.starts_with("cluster-")
+}
+
+/// The queries of one target: a store's, or a cluster's.
+pub fn queries_of(id: &str) -> &'static [Query] {
+    if is_cluster(id) {
+        &Query::CLUSTER
+    } else {
+        &Query::ALL
+    }
+}
+
+/// Every query for these targets (external key store ids, and the cluster ids of CloudHSM key
+/// stores), in order (ids that cannot go into an expression are left out).
 pub fn queries(store_ids: &[String], period: u32) -> Vec<QuerySpec> {
     store_ids
         .iter()
         .filter(|id| usable_store_id(id))
         .flat_map(|id| {
-            Query::ALL.iter().map(move |q| QuerySpec {
+            queries_of(id).iter().map(move |q| QuerySpec {
                 id: q.id(id),
                 expression: q.expression(id, period),
                 label: q.label(),
@@ -494,7 +537,10 @@ impl StoreMetrics {
             window: data.window,
             ..Default::default()
         };
-        let ids: Vec<(Query, String)> = Query::ALL.iter().map(|q| (*q, q.id(store_id))).collect();
+        let ids: Vec<(Query, String)> = queries_of(store_id)
+            .iter()
+            .map(|q| (*q, q.id(store_id)))
+            .collect();
         for r in &data.output.metric_data_results {
             let Some((q, _)) = ids.iter().find(|(_, id)| *id == r.id) else {
                 continue;

@@ -13,6 +13,7 @@ pub mod model;
 pub mod org;
 pub mod recorded;
 pub mod shared;
+pub mod trail;
 
 use crate::input::{KeyRequest, Request};
 use futures::future::BoxFuture;
@@ -128,6 +129,13 @@ pub trait Read: Send + Sync {
         store_ids: &'a [String],
         window: &'a metrics::MetricWindow,
     ) -> BoxFuture<'a, Fact<metrics::MetricData>>;
+    /// CloudTrail LookupEvents over the window ([`trail::Lookup::all`]: one lookup per custom
+    /// key store management event, every page, and the KMS event source's most recent pages),
+    /// the same for every store of the Region.
+    fn lookup_events<'a>(
+        &'a self,
+        window: &'a trail::TrailWindow,
+    ) -> BoxFuture<'a, Fact<trail::TrailData>>;
 }
 
 /// A source is read through [`Read`], whichever it is.
@@ -178,6 +186,8 @@ struct Cells {
     key_descriptions: OnceCell<Fact<KeyDescriptions>>,
     xks_key_metadata: OnceCell<Option<XksKeyMetadata>>,
     xks_metrics: OnceCell<Fact<metrics::StoreMetrics>>,
+    trail: OnceCell<Fact<trail::TrailData>>,
+    cluster_metrics: OnceCell<Fact<metrics::StoreMetrics>>,
 }
 
 /// What the proxy answered to GetKeyMetadata for the pre-flight's external key, and the
@@ -280,6 +290,55 @@ impl Facts {
                     .get_metric_data(std::slice::from_ref(&id), &window)
                     .await?;
                 Ok(metrics::StoreMetrics::of(&data, &id))
+            })
+            .await
+    }
+
+    /// The AWS/CloudHSM metrics of the cluster of the existing CloudHSM key store under check
+    /// (HsmUnhealthy) over `--since`; in a scan, the Region's one GetMetricData holds them.
+    pub async fn cluster_metrics(&self) -> &Fact<metrics::StoreMetrics> {
+        self.cells
+            .cluster_metrics
+            .get_or_init(|| async {
+                let Some(store) = self.key.as_ref().and_then(|k| k.existing()) else {
+                    return blocked("CloudWatch metrics are read for an existing key store only");
+                };
+                let Some(id) = store
+                    .cloud_hsm_cluster_id
+                    .clone()
+                    .filter(|_| store.is_cloudhsm())
+                else {
+                    return blocked("not a CloudHSM key store");
+                };
+                if !metrics::usable_store_id(&id) || !metrics::is_cluster(&id) {
+                    return blocked(
+                        "the cluster id cannot be used in a CloudWatch search expression",
+                    );
+                }
+                let window = metrics::MetricWindow {
+                    since: self.metric_settings().since,
+                };
+                self.counts.add(FactKind::Metrics);
+                let data = self
+                    .source
+                    .get_metric_data(std::slice::from_ref(&id), &window)
+                    .await?;
+                Ok(metrics::StoreMetrics::of(&data, &id))
+            })
+            .await
+    }
+
+    /// The CloudTrail events of the Region over `--since` ([`trail`]): account-wide lookups,
+    /// which the trail checks read for their store; in a scan one read serves every store.
+    pub async fn trail(&self) -> &Fact<trail::TrailData> {
+        self.cells
+            .trail
+            .get_or_init(|| async {
+                let window = trail::TrailWindow {
+                    since: self.metric_settings().since,
+                };
+                self.counts.add(FactKind::Trail);
+                self.source.lookup_events(&window).await
             })
             .await
     }
@@ -677,6 +736,7 @@ impl Facts {
             Keys => keys,
             KeyDescriptions => key_descriptions,
             Metrics => xks_metrics,
+            Trail => trail,
         }
         // The other key stores' clusters need both reads.
         if wants(FactKind::AssociatedClusters)

@@ -30,6 +30,7 @@ const TARGET_HEALTH: &FactFile = FactKind::TargetHealth.file();
 const KEYS: &FactFile = FactKind::Keys.file();
 const KEY_DESCRIPTIONS: &FactFile = FactKind::KeyDescriptions.file();
 const METRIC_DATA: &FactFile = FactKind::Metrics.file();
+const TRAIL: &FactFile = FactKind::Trail.file();
 
 /// A snapshot file that exists but cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,8 @@ pub struct Recorded {
     pub key_descriptions: Option<Vec<KeyMetadata>>,
     /// GetMetricData of the external key stores' AWS/KMS metrics (`super::metrics`).
     pub metric_data: Option<GetMetricDataOutput>,
+    /// CloudTrail LookupEvents, the lookups joined (`super::trail`).
+    pub trail: Option<super::trail::LookupEventsOutput>,
 }
 
 /// Snapshot files larger than this are refused (the CLI output of a whole account is far smaller).
@@ -136,6 +139,7 @@ impl Recorded {
             key_descriptions: load::<Vec<DescribeKeyOutput>>(dir, KEY_DESCRIPTIONS)?
                 .map(|v| v.into_iter().map(|o| o.key_metadata).collect()),
             metric_data: load::<GetMetricDataOutput>(dir, METRIC_DATA)?,
+            trail: load::<super::trail::LookupEventsOutput>(dir, TRAIL)?,
         })
     }
 
@@ -293,6 +297,22 @@ impl Recorded {
         }
     }
 
+    /// The recorded events, whole (each store's checks read their own); the window they were
+    /// recorded for is not in the file.
+    pub fn lookup_events(&self) -> Fact<super::trail::TrailData> {
+        match &self.trail {
+            Some(o) => Ok(super::trail::TrailData {
+                output: std::sync::Arc::new(o.clone()),
+                window: None,
+                lookups: Vec::new(),
+            }),
+            None => Err(FactError::SnapshotMissing {
+                file: TRAIL.file.to_string(),
+                command: TRAIL.command.to_string(),
+            }),
+        }
+    }
+
     pub fn get_caller_identity(&self) -> Fact<CallerIdentity> {
         self.caller_identity
             .clone()
@@ -420,6 +440,12 @@ impl super::Read for Recorded {
         Box::pin(std::future::ready(Recorded::get_metric_data(
             self, store_ids,
         )))
+    }
+    fn lookup_events<'a>(
+        &'a self,
+        _window: &'a super::trail::TrailWindow,
+    ) -> BoxFuture<'a, Fact<super::trail::TrailData>> {
+        Box::pin(std::future::ready(Recorded::lookup_events(self)))
     }
 }
 
@@ -563,6 +589,9 @@ impl Recorded {
         }
         if let Some(v) = &self.metric_data {
             written.push(write_json(dir, METRIC_DATA, v)?);
+        }
+        if let Some(v) = &self.trail {
+            written.push(write_json(dir, TRAIL, v)?);
         }
         Ok(written)
     }

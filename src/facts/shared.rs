@@ -118,6 +118,8 @@ pub struct Shared {
         super::metrics::MetricWindow,
         Fact<super::metrics::MetricData>,
     )>,
+    /// The Region's CloudTrail events: the first store that asks reads them for all.
+    trail: tokio::sync::OnceCell<(super::trail::TrailWindow, Fact<super::trail::TrailData>)>,
 }
 
 impl Shared {
@@ -316,13 +318,21 @@ impl Shared {
             caller_identity: tokio::sync::OnceCell::new(),
             keys: tokio::sync::OnceCell::new_with(listed),
             key_descriptions: tokio::sync::OnceCell::new_with(described),
+            // The external key stores, then the clusters of the CloudHSM key stores (their
+            // HsmUnhealthy): one GetMetricData for all.
             xks_store_ids: stores
                 .iter()
-                .filter(|s| !s.is_cloudhsm())
-                .map(|s| s.custom_key_store_id.clone())
+                .map(|s| {
+                    if s.is_cloudhsm() {
+                        s.cloud_hsm_cluster_id.clone().unwrap_or_default()
+                    } else {
+                        s.custom_key_store_id.clone()
+                    }
+                })
                 .filter(|id| super::metrics::usable_store_id(id))
                 .collect(),
             metrics: tokio::sync::OnceCell::new(),
+            trail: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -344,6 +354,7 @@ impl Shared {
             key_descriptions: tokio::sync::OnceCell::new(),
             xks_store_ids: Vec::new(),
             metrics: tokio::sync::OnceCell::new(),
+            trail: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -542,6 +553,23 @@ impl Read for Shared {
                 answer.clone()
             } else {
                 self.inner.get_metric_data(store_ids, window).await
+            }
+        })
+    }
+    fn lookup_events<'a>(
+        &'a self,
+        window: &'a super::trail::TrailWindow,
+    ) -> BoxFuture<'a, Fact<super::trail::TrailData>> {
+        // The lookups name no store: the first read serves every store of the Region.
+        Box::pin(async move {
+            let (asked, answer) = self
+                .trail
+                .get_or_init(|| async { (*window, self.inner.lookup_events(window).await) })
+                .await;
+            if asked == window {
+                answer.clone()
+            } else {
+                self.inner.lookup_events(window).await
             }
         })
     }

@@ -859,9 +859,10 @@ fn iam_policy_covers_every_action_the_checks_name() {
             assert!(actions.contains(&a.as_str()), "{a} of {} missing", m.id);
         }
     }
-    assert!(actions
-        .iter()
-        .all(|a| a.contains(":Describe") || a.contains(":Get") || a.contains(":List")));
+    assert!(actions.iter().all(|a| a.contains(":Describe")
+        || a.contains(":Get")
+        || a.contains(":List")
+        || a.contains(":Lookup")));
     let out = bin()
         .args(["iam-policy", "--kind", "cloudhsm"])
         .output()

@@ -101,6 +101,11 @@ fn account(a_state: &str, a_code: Option<&str>) -> Value {
             states(STORE_A, "Active", 2.0),
             states(STORE_B, "Active", 1.0),
             states(STORE_B, "Degraded", 1.0),
+            // The CloudHSM store's cluster: one HSM unhealthy now.
+            {"cluster": CLUSTER, "metric": "HsmUnhealthy", "dimensions": {"HsmId": "hsm-aaaaaaaaaaa"},
+             "points": [{"ago": 900, "value": 0}, {"ago": 200, "value": 1}]},
+            {"cluster": CLUSTER, "metric": "HsmUnhealthy", "dimensions": {"HsmId": "hsm-bbbbbbbbbbb"},
+             "points": [{"ago": 900, "value": 0}, {"ago": 200, "value": 0}]},
         ],
     })
 }
@@ -229,7 +234,8 @@ fn scan_one_call(srv: &Server) {
         hsm.is_none(),
         "--only xks.metrics leaves no check for a CloudHSM store"
     );
-    // One GetMetricData for both stores: 18 queries.
+    // One GetMetricData for both stores: 18 queries (the CloudHSM store, with no check to run,
+    // is not scanned, so its cluster's query is not asked).
     assert_eq!(
         srv.calls().get("cloudwatch:GetMetricData"),
         Some(&1),
@@ -238,6 +244,51 @@ fn scan_one_call(srv: &Server) {
     );
     let asked = srv.requests("cloudwatch:GetMetricData");
     assert_eq!(asked[0]["MetricDataQueries"].as_array().unwrap().len(), 18);
+}
+
+#[test]
+fn live_a_scan_reads_the_cloudhsm_clusters_health_in_the_same_call() {
+    run_named("hsm_health");
+}
+
+fn hsm_health(srv: &Server) {
+    srv.seed(&account("CONNECTED", None));
+    let mut args = base(srv);
+    args.extend(strings(&[
+        "--only",
+        "cloudhsm.metrics",
+        "scan",
+        "--regions",
+        REGION,
+    ]));
+    let raw = run_cks_doctor_raw(&args, &tmp(LOG));
+    let v: Value =
+        serde_json::from_str(&raw.stdout).unwrap_or_else(|e| panic!("{e}: {}", raw.stdout));
+    let hsm = v["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["diagnosis"]["custom_key_store_id"] == "cks-0a1b2c3d4e5f60789")
+        .expect("the CloudHSM store's report");
+    let c = hsm["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "cloudhsm.metrics.hsm-health")
+        .expect("cloudhsm.metrics.hsm-health");
+    assert_eq!(c["status"], "FAIL", "{c:#}");
+    assert_eq!(c["kms_exceptions"], json!(["KMSInvalidStateException"]));
+    assert!(
+        c["message"].as_str().unwrap().contains("hsm-aaaaaaaaaaa"),
+        "{c:#}"
+    );
+    // Still one GetMetricData for the Region, its cluster query among the stores' ones.
+    assert_eq!(srv.calls().get("cloudwatch:GetMetricData"), Some(&1));
+    let asked = srv.requests("cloudwatch:GetMetricData");
+    let queries = asked[0]["MetricDataQueries"].as_array().unwrap();
+    assert!(queries
+        .iter()
+        .any(|q| q["Id"] == "hsmunhealthy_cluster_jxhlf7644ne"));
 }
 
 #[test]
@@ -480,4 +531,5 @@ const SCENARIOS: &[Scenario] = &[
     ("denied", denied),
     ("snapshot_metrics", snapshot_metrics),
     ("alarms", alarms),
+    ("hsm_health", hsm_health),
 ];

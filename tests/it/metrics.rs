@@ -512,3 +512,98 @@ fn docs_metrics_md_lists_the_queries_the_tool_sends() {
     .unwrap();
     assert_eq!(documented, sent);
 }
+
+// ----- CloudHSM: HSM health -----
+
+/// An HsmUnhealthy series of the cluster's HSM `hsm`: (seconds ago, value) points.
+fn unhealthy(hsm: &str, points: &[(i64, f64)]) -> MetricDataResult {
+    let now = now_secs();
+    MetricDataResult {
+        id: Query::HsmUnhealthy.id(CLUSTER_ID),
+        label: Some(hsm.into()),
+        timestamps: points
+            .iter()
+            .map(|(ago, _)| format_time(now - ago))
+            .collect(),
+        values: points.iter().map(|(_, v)| *v).collect(),
+        status_code: Some("Complete".into()),
+        messages: Vec::new(),
+    }
+}
+
+async fn diagnose_cluster(results: Vec<MetricDataResult>) -> Run {
+    let mut facts = healthy();
+    facts.custom_key_stores = Some(vec![store("cks-2222222222222222b", "Hsm", CLUSTER_ID)]);
+    facts.metric_data = Some(GetMetricDataOutput {
+        metric_data_results: if results.is_empty() {
+            vec![MetricDataResult {
+                id: Query::HsmUnhealthy.id(CLUSTER_ID),
+                label: Some(String::new()),
+                status_code: Some("Complete".into()),
+                ..Default::default()
+            }]
+        } else {
+            results
+        },
+        ..Default::default()
+    });
+    let mut s = Settings::new(Duration::from_secs(10), None);
+    s.selection = Selection {
+        only: vec![HSM_HEALTH.into()],
+        skip: Vec::new(),
+    };
+    diagnose_with(facts, s).await
+}
+
+const HSM_HEALTH: &str = "cloudhsm.metrics.hsm-health";
+
+#[tokio::test]
+async fn hsm_health_pass_warn_fail_and_skip() {
+    assert_eq!(
+        Query::HsmUnhealthy.id(CLUSTER_ID),
+        "hsmunhealthy_cluster_jxhlf7644ne"
+    );
+    let existing =
+        engine::checks_for(StoreKind::Cloudhsm, &Selection::default(), Stage::Existing).unwrap();
+    assert!(existing.iter().any(|c| c.id == HSM_HEALTH));
+    let create =
+        engine::checks_for(StoreKind::Cloudhsm, &Selection::default(), Stage::Create).unwrap();
+    assert!(create.iter().all(|c| c.id != HSM_HEALTH));
+    let xks = engine::checks_for(StoreKind::Xks, &Selection::default(), Stage::Existing).unwrap();
+    assert!(xks.iter().all(|c| c.id != HSM_HEALTH));
+
+    let run = diagnose_cluster(vec![
+        unhealthy("hsm-aaaaaaaaaaa", &[(900, 0.0), (300, 0.0)]),
+        unhealthy("hsm-bbbbbbbbbbb", &[(900, 0.0), (300, 0.0)]),
+    ])
+    .await;
+    assert_eq!(run.fetched, 1);
+    run.expect(HSM_HEALTH, Pass, &[], &[]);
+
+    let run = diagnose_cluster(vec![
+        unhealthy("hsm-aaaaaaaaaaa", &[(900, 1.0), (300, 0.0)]),
+        unhealthy("hsm-bbbbbbbbbbb", &[(900, 0.0), (300, 0.0)]),
+    ])
+    .await;
+    let r = run.expect(HSM_HEALTH, Warn, &[], &[]);
+    assert!(r.message.contains("hsm-aaaaaaaaaaa"), "{}", r.message);
+
+    let run = diagnose_cluster(vec![unhealthy(
+        "hsm-bbbbbbbbbbb",
+        &[(900, 0.0), (300, 1.0)],
+    )])
+    .await;
+    let r = run.expect(HSM_HEALTH, Fail, &["KMSInvalidStateException"], &[]);
+    assert!(r.message.contains("hsm-bbbbbbbbbbb"), "{}", r.message);
+    assert!(
+        r.evidence
+            .iter()
+            .any(|e| e.contains("HsmUnhealthy (Maximum) of AWS/CloudHSM")),
+        "{:?}",
+        r.evidence
+    );
+
+    let run = diagnose_cluster(Vec::new()).await;
+    let r = run.expect(HSM_HEALTH, Skip, &[], &[]);
+    assert!(r.message.contains("nothing to judge"), "{}", r.message);
+}

@@ -27,6 +27,10 @@ endpoint, routed by the service in the SigV4 credential scope:
   served from the seed's ``metrics`` and ``alarms`` (see ``seed_cloudwatch``); the search
   expressions cks-doctor sends are evaluated on the seeded samples. Actions are
   ``cloudwatch:GetMetricData`` etc. (the SDK signs as ``monitoring``).
+* CloudTrail ``LookupEvents`` (AWS JSON 1.1; moto 5.2.5's CloudTrail has none) is served from
+  the seed's ``trail`` events (see ``seed_trail``): one lookup attribute at most
+  (InvalidLookupAttributesException otherwise), StartTime/EndTime, MaxResults 1-50 and
+  NextToken pages, newest first, per Region. Its action is ``cloudtrail:LookupEvents``.
 * Everything else goes to moto; a moto 500 ("not implemented") is turned into a 501 error in
   the service's own error shape (AWS JSON, EC2 Query or AWS Query), which the SDK does not retry.
 
@@ -1088,7 +1092,9 @@ def seed_cloudwatch(spec: dict[str, Any], region: str) -> dict[str, list[dict[st
     "Decrypt", ...}, "points": [{"ago": 600, "value": 12}, {"ago": 300, "values": [10, 260]}],
     "namespace": "AWS/KMS", "region": ...}]``: one time series each (CustomKeyStoreId is the
     store's), its samples ``ago`` seconds before the call (``values``: several samples, for
-    percentiles).
+    percentiles). ``"cluster": "cluster-..."`` instead of ``store``: a CloudHSM metric
+    (``HsmUnhealthy``, dimensions ClusterId and, given in ``dimensions``, HsmId; namespace
+    AWS/CloudHSM).
 
     ``alarms``: ``[{"name": ..., "metric": ..., "store": ..., "dimensions": {...},
     "threshold": 10, "comparison": "LessThanThreshold"}]``: metric alarms DescribeAlarms and
@@ -1101,6 +1107,9 @@ def seed_cloudwatch(spec: dict[str, Any], region: str) -> dict[str, list[dict[st
         dims = {str(k): str(v) for k, v in (m.get("dimensions") or {}).items()}
         if m.get("store"):
             dims["CustomKeyStoreId"] = str(m["store"])
+        # A CloudHSM cluster's metric (HsmUnhealthy): namespace AWS/CloudHSM, dimension ClusterId.
+        if m.get("cluster"):
+            dims["ClusterId"] = str(m["cluster"])
         samples = []
         for p in m.get("points") or []:
             ago = p.get("ago")
@@ -1114,7 +1123,7 @@ def seed_cloudwatch(spec: dict[str, Any], region: str) -> dict[str, list[dict[st
         series.append(
             {
                 "region": m.get("region", region),
-                "namespace": m.get("namespace", "AWS/KMS"),
+                "namespace": m.get("namespace", "AWS/CloudHSM" if m.get("cluster") else "AWS/KMS"),
                 "metric": m["metric"],
                 "dimensions": dims,
                 "samples": samples,
@@ -1360,6 +1369,147 @@ def get_metric_data(series: list[dict[str, Any]], params: dict[str, Any]) -> Res
     return cbor_response({"MetricDataResults": results, "Messages": []})
 
 
+# ----------------------------------------------------------------------------------------------
+# CloudTrail LookupEvents (AWS JSON 1.1, X-Amz-Target ``CloudTrail_20131101.LookupEvents`` or
+# ``com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents``; moto 5.2.5's
+# CloudTrail has no LookupEvents), served from the seed's ``trail`` section (``seed_trail``).
+# Self-contained: the events live on the state as ``state.trail`` with the reset generation they
+# were seeded in, so a reset forgets them without State knowing of them.
+
+# The Rust SDK sends the short form, botocore (the AWS CLI) the long one.
+TRAIL_TARGETS = ("CloudTrail_20131101.LookupEvents", "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents")
+TRAIL_ATTRIBUTE_KEYS = ("EventId", "EventName", "ReadOnly", "Username", "ResourceType", "ResourceName", "EventSource", "AccessKeyId")
+
+
+def seed_trail(state: "State", spec: dict[str, Any], region: str, account: str) -> None:
+    """The seed's ``trail``: ``[{"name": "UpdateCustomKeyStore", "ago": 3600 (seconds before the
+    call), "store": "cks-..." (requestParameters.customKeyStoreId), "key": key ARN (resources,
+    requestParameters.keyId), "error": errorCode, "message": errorMessage, "user": ARN, "ip",
+    "agent", "request_id", "id" (eventID), "source" (kms.amazonaws.com), "params": {...} (more
+    requestParameters), "additional": {...} (additionalEventData), "count": N (N events, ids and
+    request ids numbered), "region"}]``. Events are kept with their Region and answered newest
+    first."""
+    events = []
+    for n, e in enumerate(spec.get("trail") or []):
+        if not isinstance(e, dict) or not isinstance(e.get("name"), str):
+            raise ControlError(f"each trail event needs a \"name\": {e!r}")
+        ago = e.get("ago", 60)
+        if not isinstance(ago, (int, float)) or ago < 0:
+            raise ControlError(f"a trail event's \"ago\" is seconds: {e!r}")
+        for i in range(int(e.get("count", 1))):
+            suffix = f"-{i}" if int(e.get("count", 1)) > 1 else ""
+            event_id = f"{e.get('id') or stable_hex('event', str(n), n=8)}{suffix}"
+            params: dict[str, Any] = {}
+            if e.get("store"):
+                params["customKeyStoreId"] = e["store"]
+            if e.get("key"):
+                params["keyId"] = e["key"]
+            params.update(e.get("params") or {})
+            record: dict[str, Any] = {
+                "eventVersion": "1.08",
+                "userIdentity": {"type": "IAMUser", "arn": e.get("user", f"arn:aws:iam::{account}:user/Alice"), "accountId": account},
+                "eventTime": None,
+                "eventSource": e.get("source", "kms.amazonaws.com"),
+                "eventName": e["name"],
+                "awsRegion": e.get("region", region),
+                "sourceIPAddress": e.get("ip", "192.0.2.10"),
+                "userAgent": e.get("agent", "aws-cli/2.17.0"),
+                "requestParameters": params or None,
+                "responseElements": e.get("response"),
+                "requestID": f"{e.get('request_id') or stable_hex('request', str(n), n=12)}{suffix}",
+                "eventID": event_id,
+                "readOnly": e["name"] not in ("CreateCustomKeyStore", "ConnectCustomKeyStore", "DisconnectCustomKeyStore", "UpdateCustomKeyStore", "DeleteCustomKeyStore"),
+                "eventType": "AwsApiCall",
+                "managementEvent": True,
+                "recipientAccountId": account,
+            }
+            if e.get("error"):
+                record["errorCode"] = e["error"]
+                record["errorMessage"] = e.get("message", f"{e['error']} (seeded)")
+            if e.get("additional"):
+                record["additionalEventData"] = e["additional"]
+            if e.get("key"):
+                record["resources"] = [{"accountId": account, "type": "AWS::KMS::Key", "ARN": e["key"]}]
+            events.append({"region": e.get("region", region), "ago": float(ago) + i, "record": record})
+    with state.lock:
+        state.trail = {"generation": state.generation, "events": events}  # type: ignore[attr-defined]
+
+
+def lookup_events(state: "State", params: dict[str, Any], region: str) -> Response:
+    """LookupEvents as CloudTrail answers it: one lookup attribute at most, StartTime/EndTime,
+    MaxResults 1-50 (default 50), NextToken pages, newest first."""
+    attributes = params.get("LookupAttributes") or []
+    if not isinstance(attributes, list) or len(attributes) > 1:
+        return json_error("InvalidLookupAttributesException", "You cannot specify more than one lookup attribute.")
+    attribute = attributes[0] if attributes else None
+    if attribute is not None and (
+        not isinstance(attribute, dict) or attribute.get("AttributeKey") not in TRAIL_ATTRIBUTE_KEYS or not isinstance(attribute.get("AttributeValue"), str)
+    ):
+        return json_error("InvalidLookupAttributesException", f"Invalid lookup attribute: {attribute!r}")
+    max_results = params.get("MaxResults", 50)
+    if not isinstance(max_results, int) or isinstance(max_results, bool) or not 1 <= max_results <= 50:
+        return json_error("InvalidMaxResultsException", "MaxResults must be between 1 and 50.")
+    if params.get("EventCategory") not in (None, "insight"):
+        return json_error("InvalidEventCategoryException", f"Invalid EventCategory {params.get('EventCategory')!r}")
+    now = time.time()
+    start, end = _epoch(params.get("StartTime")), _epoch(params.get("EndTime"))
+    start = now - 90 * 86400 if start is None else start
+    end = now if end is None else end
+    if start > end:
+        return json_error("InvalidTimeRangeException", "StartTime must be before EndTime.")
+    trail = getattr(state, "trail", None) or {}
+    seeded = trail.get("events", []) if trail.get("generation") == state.generation else []
+
+    def value_of(record: dict[str, Any], key: str) -> list[str]:
+        resources = record.get("resources") or []
+        return {
+            "EventId": [record["eventID"]],
+            "EventName": [record["eventName"]],
+            "ReadOnly": [str(record["readOnly"]).lower()],
+            "Username": [record["userIdentity"]["arn"].rsplit("/", 1)[-1]],
+            "ResourceType": [r["type"] for r in resources],
+            "ResourceName": [r["ARN"] for r in resources],
+            "EventSource": [record["eventSource"]],
+            "AccessKeyId": [],
+        }[key]
+
+    found = []
+    for ev in seeded:
+        t = now - ev["ago"]
+        if not state.here(ev, region) or not start <= t <= end:
+            continue
+        if attribute is not None and attribute["AttributeValue"] not in value_of(ev["record"], attribute["AttributeKey"]):
+            continue
+        found.append((t, ev["record"]))
+    found.sort(key=lambda x: -x[0])
+    query = json.dumps([attribute, round(start), round(end)], sort_keys=True)
+    kind = "trail:" + stable_hex(query, n=12)
+    try:
+        offset = decode_token(params.get("NextToken"), kind)
+    except ValueError:
+        return json_error("InvalidNextTokenException", "Invalid NextToken.")
+    page = found[offset : offset + max_results]
+    events = []
+    for t, record in page:
+        record = dict(record, eventTime=datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        events.append(
+            {
+                "EventId": record["eventID"],
+                "EventName": record["eventName"],
+                "ReadOnly": str(record["readOnly"]).lower(),
+                "EventTime": t,
+                "EventSource": record["eventSource"],
+                "Username": record["userIdentity"]["arn"].rsplit("/", 1)[-1],
+                "Resources": [{"ResourceType": r["type"], "ResourceName": r["ARN"]} for r in record.get("resources") or []],
+                "CloudTrailEvent": json.dumps(record),
+            }
+        )
+    out: dict[str, Any] = {"Events": events}
+    if offset + max_results < len(found):
+        out["NextToken"] = encode_token(offset + max_results, kind)
+    return json_response(out)
+
+
 class CksApp:
     def __init__(self, moto_app: Callable, state: State, pki: Pki, verbose: bool) -> None:
         patch_moto()
@@ -1403,7 +1553,7 @@ class CksApp:
             service = "cloudwatch" if service == "monitoring" else service
             protocol, action_name, params = "cbor", rpc_operation, cbor_params(body)
         elif target:
-            action_name = target.split(".", 1)[-1]
+            action_name = target.rsplit(".", 1)[-1]
             try:
                 params: Any = json.loads(body or b"{}")
             except ValueError:
@@ -1483,6 +1633,8 @@ class CksApp:
             return self.list_keys(params, region)
         if target == "TrentService.DescribeKey":
             return self.describe_key(params, region)
+        if target in TRAIL_TARGETS:
+            return lookup_events(self.state, params, region)
         # moto serves the call as the caller's account (its x-moto-account-id header).
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = self.state.caller()
         return Passthrough(self.moto, environ, action, protocol)
@@ -1894,6 +2046,7 @@ class CksApp:
             hsm_ids.update(acct.pop("_hsms"))
         faults = [Fault(f) for f in spec.get("faults") or []]
         cloudwatch = seed_cloudwatch(spec, region)
+        seed_trail(self.state, spec, region, account)
         with self.state.lock:
             self.state.cloudwatch = cloudwatch
             self.state.clusters = clusters
