@@ -136,7 +136,7 @@ pub struct Diagnosis {
     pub other_failures: Vec<String>,
     /// The documented recovery steps, in order.
     pub recovery: Vec<String>,
-    /// Evidence from CloudTrail (`account.store-changes` WARN: a successful Update or
+    /// Evidence from CloudTrail (`account.trail.store-changes` WARN: a successful Update or
     /// Disconnect in the window), cited, not taken as the cause.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_changes: Vec<String>,

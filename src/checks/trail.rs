@@ -8,16 +8,16 @@ use crate::facts::trail::{StoreTrail, TrailData, TrailEvent, KMS_PAGE_CAP, PAGE_
 use crate::facts::Facts;
 use std::collections::BTreeMap;
 
-/// The evidence line of `account.store-changes` that names the latest successful change
+/// The evidence line of `account.trail.store-changes` that names the latest successful change
 /// (diagnose cites it).
 pub const LATEST_CHANGE: &str = "latest change: ";
 
 /// The id of the management events check (diagnose cites it).
-pub const CHANGES: &str = "account.store-changes";
+pub const CHANGES: &str = "account.trail.store-changes";
 
 register! {
-    "account.store-changes" => changes,
-    "account.store-failed-calls" => failed_calls,
+    "account.trail.store-changes" => changes,
+    "account.trail.failed-calls" => failed_calls,
 }
 
 /// How many events of each kind the evidence lists (the newest).
@@ -25,7 +25,7 @@ pub const LISTED: usize = 20;
 /// Request ids named per group of failed calls.
 pub const REQUEST_IDS: usize = 3;
 
-/// Said by every result of `account.store-changes`: what CloudTrail cannot show.
+/// Said by every result of `account.trail.store-changes`: what CloudTrail cannot show.
 pub const CONNECT_NOT_IN_TRAIL: &str = "CloudTrail does not record the outcome of ConnectCustomKeyStore: the call returns as soon as the connection starts and its entry has responseElements null; the outcome is the store's ConnectionState and ConnectionErrorCode (DescribeCustomKeyStores)";
 
 struct Read<'a> {

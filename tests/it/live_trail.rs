@@ -19,8 +19,8 @@ const STORE_B: &str = "cks-0c8d2b3e4f5a67890";
 const HSM_STORE: &str = "cks-0a1b2c3d4e5f60789";
 const CLUSTER: &str = "cluster-jxhlf7644ne";
 const KEY_A: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
-const CHANGES: &str = "account.store-changes";
-const FAILED: &str = "account.store-failed-calls";
+const CHANGES: &str = "account.trail.store-changes";
+const FAILED: &str = "account.trail.failed-calls";
 const LOOKUP: &str = "cloudtrail:LookupEvents";
 
 static SERVER: Scenarios = Scenarios::new(LOG);

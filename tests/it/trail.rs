@@ -1,4 +1,4 @@
-//! The CloudTrail checks (`account.store-changes`, `account.store-failed-calls`) through the
+//! The CloudTrail checks (`account.trail.store-changes`, `account.trail.failed-calls`) through the
 //! engine's diagnose on in-memory facts: an existing store and recorded LookupEvents events.
 //! Who changed the store and when; that Connect's outcome is not in CloudTrail; failed calls
 //! grouped by error; a missing file is "could not check"; the diagnosis cites a change.
@@ -20,8 +20,8 @@ use std::time::Duration;
 const XKS_STORE: &str = "cks-0b7c1a2d3e4f56789";
 const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-const CHANGES: &str = "account.store-changes";
-const FAILED: &str = "account.store-failed-calls";
+const CHANGES: &str = "account.trail.store-changes";
+const FAILED: &str = "account.trail.failed-calls";
 
 fn xks_store(state: &str, code: Option<&str>) -> CustomKeyStore {
     CustomKeyStore {
@@ -467,7 +467,7 @@ fn the_failed_store_example_shows_its_recent_changes_and_failed_calls() {
     );
     // The diagnosis: confirmed by the subnet check, the update cited.
     assert!(
-        text.contains("confirmed by cloudhsm.subnets.free-addresses; CloudTrail (account.store-changes) shows a recent change: latest change: 2025-07-14T09:12:03+00:00 UpdateCustomKeyStore"),
+        text.contains("confirmed by cloudhsm.subnets.free-addresses; CloudTrail (account.trail.store-changes) shows a recent change: latest change: 2025-07-14T09:12:03+00:00 UpdateCustomKeyStore"),
         "{text}"
     );
     // No secret-like value of the records: access key ids are not printed.
