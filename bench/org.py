@@ -111,11 +111,19 @@ def org_seed(accounts: int, stores: int) -> dict[str, Any]:
 
 
 def argv(binary: Path, url: str, extra: list[str]) -> list[str]:
+    """The scan's command line; `extra` may hold "--trail" (this script's marker, not a
+    cks-doctor option): run it with the CloudTrail checks."""
     return [
         str(binary), "--region", REGIONS[0], "--endpoint-url", url, "--output", "json", "--timeout", "60",
+        *(NO_TRAIL if "--trail" not in extra else []),
         "scan", "--organization", "--role-name", ROLE, "--exclude-accounts", MANAGEMENT,
-        "--regions", ",".join(REGIONS), *extra,
+        "--regions", ",".join(REGIONS), *[e for e in extra if e != "--trail"],
     ]
+
+
+# The CloudTrail checks pace LookupEvents at 2 a second per account and Region (about 2 s a
+# place whatever the network); measured apart, as bench.py does.
+NO_TRAIL = ["--skip", "account.trail"]
 
 
 def measure(binary: Path, server: bench.Child, lat: bench.Child | None, runs: int, extra: list[str]) -> dict[str, Any]:
@@ -203,7 +211,8 @@ def main() -> int:
     places = args.accounts * len(REGIONS)
     for label, extra, at_once, via in (("default (--places-at-once 32)", [], 32, lat),
                                        ("--places-at-once 400", ["--places-at-once", "400"], 400, lat),
-                                       ("default, no injected latency (the local server's own time)", [], 32, None)):
+                                       ("default, no injected latency (the local server's own time)", [], 32, None),
+                                       ("default, with the CloudTrail checks", ["--trail"], 32, lat)):
         print(f"scan, {label} ...", file=sys.stderr)
         m = measure(args.binary, server, via, args.runs, extra)
         waves = math.ceil(places / at_once)
@@ -232,6 +241,9 @@ def main() -> int:
                  f"⌈{places} (account, Region) pairs / N⌉ waves of {PLACE_CHAIN} dependent calls "
                  "(DescribeCustomKeyStores → DescribeClusters → the EC2 reads; ListKeys, GetMetricData and the "
                  "caller identity go beside the first).")
+    lines.append("")
+    lines.append("The CloudTrail row's model leaves out the pacing: each place's six LookupEvents calls take about 2 s "
+                 "at CloudTrail's quota of 2 a second, so each wave of places lasts at least that.")
     lines.append("")
     lines.append("AWS calls per (account, Region), each shape with the number of pairs that made it:")
     lines.append("")

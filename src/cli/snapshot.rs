@@ -2,6 +2,7 @@
 
 use super::{Ctx, Done};
 use cks_doctor::engine;
+use cks_doctor::facts::kind::FactKind;
 use cks_doctor::facts::Facts;
 use cks_doctor::input::{self, InputError, KeyRequest, KeyStoreRef, Request};
 use clap::{Args, Subcommand};
@@ -14,6 +15,10 @@ pub struct SnapshotArgs {
     /// pre-flight (`preflight key`) reads
     #[arg(long, global = true)]
     pub keys: bool,
+    /// Also record the Region's CloudTrail events over --since (LookupEvents: the custom key
+    /// store management events and the recent KMS events), which the account.trail checks read
+    #[arg(long, global = true)]
+    pub cloudtrail: bool,
     #[command(subcommand)]
     pub kind: SnapshotKind,
 }
@@ -100,7 +105,13 @@ pub async fn run(ctx: &Ctx, args: &SnapshotArgs) -> Result<Done, InputError> {
         Facts::new(request, source)
     };
     facts.set_metric_settings(ctx.settings.metrics);
-    let (capture, errors) = facts.capture().await;
+    let (mut capture, mut errors) = facts.capture().await;
+    if args.cloudtrail {
+        match facts.trail().await {
+            Ok(t) => capture.trail = Some(t.output.as_ref().clone()),
+            Err(e) => errors.push((FactKind::Trail.file().file, e.clone())),
+        }
+    }
     let written = capture
         .write_dir(out)
         .map_err(|e| InputError(format!("--out {}: {e}", out.display())))?;

@@ -187,6 +187,31 @@ fn listed(srv: &Server) {
     );
     let window = asked[0]["EndTime"].as_f64().unwrap() - asked[0]["StartTime"].as_f64().unwrap();
     assert!((86400.0 - 1.0..86400.0 + 1.0).contains(&window), "{window}");
+
+    // `snapshot xks --cloudtrail` records the same lookups, and diagnose reads them back from
+    // the snapshot with the same verdicts.
+    let (dir, printed) =
+        live_server::record_xks_snapshot(srv, REGION, "trail-snapshot", &["--cloudtrail"]);
+    assert!(
+        printed.contains("cloudtrail-lookup-events.json"),
+        "{printed}"
+    );
+    let mut args = strings(&["--snapshot", dir.to_str().unwrap()]);
+    args.extend(base(srv));
+    args.extend(strings(&["diagnose", STORE_A]));
+    let replayed = run_cks_doctor(&args, &tmp(LOG));
+    let rm = replayed.expect(CHANGES, "WARN")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        rm.contains("1 ConnectCustomKeyStore, 1 DisconnectCustomKeyStore, 1 UpdateCustomKeyStore"),
+        "{rm}"
+    );
+    assert_eq!(
+        replayed.expect(FAILED, "WARN")["kms_exceptions"],
+        json!(["KMSInvalidStateException"])
+    );
 }
 
 #[test]
