@@ -281,15 +281,7 @@ impl Facts {
                         "the store id cannot be used in a CloudWatch search expression",
                     );
                 }
-                let window = metrics::MetricWindow {
-                    since: self.metric_settings().since,
-                };
-                self.counts.add(FactKind::Metrics);
-                let data = self
-                    .source
-                    .get_metric_data(std::slice::from_ref(&id), &window)
-                    .await?;
-                Ok(metrics::StoreMetrics::of(&data, &id))
+                self.metrics_of(id).await
             })
             .await
     }
@@ -315,17 +307,23 @@ impl Facts {
                         "the cluster id cannot be used in a CloudWatch search expression",
                     );
                 }
-                let window = metrics::MetricWindow {
-                    since: self.metric_settings().since,
-                };
-                self.counts.add(FactKind::Metrics);
-                let data = self
-                    .source
-                    .get_metric_data(std::slice::from_ref(&id), &window)
-                    .await?;
-                Ok(metrics::StoreMetrics::of(&data, &id))
+                self.metrics_of(id).await
             })
             .await
+    }
+
+    /// The metrics of one store or cluster id over `--since` (one GetMetricData, or the
+    /// scan's shared one).
+    async fn metrics_of(&self, id: String) -> Fact<metrics::StoreMetrics> {
+        let window = metrics::MetricWindow {
+            since: self.metric_settings().since,
+        };
+        self.counts.add(FactKind::Metrics);
+        let data = self
+            .source
+            .get_metric_data(std::slice::from_ref(&id), &window)
+            .await?;
+        Ok(metrics::StoreMetrics::of(&data, &id))
     }
 
     /// The CloudTrail events of the Region over `--since` ([`trail`]): account-wide lookups,
