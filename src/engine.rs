@@ -530,7 +530,14 @@ pub async fn scan_region(
         Source::Live(_) => {
             let actions =
                 meta::actions_of(scanned.iter().filter_map(checks_of).flatten().map(|c| c.id));
-            let shared = Shared::fetch(source, &scanned, &actions, &settings.permits).await;
+            let shared = Shared::fetch(
+                source,
+                &scanned,
+                &actions,
+                &settings.permits,
+                settings.metrics.since,
+            )
+            .await;
             Source::Shared(Arc::new(shared))
         }
         other => other,

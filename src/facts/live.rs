@@ -75,6 +75,21 @@ pub struct SetupError(pub String);
 /// shared with the account's other callers).
 pub const DESCRIBE_KEYS_AT_ONCE: usize = 8;
 
+/// The process's one HTTPS client (rustls on ring, its connection pool): every source of a
+/// scan shares it, so that many accounts' and Regions' clients neither load the TLS roots nor
+/// open connections each for themselves (connections carry no credentials; each request is
+/// signed by its own client).
+fn http_client() -> aws_sdk_kms::config::SharedHttpClient {
+    static HTTP: std::sync::OnceLock<aws_sdk_kms::config::SharedHttpClient> =
+        std::sync::OnceLock::new();
+    HTTP.get_or_init(|| {
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .build_https()
+    })
+    .clone()
+}
+
 /// How long the instance metadata service may take to answer before cks-doctor moves on.
 const IMDS_BUDGET: Duration = Duration::from_millis(1500);
 
@@ -111,9 +126,7 @@ macro_rules! all_pages {
 
 impl LiveSource {
     pub async fn connect(opts: &LiveOptions) -> Result<LiveSource, SetupError> {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let http = http_client();
         let base = ProviderConfig::without_region().with_http_client(http.clone());
 
         // Region: --region, then AWS_REGION/AWS_DEFAULT_REGION and the profile, then IMDS

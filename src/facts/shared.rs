@@ -132,6 +132,7 @@ impl Shared {
         stores: &[CustomKeyStore],
         actions: &BTreeSet<&str>,
         permits: &Semaphore,
+        since: std::time::Duration,
     ) -> Shared {
         let wants = |a: &str| actions.contains(a);
         let cluster_ids: BTreeSet<String> = if wants("cloudhsm:DescribeClusters") {
@@ -295,11 +296,48 @@ impl Shared {
             Some((listed, described))
         };
 
+        // The Region's metrics (the external key stores', then the CloudHSM key stores'
+        // clusters' HsmUnhealthy) and CloudTrail events over --since, also from the first wave:
+        // read after the other facts they would each cost the scan one more round trip (the
+        // checks start when all of this is read).
+        let metric_ids: Vec<String> = stores
+            .iter()
+            .map(|s| {
+                if s.is_cloudhsm() {
+                    s.cloud_hsm_cluster_id.clone().unwrap_or_default()
+                } else {
+                    s.custom_key_store_id.clone()
+                }
+            })
+            .filter(|id| super::metrics::usable_store_id(id))
+            .collect();
+        let metric_window = super::metrics::MetricWindow { since };
+        let metrics = async {
+            if !wants("cloudwatch:GetMetricData") || metric_ids.is_empty() {
+                return None;
+            }
+            let _permit = permits.acquire().await;
+            Some((
+                metric_window,
+                source.get_metric_data(&metric_ids, &metric_window).await,
+            ))
+        };
+        let trail_window = super::trail::TrailWindow { since };
+        let trail = async {
+            if !wants("cloudtrail:LookupEvents") {
+                return None;
+            }
+            let _permit = permits.acquire().await;
+            Some((trail_window, source.lookup_events(&trail_window).await))
+        };
+
         let (
             (clusters, security_groups, subnets, route_tables, network_acls),
             (vpce_configurations, vpce_services, vpce_permissions, load_balancers),
             keys,
-        ) = tokio::join!(cloudhsm, vpce, keys);
+            metrics,
+            trail,
+        ) = tokio::join!(cloudhsm, vpce, keys, metrics, trail);
         let (listed, described) = match keys {
             Some((l, d)) => (Some(l), d),
             None => (None, None),
@@ -320,19 +358,9 @@ impl Shared {
             key_descriptions: tokio::sync::OnceCell::new_with(described),
             // The external key stores, then the clusters of the CloudHSM key stores (their
             // HsmUnhealthy): one GetMetricData for all.
-            xks_store_ids: stores
-                .iter()
-                .map(|s| {
-                    if s.is_cloudhsm() {
-                        s.cloud_hsm_cluster_id.clone().unwrap_or_default()
-                    } else {
-                        s.custom_key_store_id.clone()
-                    }
-                })
-                .filter(|id| super::metrics::usable_store_id(id))
-                .collect(),
-            metrics: tokio::sync::OnceCell::new(),
-            trail: tokio::sync::OnceCell::new(),
+            xks_store_ids: metric_ids,
+            metrics: tokio::sync::OnceCell::new_with(metrics),
+            trail: tokio::sync::OnceCell::new_with(trail),
         }
     }
 

@@ -474,6 +474,16 @@ fn scan_keys_first_wave(srv: &Server) {
         first("kms:ListKeys") < first("ec2:DescribeSubnets"),
         "{order:?}"
     );
+    // The Region's metrics and CloudTrail events too: from the first wave, not after the EC2
+    // reads (each would cost the scan one more round trip).
+    assert!(
+        first("cloudwatch:GetMetricData") < first("ec2:DescribeSubnets"),
+        "{order:?}"
+    );
+    assert!(
+        first("cloudtrail:LookupEvents") < first("ec2:DescribeSubnets"),
+        "{order:?}"
+    );
     let calls = srv.calls();
     assert_eq!(calls.get("kms:ListKeys"), Some(&3), "{calls:?}");
     assert_eq!(
