@@ -83,11 +83,37 @@ fn http_client() -> aws_sdk_kms::config::SharedHttpClient {
     static HTTP: std::sync::OnceLock<aws_sdk_kms::config::SharedHttpClient> =
         std::sync::OnceLock::new();
     HTTP.get_or_init(|| {
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https()
+        aws_sdk_kms::config::SharedHttpClient::new(OneHttpClient(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_https(),
+        ))
     })
     .clone()
+}
+
+/// The HTTPS client, less one thing: the SDK's client validates its configuration when each
+/// service client is made by building a throwaway connector, which parses every TLS root
+/// certificate again. A scan makes ten service clients per account and Region; measured on an
+/// organisation scan, those builds were most of cks-doctor's CPU time. The connectors
+/// themselves are built once per timeout setting, on first use, and cached by the client.
+#[derive(Debug)]
+struct OneHttpClient(aws_sdk_kms::config::SharedHttpClient);
+
+impl aws_smithy_runtime_api::client::http::HttpClient for OneHttpClient {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// How long the instance metadata service may take to answer before cks-doctor moves on.
