@@ -251,6 +251,17 @@ async fn account_of(settings: &Settings, facts: &Facts) -> Option<String> {
         .filter(|a| !a.is_empty())
 }
 
+/// A target's external key store proxy fields, from the request (none for a CloudHSM store).
+fn with_proxy(target: Target, xks: Option<&crate::input::XksRequest>) -> Target {
+    Target {
+        xks_proxy_uri_endpoint: xks.map(|x| x.uri_endpoint.clone()),
+        xks_proxy_uri_path: xks.map(|x| x.uri_path.clone()),
+        xks_proxy_connectivity: xks.map(|x| x.connectivity.clone()),
+        connect_to: xks.and_then(|x| x.connect_addr()).map(|a| a.to_string()),
+        ..target
+    }
+}
+
 /// Pre-flight of a CreateCustomKeyStore request. `region` is the Region of the facts (the
 /// SigV4 scope of an XKS probe).
 pub async fn preflight(
@@ -292,27 +303,27 @@ pub async fn preflight_with_key(
         }
     }
     let xks = request.xks();
-    let target = Target {
-        kind,
-        operation: match xks_key_id {
-            Some(_) => "CreateCustomKeyStore, then CreateKey".into(),
-            None => "CreateCustomKeyStore".into(),
+    let target = with_proxy(
+        Target {
+            kind,
+            operation: match xks_key_id {
+                Some(_) => "CreateCustomKeyStore, then CreateKey".into(),
+                None => "CreateCustomKeyStore".into(),
+            },
+            custom_key_store_id: None,
+            xks_key_id: xks_key_id.clone(),
+            custom_key_store_name: request.name().map(str::to_string),
+            cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
+            trust_anchor: request.cloudhsm().map(|r| r.trust_anchor.origin.clone()),
+            region,
+            source: match xks {
+                Some(_) => format!("{}; the proxy probed live", source.describe()),
+                None => source.describe(),
+            },
+            ..Default::default()
         },
-        custom_key_store_id: None,
-        xks_key_id: xks_key_id.clone(),
-        custom_key_store_name: request.name().map(str::to_string),
-        cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
-        trust_anchor: request.cloudhsm().map(|r| r.trust_anchor.origin.clone()),
-        xks_proxy_uri_endpoint: xks.map(|x| x.uri_endpoint.clone()),
-        xks_proxy_uri_path: xks.map(|x| x.uri_path.clone()),
-        xks_proxy_connectivity: xks.map(|x| x.connectivity.clone()),
-        connect_to: xks.and_then(|x| x.connect_addr()).map(|a| a.to_string()),
-        region,
-        source: match xks {
-            Some(_) => format!("{}; the proxy probed live", source.describe()),
-            None => source.describe(),
-        },
-    };
+        xks,
+    );
     let facts = match xks_key_id {
         Some(id) => Facts::for_key(
             request,
@@ -369,26 +380,26 @@ pub async fn preflight_key(
         _ => None,
     };
     let xks = request.xks();
-    let target = Target {
-        kind,
-        operation: "CreateKey".into(),
-        custom_key_store_id: existing.as_ref().map(|s| s.custom_key_store_id.clone()),
-        xks_key_id: xks_key_id.clone(),
-        custom_key_store_name: existing.as_ref().map(|s| s.custom_key_store_name.clone()),
-        cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
-        trust_anchor: None,
-        xks_proxy_uri_endpoint: xks.map(|x| x.uri_endpoint.clone()),
-        xks_proxy_uri_path: xks.map(|x| x.uri_path.clone()),
-        xks_proxy_connectivity: xks.map(|x| x.connectivity.clone()),
-        connect_to: xks.and_then(|x| x.connect_addr()).map(|a| a.to_string()),
-        region,
-        source: match xks {
-            Some(_) if xks_key_id.is_some() => {
-                format!("{}; the proxy asked live", source.describe())
-            }
-            _ => source.describe(),
+    let target = with_proxy(
+        Target {
+            kind,
+            operation: "CreateKey".into(),
+            custom_key_store_id: existing.as_ref().map(|s| s.custom_key_store_id.clone()),
+            xks_key_id: xks_key_id.clone(),
+            custom_key_store_name: existing.as_ref().map(|s| s.custom_key_store_name.clone()),
+            cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
+            trust_anchor: None,
+            region,
+            source: match xks {
+                Some(_) if xks_key_id.is_some() => {
+                    format!("{}; the proxy asked live", source.describe())
+                }
+                _ => source.describe(),
+            },
+            ..Default::default()
         },
-    };
+        xks,
+    );
     let facts = Facts::for_key(
         request,
         source,
@@ -428,23 +439,23 @@ pub async fn diagnose_store(
     let request = diagnose::request_for(&store, extras)
         .map_err(|e| InputError(format!("{}: {e}", store.custom_key_store_id)))?;
     let xks = request.xks();
-    let target = Target {
-        kind,
-        operation: "ConnectCustomKeyStore".into(),
-        custom_key_store_id: None,
-        xks_key_id: None,
-        custom_key_store_name: Some(store.custom_key_store_name.clone()),
-        cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
-        trust_anchor: request
-            .cloudhsm()
-            .map(|_| "the store's TrustAnchorCertificate".to_string()),
-        xks_proxy_uri_endpoint: xks.map(|x| x.uri_endpoint.clone()),
-        xks_proxy_uri_path: xks.map(|x| x.uri_path.clone()),
-        xks_proxy_connectivity: xks.map(|x| x.connectivity.clone()),
-        connect_to: xks.and_then(|x| x.connect_addr()).map(|a| a.to_string()),
-        region,
-        source: source.describe(),
-    };
+    let target = with_proxy(
+        Target {
+            kind,
+            operation: "ConnectCustomKeyStore".into(),
+            custom_key_store_id: None,
+            xks_key_id: None,
+            custom_key_store_name: Some(store.custom_key_store_name.clone()),
+            cloud_hsm_cluster_id: request.cluster_id().map(str::to_string),
+            trust_anchor: request
+                .cloudhsm()
+                .map(|_| "the store's TrustAnchorCertificate".to_string()),
+            region,
+            source: source.describe(),
+            ..Default::default()
+        },
+        xks,
+    );
     // The store itself is known to the checks of what it holds (its KMS keys).
     let facts = Facts::for_key(
         request,
