@@ -110,23 +110,19 @@ def org_seed(accounts: int, stores: int) -> dict[str, Any]:
             "organization": {"role": ROLE, "page_size": PAGE, "accounts": members}}
 
 
-def argv(binary: Path, url: str, extra: list[str]) -> list[str]:
-    """The scan's command line; `extra` may hold "--trail" (this script's marker, not a
-    cks-doctor option): run it with the CloudTrail checks."""
+def argv(binary: Path, url: str, extra: list[str], trail: bool = False) -> list[str]:
+    """The scan's command line (`trail`: with the CloudTrail checks)."""
     return [
         str(binary), "--region", REGIONS[0], "--endpoint-url", url, "--output", "json", "--timeout", "60",
-        *(NO_TRAIL if "--trail" not in extra else []),
+        *([] if trail else bench.NO_TRAIL),  # measured apart, as bench.py does
         "scan", "--organization", "--role-name", ROLE, "--exclude-accounts", MANAGEMENT,
-        "--regions", ",".join(REGIONS), *[e for e in extra if e != "--trail"],
+        "--regions", ",".join(REGIONS), *extra,
     ]
 
 
-# The CloudTrail checks pace LookupEvents at 2 a second per account and Region (about 2 s a
-# place whatever the network); measured apart, as bench.py does.
-NO_TRAIL = ["--skip", "account.trail"]
 
-
-def measure(binary: Path, server: bench.Child, lat: bench.Child | None, runs: int, extra: list[str]) -> dict[str, Any]:
+def measure(binary: Path, server: bench.Child, lat: bench.Child | None, runs: int, extra: list[str],
+            trail: bool = False) -> dict[str, Any]:
     """`runs` scans through the latency proxy `lat` (None: straight to the server)."""
     env = bench.clean_env()
     url = f"http://127.0.0.1:{(lat or server).port}"
@@ -140,7 +136,7 @@ def measure(binary: Path, server: bench.Child, lat: bench.Child | None, runs: in
     for _ in range(runs):
         before = len(bench.http(server.port, "GET", "/_cks/requests"))
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out = bench.run_cmd(argv(binary, url, extra), env)
+        out = bench.run_cmd(argv(binary, url, extra, trail), env)
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append((cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime))
         if out.code not in (0, 1, 3):
@@ -209,12 +205,13 @@ def main() -> int:
     rows = []
     pages = math.ceil((args.accounts + 1) / PAGE)
     places = args.accounts * len(REGIONS)
-    for label, extra, at_once, via in (("default (--places-at-once 32)", [], 32, lat),
-                                       ("--places-at-once 400", ["--places-at-once", "400"], 400, lat),
-                                       ("default, no injected latency (the local server's own time)", [], 32, None),
-                                       ("default, with the CloudTrail checks", ["--trail"], 32, lat)):
+    for label, extra, at_once, via, trail in (
+            ("default (--places-at-once 32)", [], 32, lat, False),
+            ("--places-at-once 400", ["--places-at-once", "400"], 400, lat, False),
+            ("default, no injected latency (the local server's own time)", [], 32, None, False),
+            ("default, with the CloudTrail checks", [], 32, lat, True)):
         print(f"scan, {label} ...", file=sys.stderr)
-        m = measure(args.binary, server, via, args.runs, extra)
+        m = measure(args.binary, server, via, args.runs, extra, trail)
         waves = math.ceil(places / at_once)
         # ListAccounts pages, then AssumeRole (first wave of accounts), then each wave of places.
         model_rtts = pages + math.ceil(args.accounts / at_once) + waves * PLACE_CHAIN

@@ -678,24 +678,54 @@ pub struct ScanOutcome {
     pub access: Vec<(String, Access)>,
 }
 
+impl ScanOutcome {
+    fn new() -> ScanOutcome {
+        ScanOutcome {
+            reports: Vec::new(),
+            errors: Vec::new(),
+            access: Vec::new(),
+        }
+    }
+
+    /// Remembers how `account` was reached (once).
+    fn reached(&mut self, account: &str, access: &Access) {
+        if !self.access.iter().any(|(k, _)| k == account) {
+            self.access.push((account.to_string(), access.clone()));
+        }
+    }
+
+    /// One place's outcome: its reports (each report's account reached through `access`) and
+    /// errors, or the error that it could not be read.
+    fn add_place(
+        &mut self,
+        access: &Access,
+        place: Result<(Vec<Report>, Vec<ScanError>), ScanError>,
+    ) {
+        match place {
+            Ok((reports, errors)) => {
+                for a in reports.iter().filter_map(|r| r.account.clone()) {
+                    self.reached(&a, access);
+                }
+                self.reports.extend(reports);
+                self.errors.extend(errors);
+            }
+            Err(e) => self.errors.push(e),
+        }
+    }
+
+    fn append(&mut self, other: ScanOutcome) {
+        self.reports.extend(other.reports);
+        self.errors.extend(other.errors);
+        for (a, access) in other.access {
+            self.reached(&a, &access);
+        }
+    }
+}
+
 /// How many (account, Region) pairs a scan reads at once by default: each pair's facts are
 /// read together, so this bounds the connections and calls in flight across the whole run
 /// (--jobs bounds the checks and AWS calls too).
 pub const SCAN_PLACES_AT_ONCE: usize = 32;
-
-/// Scans every (profile, Region) pair; the reports and the places that could not be scanned,
-/// in the order given.
-pub async fn scan(
-    settings: &Settings,
-    targets: Vec<(Option<String>, Option<String>)>,
-) -> (Vec<Report>, Vec<ScanError>) {
-    let places: Vec<(Access, Option<String>)> = targets
-        .into_iter()
-        .map(|(p, r)| (Access::Profile(p), r))
-        .collect();
-    let out = scan_places(settings, places).await;
-    (out.reports, out.errors)
-}
 
 /// Scans (account, Region) pairs, at most `settings.places_at_once` at a time, in the order
 /// given.
@@ -709,26 +739,9 @@ async fn scan_places(settings: &Settings, places: Vec<(Access, Option<String>)>)
         .buffered(settings.places_at_once.max(1))
         .collect()
         .await;
-    let mut out = ScanOutcome {
-        reports: Vec::new(),
-        errors: Vec::new(),
-        access: Vec::new(),
-    };
-    for (access, o) in done {
-        match o {
-            Ok((reports, errors)) => {
-                for r in &reports {
-                    if let Some(a) = &r.account {
-                        if !out.access.iter().any(|(k, _)| k == a) {
-                            out.access.push((a.clone(), access.clone()));
-                        }
-                    }
-                }
-                out.reports.extend(reports);
-                out.errors.extend(errors);
-            }
-            Err(e) => out.errors.push(e),
-        }
+    let mut out = ScanOutcome::new();
+    for (access, place) in done {
+        out.add_place(&access, place);
     }
     out
 }
@@ -866,15 +879,10 @@ async fn scan_organization(
             out
         }
     });
-    let mut out = ScanOutcome {
-        reports: Vec::new(),
-        errors,
-        access: Vec::new(),
-    };
+    let mut out = ScanOutcome::new();
+    out.errors = errors;
     for one in futures::future::join_all(runs).await {
-        out.reports.extend(one.reports);
-        out.errors.extend(one.errors);
-        out.access.extend(one.access);
+        out.append(one);
     }
     Ok(out)
 }
@@ -888,11 +896,7 @@ async fn scan_account(
     account: &OrgAccount,
     places: &tokio::sync::Semaphore,
 ) -> ScanOutcome {
-    let mut out = ScanOutcome {
-        reports: Vec::new(),
-        errors: Vec::new(),
-        access: Vec::new(),
-    };
+    let mut out = ScanOutcome::new();
     let arn = org::role_arn(account.partition(), &account.id, &org.role_name);
     let unreachable = |error: String| ScanError {
         account: Some(account.id.clone()),
@@ -923,7 +927,7 @@ async fn scan_account(
             }
         }
     };
-    out.access.push((account.id.clone(), access.clone()));
+    out.reached(&account.id, &access);
     let runs = regions.into_iter().map(|region| {
         let access = &access;
         async move {
@@ -931,14 +935,8 @@ async fn scan_account(
             scan_region(settings, access, region).await
         }
     });
-    for o in futures::future::join_all(runs).await {
-        match o {
-            Ok((reports, errors)) => {
-                out.reports.extend(reports);
-                out.errors.extend(errors);
-            }
-            Err(e) => out.errors.push(e),
-        }
+    for place in futures::future::join_all(runs).await {
+        out.add_place(&access, place);
     }
     out
 }

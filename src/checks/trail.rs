@@ -32,6 +32,9 @@ struct Read<'a> {
     data: &'a TrailData,
     store: StoreTrail,
     evidence: Vec<String>,
+    /// Why the store's keys are not known (kms:ListKeys/DescribeKey could not be read), when
+    /// they were asked for and are not.
+    keys_unknown: Option<String>,
 }
 
 /// The store's part of the Region's events, or the outcome that ends a check.
@@ -60,14 +63,13 @@ async fn need(f: &Facts, with_keys: bool) -> Step<Read<'_>> {
         ));
     }
     let mut keys: Vec<String> = Vec::new();
+    let mut keys_unknown = None;
     if with_keys {
         match f.key_descriptions().await {
             Ok(d) => {
-                for k in d
-                    .keys
-                    .iter()
-                    .filter(|k| k.custom_key_store_id.as_deref() == Some(&store.custom_key_store_id))
-                {
+                for k in d.keys.iter().filter(|k| {
+                    k.custom_key_store_id.as_deref() == Some(&store.custom_key_store_id)
+                }) {
                     keys.push(k.key_id.clone());
                     keys.extend(k.arn.clone());
                 }
@@ -76,9 +78,12 @@ async fn need(f: &Facts, with_keys: bool) -> Step<Read<'_>> {
                     keys.iter().filter(|k| !k.starts_with("arn:")).count()
                 ));
             }
-            Err(e) => evidence.push(format!(
-                "the store's keys are not known ({e}): failed calls are matched by the customKeyStoreId KMS records in additionalEventData only"
-            )),
+            Err(e) => {
+                evidence.push(format!(
+                    "the store's keys are not known ({e}): failed calls are matched by the customKeyStoreId KMS records in additionalEventData only"
+                ));
+                keys_unknown = Some(e.to_string());
+            }
         }
     }
     let trail = StoreTrail::of(
@@ -92,6 +97,7 @@ async fn need(f: &Facts, with_keys: bool) -> Step<Read<'_>> {
         data,
         store: trail,
         evidence,
+        keys_unknown,
     })
 }
 
@@ -108,6 +114,7 @@ async fn changes(f: &Facts) -> Step<Outcome> {
         data,
         store: trail,
         mut evidence,
+        ..
     } = need(f, false).await?;
     let state = format!(
         "now {}{}",
@@ -207,6 +214,7 @@ async fn failed_calls(f: &Facts) -> Step<Outcome> {
         data,
         store: trail,
         mut evidence,
+        keys_unknown,
     } = need(f, true).await?;
     let bound = match data.kms_lookup() {
         Some(l) if l.truncated => format!(
@@ -220,6 +228,16 @@ async fn failed_calls(f: &Facts) -> Step<Outcome> {
         None => "; the snapshot does not say whether its KMS events cover the whole window".into(),
     };
     let failed = &trail.failed_calls;
+    if let (true, Some(why)) = (failed.is_empty(), &keys_unknown) {
+        // None found, but calls against the store's keys that name no store id would not have
+        // been seen: not a pass.
+        return Ok(Outcome::error(format!(
+            "could not check: no failed call names {} in {}, but the store's keys could not be read ({why}), so calls against them that do not name the store were not looked for",
+            trail.store_id,
+            data.window_text()
+        ))
+        .evidence(evidence));
+    }
     if failed.is_empty() {
         return Ok(Outcome::pass(format!(
             "no failed call against the keys of {} in {}{bound}",

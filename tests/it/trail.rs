@@ -388,6 +388,30 @@ async fn without_the_store_keys_failed_calls_are_matched_by_the_recorded_store_i
     );
 }
 
+/// Without the store's keys, finding no failed call is could-not-check, not a pass: calls
+/// against its keys that do not name the store would not have been seen.
+#[tokio::test]
+async fn without_the_store_keys_no_failed_call_is_could_not_check() {
+    let events = vec![failed_decrypt(
+        "d1",
+        KEY_ARN,
+        "KMSInvalidStateException",
+        "m",
+        false,
+    )];
+    let run = diagnose(account(
+        xks_store("CONNECTED", None),
+        Some(events.clone()),
+        false,
+    ))
+    .await;
+    let r = run.expect(FAILED, Error, &[]);
+    assert!(r.message.starts_with("could not check"), "{}", r.message);
+    // With the keys the same event is found.
+    let run = diagnose(account(xks_store("CONNECTED", None), Some(events), true)).await;
+    run.expect(FAILED, Warn, &["KMSInvalidStateException"]);
+}
+
 #[tokio::test]
 async fn a_cloudhsm_store_reads_the_same_events() {
     let mut facts = healthy();

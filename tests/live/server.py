@@ -516,6 +516,8 @@ class State:
         self.calls_by_account: dict[str, Counter[str]] = {}
         # Findings imported with Security Hub BatchImportFindings: each {"account", "region", "finding"}.
         self.findings: list[dict[str, Any]] = []
+        # CloudTrail events (``seed_trail``): each {"region", "ago", "record"}.
+        self.trail: list[dict[str, Any]] = []
 
     def clear(self) -> None:
         with self.lock:
@@ -536,6 +538,7 @@ class State:
             self.issued = {}
             self.calls_by_account = {}
             self.findings = []
+            self.trail = []
             # Requests left hanging by a fault are let go (they answer an error to nobody).
             self.release.set()
             self.release = threading.Event()
@@ -1373,8 +1376,7 @@ def get_metric_data(series: list[dict[str, Any]], params: dict[str, Any]) -> Res
 # CloudTrail LookupEvents (AWS JSON 1.1, X-Amz-Target ``CloudTrail_20131101.LookupEvents`` or
 # ``com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents``; moto 5.2.5's
 # CloudTrail has no LookupEvents), served from the seed's ``trail`` section (``seed_trail``).
-# Self-contained: the events live on the state as ``state.trail`` with the reset generation they
-# were seeded in, so a reset forgets them without State knowing of them.
+# The events live on the state (``State.trail``); a reset forgets them.
 
 # The Rust SDK sends the short form, botocore (the AWS CLI) the long one.
 TRAIL_TARGETS = ("CloudTrail_20131101.LookupEvents", "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents")
@@ -1432,7 +1434,7 @@ def seed_trail(state: "State", spec: dict[str, Any], region: str, account: str) 
                 record["resources"] = [{"accountId": account, "type": "AWS::KMS::Key", "ARN": e["key"]}]
             events.append({"region": e.get("region", region), "ago": float(ago) + i, "record": record})
     with state.lock:
-        state.trail = {"generation": state.generation, "events": events}  # type: ignore[attr-defined]
+        state.trail = events
 
 
 def lookup_events(state: "State", params: dict[str, Any], region: str) -> Response:
@@ -1457,8 +1459,8 @@ def lookup_events(state: "State", params: dict[str, Any], region: str) -> Respon
     end = now if end is None else end
     if start > end:
         return json_error("InvalidTimeRangeException", "StartTime must be before EndTime.")
-    trail = getattr(state, "trail", None) or {}
-    seeded = trail.get("events", []) if trail.get("generation") == state.generation else []
+    with state.lock:
+        seeded = list(state.trail)
 
     def value_of(record: dict[str, Any], key: str) -> list[str]:
         resources = record.get("resources") or []
